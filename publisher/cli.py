@@ -1,0 +1,65 @@
+"""The `zone-publisher` command line: argument parsing only; each command lives in
+``publisher/commands/<name>.py`` as ``run(args) -> exit status``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zone-publisher",
+        description="GitOps DNS publisher for LuaDNS-style zone repositories (Lua and BIND zones).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    lint = commands.add_parser("lint", help="evaluate and validate zones; exit 1 when any has an error")
+    lint.add_argument("path", nargs="?", default=".", help="a zone repository (default .) or one zone file")
+    lint.add_argument("--zone", help="zone origin when PATH is a single file (default: from the file name)")
+    lint.add_argument("--format", choices=("text", "json", "github"), default="text")
+    lint.add_argument("--verbose", "-v", action="store_true", help="also list skipped files and zones without findings")
+
+    build = commands.add_parser("build", help="write DIR/<zone>.zone (canonical BIND text) for every zone without errors")
+    build.add_argument("path", nargs="?", default=".", help="a zone repository (default .)")
+    build.add_argument("--out", required=True, metavar="DIR")
+
+    for name, help_text in (("plan", "show what would change, per zone and provider"),
+                            ("apply", "apply the plan to every provider")):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("--config", required=True, metavar="FILE")
+        if name == "plan":
+            command.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+        else:
+            command.add_argument("--force", action="store_true", help="allow unsafe changes (apex NS, thresholds, zone deletion)")
+            command.add_argument("--checksum", metavar="SHA", help="apply only if the plan still has this checksum")
+
+    import_zone = commands.add_parser("import", help="write a zone as a provider serves it, as a zone file")
+    import_zone.add_argument("--config", required=True, metavar="FILE")
+    import_zone.add_argument("--provider", required=True, metavar="NAME")
+    import_zone.add_argument("--zone", required=True, metavar="ZONE")
+    import_zone.add_argument("--format", choices=("lua", "bind"), default="lua")
+
+    serve = commands.add_parser("serve", help="run the webhook service and background worker under gunicorn")
+    serve.add_argument("--config", metavar="FILE", help="configuration file (default: the embedded default)")
+    serve.add_argument("--listen", default="127.0.0.1:8053", metavar="HOST:PORT")
+
+    token = commands.add_parser("token", help="create a webhook token and print its configuration line")
+    token.add_argument("--bytes", type=int, default=32, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    module_name = "import_zone" if args.command == "import" else args.command
+    command = importlib.import_module(f"publisher.commands.{module_name}")
+    return command.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""DNS providers: small plug-ins behind one interface (see ``base.py``)."""
