@@ -2,4 +2,3 @@
 local templates = require("templates")
 templates:shopify()
 templates:google_workspace()
-alias("", "shops.myshopify.com")
