@@ -1,0 +1,502 @@
+"""Server configuration: one TOML file, loaded once into frozen dataclasses.
+
+Shape (see ``examples/config.toml`` for every key)::
+
+    [source]      path = "zones"  |  url = "…", branch = "main", ssh_key = "…", cache = "var/cache/repo"
+    [defaults]    ttl, nameservers, hostmaster, refresh, retry, expire, minimum, resolver,
+                  update_threshold, delete_threshold, threshold_min_records, allow_zone_deletion
+    [[provider]]  name, type ("rfc2136" | "powerdns" | "zonefile"), zones = ["*"], + type-specific keys
+    [state]       path = "var/state.db"
+    [webhook]     tokens = ["sha256:<hex>"], secret, max_body
+    [notify]      smtp_host, smtp_port, smtp_security, smtp_username, smtp_password, from, to, …
+    [poll]        interval (seconds, 0 = off)
+    [zones."example.com"] or [[zone]] name = "example.com": per-zone ttl, providers, thresholds,
+                  allow_deletion
+
+Secrets are written as ``"env:NAME"`` or ``"file:PATH"`` and resolved here, at load time; an error
+names the key and the reference, never a value.  Relative paths are relative to the config file.
+Unknown keys are errors (a typo in a safety setting must not pass silently), except provider keys
+a provider type does not list, which become warnings the commands print.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+PROVIDER_TYPES = ("rfc2136", "powerdns", "zonefile")
+
+# Keys that may hold "env:NAME" / "file:PATH" references.
+SECRET_KEYS = frozenset({
+    "tsig_secret", "api_key", "secret", "tokens", "smtp_password", "smtp_username", "webhook_secret",
+})
+
+# Type-specific provider keys (beyond name, type, zones); paths among them resolved against the file.
+PROVIDER_KEYS: Mapping[str, frozenset[str]] = {
+    "rfc2136": frozenset({"server", "port", "tsig_keyfile", "tsig_name", "tsig_algorithm", "tsig_secret",
+                          "timeout", "max_message_size", "transfer_server"}),
+    "powerdns": frozenset({"api_url", "api_key", "server_id", "timeout", "kind", "nameservers"}),
+    "zonefile": frozenset({"directory", "reload_command", "check_command", "named_conf", "timeout"}),
+}
+PROVIDER_PATH_KEYS = frozenset({"tsig_keyfile", "directory", "named_conf"})
+
+
+class ConfigError(ValueError):
+    """The configuration file is invalid; the message names the file and key, never a secret."""
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Where zones come from: a local directory, or a git remote and branch."""
+
+    path: Path | None = None
+    url: str | None = None
+    branch: str = "main"
+    ssh_key: Path | None = None  # deploy key for SSH remotes
+    cache: Path | None = None  # where the service keeps its clone of ``url``
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Section F safety limits: above them a plan needs ``--force``."""
+
+    update: float = 0.30  # fraction of existing records updated
+    delete: float = 0.30  # fraction of existing records deleted
+    min_records: int = 10  # limits apply once a zone has at least this many records
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Values every zone gets unless it says otherwise."""
+
+    ttl: int = 3600
+    nameservers: tuple[str, ...] = ()
+    hostmaster: str = "hostmaster.invalid."
+    refresh: int = 3600
+    retry: int = 600
+    expire: int = 1209600
+    minimum: int = 300
+    resolver: str | None = None  # "host" or "host:port" used to flatten ALIAS; None = system resolver
+    thresholds: Thresholds = Thresholds()
+    allow_zone_deletion: bool = False
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """One ``[[provider]]`` table; ``options`` holds the type-specific keys, secrets resolved."""
+
+    name: str
+    type: str
+    zones: tuple[str, ...] = ("*",)
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.options.get(key, default)
+
+    def __repr__(self) -> str:  # secrets masked: configs end up in logs and tracebacks
+        shown = {k: ("***" if k in SECRET_KEYS else v) for k, v in self.options.items()}
+        return f"ProviderConfig(name={self.name!r}, type={self.type!r}, zones={self.zones!r}, options={shown!r})"
+
+    def serves(self, origin: str) -> bool:
+        """True when one of the ``zones`` patterns matches the zone (with or without final dot)."""
+        bare = origin.rstrip(".").lower()
+        return any(fnmatch.fnmatchcase(bare, pattern.rstrip(".").lower()) for pattern in self.zones)
+
+
+@dataclass(frozen=True)
+class ZoneSettings:
+    """Per-zone overrides, matched by zone name (glob patterns allowed)."""
+
+    name: str
+    ttl: int | None = None
+    providers: tuple[str, ...] | None = None
+    thresholds: Thresholds | None = None
+    allow_deletion: bool | None = None
+
+    def matches(self, origin: str) -> bool:
+        return fnmatch.fnmatchcase(origin.rstrip(".").lower(), self.name.rstrip(".").lower())
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    path: Path = Path("var/state.db")
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """``tokens`` are "sha256:<hex>" hashes of the URL tokens; ``secret`` verifies signatures."""
+
+    tokens: tuple[str, ...] = ()
+    secret: str | None = field(default=None, repr=False)
+    max_body: int = 1_048_576
+    allowed_branches: tuple[str, ...] = ()  # empty: the source branch only
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """Mail (through the persisted outbox) and an optional outbound webhook."""
+
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_security: str = "none"  # "none" | "starttls" | "tls"
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    from_: str = "zone-publisher@localhost"  # TOML key "from"
+    to: tuple[str, ...] = ()
+    notify_author: bool = False  # also mail the commit author
+    every_run: bool = False  # mail every run, not only runs with problems
+    outbox: Path | None = None  # write .eml files here instead of sending (make run)
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class PollConfig:
+    interval: int = 0  # seconds between polls of the branch; 0 disables polling
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration, immutable."""
+
+    source: SourceConfig = SourceConfig()
+    defaults: Defaults = Defaults()
+    providers: tuple[ProviderConfig, ...] = ()
+    state: StateConfig = StateConfig()
+    webhook: WebhookConfig = WebhookConfig()
+    notify: NotifyConfig = NotifyConfig()
+    poll: PollConfig = PollConfig()
+    zones: tuple[ZoneSettings, ...] = ()
+    path: Path | None = None  # the file it was loaded from
+    warnings: tuple[str, ...] = ()
+
+    @classmethod
+    def default(cls, root: Path | str = ".") -> "Config":
+        """The embedded default used by ``make run``, with paths under ``root``."""
+        text = (Path(__file__).parent / "default.toml").read_text(encoding="utf-8")
+        return load_config_text(text, base=Path(root).resolve(), display="<default config>")
+
+    def provider(self, name: str) -> ProviderConfig:
+        for provider in self.providers:
+            if provider.name == name:
+                return provider
+        raise ConfigError(f"no provider named {name!r} in {self.display}")
+
+    @property
+    def display(self) -> str:
+        return str(self.path) if self.path else "<config>"
+
+    def zone_settings(self, origin: str) -> ZoneSettings:
+        """Overrides for ``origin``: an exact name wins over patterns; later patterns win over earlier."""
+        exact = [z for z in self.zones if z.name.rstrip(".").lower() == origin.rstrip(".").lower()]
+        chosen = exact or [z for z in self.zones if z.matches(origin)]
+        merged = ZoneSettings(origin.rstrip(".").lower())
+        for settings in chosen:
+            merged = replace(merged, **{k: v for k, v in vars(settings).items() if k != "name" and v is not None})
+        return merged
+
+    def providers_for(self, origin: str) -> tuple[ProviderConfig, ...]:
+        """The providers a zone is published to: the zone's own list, else matching patterns."""
+        names = self.zone_settings(origin).providers
+        if names is not None:
+            return tuple(p for p in self.providers if p.name in names)
+        return tuple(p for p in self.providers if p.serves(origin))
+
+    def thresholds_for(self, origin: str) -> Thresholds:
+        return self.zone_settings(origin).thresholds or self.defaults.thresholds
+
+    def ttl_for(self, origin: str) -> int:
+        return self.zone_settings(origin).ttl or self.defaults.ttl
+
+    def allows_deletion(self, origin: str) -> bool:
+        setting = self.zone_settings(origin).allow_deletion
+        return self.defaults.allow_zone_deletion if setting is None else setting
+
+
+def load_config(path: Path | str) -> Config:
+    """Load and check a TOML configuration file; raises ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read configuration {path}: {error.strerror}") from error
+    config = load_config_text(text, base=path.resolve().parent, display=str(path))
+    return replace(config, path=path)
+
+
+def load_config_text(text: str, *, base: Path, display: str = "<config>") -> Config:
+    """Parse configuration ``text``; relative paths resolve against ``base``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{display}: invalid TOML: {error}") from error
+    return _Loader(base, display).load(data)
+
+
+def _absolute(name: str) -> str:
+    name = name.strip().lower()
+    return name if name.endswith(".") else name + "."
+
+
+class _Loader:
+    """Turns the parsed TOML into a Config, checking every key as it goes."""
+
+    def __init__(self, base: Path, display: str) -> None:
+        self.base = base
+        self.display = display
+        self.warnings: list[str] = []
+        self.default_thresholds = Thresholds()
+
+    def error(self, where: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.display}: {where}: {message}")
+
+    def check_keys(self, where: str, table: Mapping[str, Any], allowed: set[str] | frozenset[str]) -> None:
+        unknown = sorted(set(table) - set(allowed))
+        if unknown:
+            raise self.error(where, "unknown key" + ("s " if len(unknown) > 1 else " ") + ", ".join(map(repr, unknown)))
+
+    def table(self, data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            raise self.error(f"[{key}]", "must be a table")
+        return value
+
+    def typed(self, where: str, key: str, value: Any, kind: type) -> Any:
+        """``value`` checked to be a ``kind`` (an int is accepted as a float; a bool is no int)."""
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise self.error(where, f"{key} must be {kind.__name__}, not {type(value).__name__}")
+        return value
+
+    def strings(self, where: str, key: str, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            return (value,)
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise self.error(where, f"{key} must be a list of strings")
+        return tuple(value)
+
+    def path(self, value: str) -> Path:
+        path = Path(os.path.expanduser(value))
+        return path if path.is_absolute() else self.base / path
+
+    def secret(self, where: str, key: str, value: str) -> str:
+        """Resolve an "env:NAME" or "file:PATH" reference; plain strings are returned as they are."""
+        if value.startswith("env:"):
+            variable = value[4:]
+            if variable not in os.environ:
+                raise self.error(where, f"{key}: environment variable {variable} is not set")
+            return os.environ[variable]
+        if value.startswith("file:"):
+            path = self.path(value[5:])
+            try:
+                return path.read_text(encoding="utf-8").strip()
+            except OSError as error:
+                raise self.error(where, f"{key}: cannot read secret file {path}: {error.strerror}") from error
+        return value
+
+    def resolve_secrets(self, where: str, table: Mapping[str, Any]) -> dict[str, Any]:
+        resolved = dict(table)
+        for key in SECRET_KEYS & set(table):
+            value = table[key]
+            if isinstance(value, str):
+                resolved[key] = self.secret(where, key, value)
+            elif isinstance(value, list):
+                resolved[key] = [self.secret(where, key, v) if isinstance(v, str) else v for v in value]
+        return resolved
+
+    # -- sections --------------------------------------------------------------------------------
+
+    def load(self, data: Mapping[str, Any]) -> Config:
+        self.check_keys("top level", data, {"source", "defaults", "provider", "state", "webhook", "notify",
+                                            "poll", "zone", "zones"})
+        defaults = self.defaults(self.table(data, "defaults"))
+        self.default_thresholds = defaults.thresholds
+        config = Config(
+            source=self.source(self.table(data, "source")),
+            defaults=defaults,
+            providers=self.providers(data.get("provider", [])),
+            state=self.state(self.table(data, "state")),
+            webhook=self.webhook(self.table(data, "webhook")),
+            notify=self.notify(self.table(data, "notify")),
+            poll=self.poll(self.table(data, "poll")),
+            zones=self.zones(data.get("zone", []), data.get("zones", {})),
+        )
+        known = {p.name for p in config.providers}
+        for settings in config.zones:
+            for name in settings.providers or ():
+                if name not in known:
+                    raise self.error(f"zone {settings.name!r}", f"providers: no provider named {name!r}")
+        return replace(config, warnings=tuple(self.warnings))
+
+    def source(self, table: Mapping[str, Any]) -> SourceConfig:
+        where = "[source]"
+        self.check_keys(where, table, {"path", "url", "branch", "ssh_key", "cache"})
+        if "path" in table and "url" in table:
+            raise self.error(where, "set either path or url, not both")
+        path = self.path(self.typed(where, "path", table["path"], str)) if "path" in table else None
+        url = self.typed(where, "url", table["url"], str) if "url" in table else None
+        if path is None and url is None:
+            path = self.path("zones")
+        ssh_key = self.path(self.typed(where, "ssh_key", table["ssh_key"], str)) if "ssh_key" in table else None
+        cache = self.path(self.typed(where, "cache", table.get("cache", "var/cache/repository"), str))
+        return SourceConfig(path=path, url=url, branch=self.typed(where, "branch", table.get("branch", "main"), str),
+                            ssh_key=ssh_key, cache=cache)
+
+    def thresholds(self, where: str, table: Mapping[str, Any], base: Thresholds) -> Thresholds:
+        update = self.typed(where, "update_threshold", table.get("update_threshold", base.update), float)
+        delete = self.typed(where, "delete_threshold", table.get("delete_threshold", base.delete), float)
+        minimum = self.typed(where, "threshold_min_records", table.get("threshold_min_records", base.min_records), int)
+        for key, value in (("update_threshold", update), ("delete_threshold", delete)):
+            if not 0 <= value <= 1:
+                raise self.error(where, f"{key} must be a fraction between 0 and 1")
+        return Thresholds(update, delete, minimum)
+
+    def defaults(self, table: Mapping[str, Any]) -> Defaults:
+        where = "[defaults]"
+        self.check_keys(where, table, {"ttl", "nameservers", "hostmaster", "refresh", "retry", "expire", "minimum",
+                                       "resolver", "update_threshold", "delete_threshold", "threshold_min_records",
+                                       "allow_zone_deletion"})
+        base = Defaults()
+        numbers = {}
+        for key in ("ttl", "refresh", "retry", "expire", "minimum"):
+            value = self.typed(where, key, table.get(key, getattr(base, key)), int)
+            if not 0 <= value <= 2**31 - 1:
+                raise self.error(where, f"{key} must be between 0 and 2147483647")
+            numbers[key] = value
+        nameservers = tuple(_absolute(ns) for ns in self.strings(where, "nameservers", table.get("nameservers", [])))
+        hostmaster = _absolute(self.typed(where, "hostmaster", table.get("hostmaster", base.hostmaster), str))
+        if "@" in hostmaster:  # accept an e-mail address: the SOA rname spells "@" as "."
+            local, _, domain = hostmaster.partition("@")
+            hostmaster = local.replace(".", "\\.") + "." + domain
+        resolver = self.typed(where, "resolver", table["resolver"], str) if "resolver" in table else None
+        return Defaults(
+            nameservers=nameservers,
+            hostmaster=hostmaster,
+            resolver=resolver,
+            thresholds=self.thresholds(where, table, base.thresholds),
+            allow_zone_deletion=self.typed(where, "allow_zone_deletion", table.get("allow_zone_deletion", False), bool),
+            **numbers,
+        )
+
+    def providers(self, tables: Any) -> tuple[ProviderConfig, ...]:
+        if isinstance(tables, dict):
+            tables = [tables]
+        if not isinstance(tables, list):
+            raise self.error("[[provider]]", "must be an array of tables")
+        providers: list[ProviderConfig] = []
+        for index, table in enumerate(tables, 1):
+            where = f"[[provider]] #{index}"
+            if not isinstance(table, dict):
+                raise self.error(where, "must be a table")
+            name = table.get("name")
+            if not isinstance(name, str) or not name:
+                raise self.error(where, "name is required")
+            where = f"[[provider]] {name!r}"
+            if any(p.name == name for p in providers):
+                raise self.error(where, "duplicate provider name")
+            kind = table.get("type")
+            if kind not in PROVIDER_TYPES:
+                raise self.error(where, f"type must be one of {', '.join(PROVIDER_TYPES)}")
+            zones = self.strings(where, "zones", table.get("zones", ["*"]))
+            options = self.resolve_secrets(where, {k: v for k, v in table.items() if k not in ("name", "type", "zones")})
+            unknown = sorted(set(options) - PROVIDER_KEYS[kind])
+            if unknown:
+                self.warnings.append(f"{self.display}: {where}: unknown key{'s' if len(unknown) > 1 else ''} "
+                                     + ", ".join(map(repr, unknown)) + f" for type {kind}")
+            for key in PROVIDER_PATH_KEYS & set(options):
+                options[key] = str(self.path(self.typed(where, key, options[key], str)))
+            self.provider_required(where, kind, options)
+            providers.append(ProviderConfig(name, kind, zones, MappingProxyType(options)))
+        return tuple(providers)
+
+    def provider_required(self, where: str, kind: str, options: Mapping[str, Any]) -> None:
+        required = {"rfc2136": ("server",), "powerdns": ("api_url", "api_key"), "zonefile": ("directory",)}[kind]
+        missing = [key for key in required if key not in options]
+        if missing:
+            raise self.error(where, f"missing {', '.join(missing)} (required for type {kind})")
+        if kind == "rfc2136" and "tsig_keyfile" in options and "tsig_secret" in options:
+            raise self.error(where, "set either tsig_keyfile or tsig_name/tsig_algorithm/tsig_secret, not both")
+
+    def state(self, table: Mapping[str, Any]) -> StateConfig:
+        self.check_keys("[state]", table, {"path"})
+        return StateConfig(self.path(self.typed("[state]", "path", table.get("path", "var/state.db"), str)))
+
+    def webhook(self, table: Mapping[str, Any]) -> WebhookConfig:
+        where = "[webhook]"
+        self.check_keys(where, table, {"tokens", "secret", "max_body", "allowed_branches"})
+        table = self.resolve_secrets(where, table)
+        tokens = self.strings(where, "tokens", table.get("tokens", []))
+        for token in tokens:
+            digest = token.partition(":")[2]
+            if not token.startswith("sha256:") or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+                raise self.error(where, "tokens must be \"sha256:<64 hex digits>\" (run `zone-publisher token`)")
+        secret = self.typed(where, "secret", table["secret"], str) if "secret" in table else None
+        return WebhookConfig(tokens=tokens, secret=secret or None,
+                             max_body=self.typed(where, "max_body", table.get("max_body", 1_048_576), int),
+                             allowed_branches=self.strings(where, "allowed_branches", table.get("allowed_branches", [])))
+
+    def notify(self, table: Mapping[str, Any]) -> NotifyConfig:
+        where = "[notify]"
+        self.check_keys(where, table, {"smtp_host", "smtp_port", "smtp_security", "smtp_username", "smtp_password",
+                                       "from", "to", "notify_author", "every_run", "outbox", "webhook_url",
+                                       "webhook_secret", "timeout"})
+        table = self.resolve_secrets(where, table)
+        security = self.typed(where, "smtp_security", table.get("smtp_security", "none"), str)
+        if security not in ("none", "starttls", "tls"):
+            raise self.error(where, "smtp_security must be none, starttls or tls")
+        optional = {key: self.typed(where, key, table[key], str) if key in table else None
+                    for key in ("smtp_host", "smtp_username", "smtp_password", "webhook_url", "webhook_secret")}
+        return NotifyConfig(
+            smtp_port=self.typed(where, "smtp_port", table.get("smtp_port", 465 if security == "tls" else 25), int),
+            smtp_security=security,
+            from_=self.typed(where, "from", table.get("from", NotifyConfig.from_), str),
+            to=self.strings(where, "to", table.get("to", [])),
+            notify_author=self.typed(where, "notify_author", table.get("notify_author", False), bool),
+            every_run=self.typed(where, "every_run", table.get("every_run", False), bool),
+            outbox=self.path(self.typed(where, "outbox", table["outbox"], str)) if "outbox" in table else None,
+            timeout=self.typed(where, "timeout", table.get("timeout", 10.0), float),
+            **optional,
+        )
+
+    def poll(self, table: Mapping[str, Any]) -> PollConfig:
+        self.check_keys("[poll]", table, {"interval"})
+        interval = self.typed("[poll]", "interval", table.get("interval", 0), int)
+        if interval < 0:
+            raise self.error("[poll]", "interval must be >= 0")
+        return PollConfig(interval)
+
+    def zones(self, array: Any, mapping: Any) -> tuple[ZoneSettings, ...]:
+        entries: list[tuple[str, Mapping[str, Any]]] = []
+        if not isinstance(array, list) or not isinstance(mapping, dict):
+            raise self.error("[[zone]]/[zones]", "[[zone]] must be an array of tables and [zones] a table")
+        for index, table in enumerate(array, 1):
+            if not isinstance(table, dict) or not isinstance(table.get("name"), str):
+                raise self.error(f"[[zone]] #{index}", "name is required")
+            entries.append((table["name"], {k: v for k, v in table.items() if k != "name"}))
+        for name, table in mapping.items():
+            if not isinstance(table, dict):
+                raise self.error(f"[zones.{name!r}]", "must be a table")
+            entries.append((name, table))
+        settings: list[ZoneSettings] = []
+        for name, table in entries:
+            where = f"zone {name!r}"
+            self.check_keys(where, table, {"ttl", "providers", "update_threshold", "delete_threshold",
+                                           "threshold_min_records", "allow_deletion"})
+            has_thresholds = any(k in table for k in ("update_threshold", "delete_threshold", "threshold_min_records"))
+            settings.append(ZoneSettings(
+                name=name.rstrip(".").lower(),
+                ttl=self.typed(where, "ttl", table["ttl"], int) if "ttl" in table else None,
+                providers=self.strings(where, "providers", table["providers"]) if "providers" in table else None,
+                # Partial overrides start from the global limits, so unspecified keys keep them.
+                thresholds=self.thresholds(where, table, self.default_thresholds) if has_thresholds else None,
+                allow_deletion=self.typed(where, "allow_deletion", table["allow_deletion"], bool)
+                if "allow_deletion" in table else None,
+            ))
+        return tuple(settings)

@@ -1,0 +1,145 @@
+"""Configuration loading: the issue's TOML shape, secrets by reference, paths, unknown keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from publisher.config import Config, ConfigError, load_config, load_config_text
+
+DATA = Path(__file__).parent / "data" / "config"
+
+
+@pytest.fixture
+def env(monkeypatch):
+    monkeypatch.setenv("TEST_PDNS_KEY", "pdns-api-key-value")
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "smtp-password-value")
+
+
+def load(text: str, tmp_path: Path) -> Config:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return load_config(path)
+
+
+def test_full_example_loads_every_section(env):
+    config = load_config(DATA / "full.toml")
+    assert config.source.url == "https://git.example.org/dns/zones.git"
+    assert config.source.branch == "production" and config.source.path is None
+    assert config.source.ssh_key == DATA / "keys" / "deploy"
+    assert config.defaults.ttl == 1800
+    assert config.defaults.nameservers == ("ns1.example.net.", "ns2.example.net.")
+    assert config.defaults.hostmaster == "dns-admin.example.net."
+    assert (config.defaults.refresh, config.defaults.retry, config.defaults.expire, config.defaults.minimum) == (
+        7200, 900, 604800, 60)
+    assert config.defaults.resolver == "127.0.0.1:5353"
+    assert config.defaults.thresholds.update == 0.5 and config.defaults.thresholds.min_records == 20
+    primary, pdns = config.providers
+    assert (primary.name, primary.type, primary.zones) == ("primary", "rfc2136", ("*",))
+    assert primary.options["port"] == 5300
+    assert primary.options["tsig_keyfile"] == str(DATA / "keys" / "publisher.key")
+    assert pdns.options["api_key"] == "pdns-api-key-value"
+    assert config.state.path == DATA / "state" / "publisher.db"
+    assert config.webhook.secret == "hmac-secret-value"
+    assert config.webhook.tokens[0].startswith("sha256:")
+    assert config.notify.smtp_password == "smtp-password-value"
+    assert config.notify.from_ == "dns@example.net" and config.notify.to == ("ops@example.net",)
+    assert config.notify.smtp_security == "starttls" and config.notify.notify_author
+    assert config.poll.interval == 300
+    assert config.warnings == ()
+
+
+def test_per_zone_overrides(env):
+    config = load_config(DATA / "full.toml")
+    assert config.ttl_for("example.com.") == 600
+    assert config.ttl_for("other.net.") == 1800
+    assert [p.name for p in config.providers_for("example.com.")] == ["primary"]
+    assert [p.name for p in config.providers_for("www.example.org.")] == ["primary", "pdns"]
+    assert [p.name for p in config.providers_for("example.net.")] == ["primary"]
+    # A partial threshold override keeps the other global limits.
+    assert config.thresholds_for("example.com.").update == 0.9
+    assert config.thresholds_for("example.com.").delete == 0.25
+    assert config.thresholds_for("example.com.").min_records == 20
+    assert config.allows_deletion("lab.test.") and not config.allows_deletion("example.com.")
+
+
+def test_secrets_never_in_repr(env):
+    text = repr(load_config(DATA / "full.toml"))
+    for secret in ("pdns-api-key-value", "smtp-password-value", "hmac-secret-value"):
+        assert secret not in text
+
+
+def test_missing_environment_variable_names_the_key_not_a_value(tmp_path, monkeypatch):
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    with pytest.raises(ConfigError) as error:
+        load('[[provider]]\nname = "p"\ntype = "powerdns"\napi_url = "http://x"\napi_key = "env:NOT_SET_ANYWHERE"\n',
+             tmp_path)
+    message = str(error.value)
+    assert "api_key" in message and "NOT_SET_ANYWHERE" in message and "'p'" in message
+
+
+def test_missing_secret_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"secret.*cannot read secret file"):
+        load('[webhook]\nsecret = "file:nope/secret"\n', tmp_path)
+
+
+def test_unknown_keys_are_reported(tmp_path):
+    with pytest.raises(ConfigError, match=r"\[defaults\].*'tll'"):
+        load("[defaults]\ntll = 300\n", tmp_path)
+    with pytest.raises(ConfigError, match=r"unknown key 'sauce'"):
+        load("[sauce]\npath = 'x'\n", tmp_path)
+    with pytest.raises(ConfigError, match=r"zone 'example.com'.*'alow_deletion'"):
+        load('[zones."example.com"]\nalow_deletion = true\n', tmp_path)
+    config = load('[[provider]]\nname = "z"\ntype = "zonefile"\ndirectory = "out"\nreload_comand = "x"\n', tmp_path)
+    assert len(config.warnings) == 1 and "reload_comand" in config.warnings[0]
+
+
+def test_type_errors_and_invalid_values(tmp_path):
+    with pytest.raises(ConfigError, match="ttl must be int"):
+        load('[defaults]\nttl = "1h"\n', tmp_path)
+    with pytest.raises(ConfigError, match="type must be one of"):
+        load('[[provider]]\nname = "p"\ntype = "route53"\n', tmp_path)
+    with pytest.raises(ConfigError, match="missing server"):
+        load('[[provider]]\nname = "p"\ntype = "rfc2136"\n', tmp_path)
+    with pytest.raises(ConfigError, match="duplicate provider"):
+        load('[[provider]]\nname = "p"\ntype = "zonefile"\ndirectory = "a"\n'
+             '[[provider]]\nname = "p"\ntype = "zonefile"\ndirectory = "b"\n', tmp_path)
+    with pytest.raises(ConfigError, match="no provider named 'ghost'"):
+        load('[zones."example.com"]\nproviders = ["ghost"]\n', tmp_path)
+    with pytest.raises(ConfigError, match="sha256"):
+        load('[webhook]\ntokens = ["plaintext-token"]\n', tmp_path)
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load("[defaults\n", tmp_path)
+    with pytest.raises(ConfigError, match="between 0 and 1"):
+        load("[defaults]\nupdate_threshold = 30\n", tmp_path)
+
+
+def test_relative_paths_resolve_against_the_config_directory(tmp_path):
+    config = load('[source]\npath = "repo"\n[state]\npath = "db/state.db"\n'
+                  '[[provider]]\nname = "z"\ntype = "zonefile"\ndirectory = "/abs/zones"\n', tmp_path)
+    assert config.source.path == tmp_path / "repo"
+    assert config.state.path == tmp_path / "db" / "state.db"
+    assert config.providers[0].options["directory"] == "/abs/zones"
+
+
+def test_embedded_default(tmp_path):
+    config = Config.default(tmp_path)
+    assert config.source.path == tmp_path / "zones"
+    assert config.state.path == tmp_path / "var" / "state.db"
+    assert config.notify.outbox == tmp_path / "var" / "outbox"
+    (provider,) = config.providers
+    assert provider.type == "zonefile" and provider.options["directory"] == str(tmp_path / "var" / "zones")
+    assert config.defaults.nameservers
+
+
+def test_example_config_documents_a_loadable_shape(monkeypatch):
+    example = Path(__file__).parent.parent / "examples" / "config.toml"
+    for name in ("PDNS_API_KEY", "SMTP_PASSWORD", "WEBHOOK_SECRET"):
+        monkeypatch.setenv(name, "x")
+    text = example.read_text()
+    assert "env:" in text
+    config = load_config_text(text.replace('"file:/etc/zone-publisher/', '"env:WEBHOOK_SECRET" #'),
+                              base=example.parent)
+    assert {p.type for p in config.providers} == {"rfc2136", "powerdns", "zonefile"}
+    assert config.warnings == ()
