@@ -301,6 +301,7 @@ class KnotServer:
 def _start_knot(directory: Path) -> KnotServer:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "zones").mkdir(exist_ok=True)
+    (directory / "db").mkdir(exist_ok=True)  # journal and timers; knotd does not create it
     server = KnotServer(directory, port=free_port())
     keyfile = directory / "publisher.key"
     keyfile.write_text(subprocess.run(["tsig-keygen", "-a", "hmac-sha256", "publisher"],

@@ -1,0 +1,360 @@
+"""RFC 2136 dynamic updates plus AXFR, with TSIG: BIND ``named`` and Knot ``knotd``.
+
+Reading is a TSIG-signed AXFR; the cheap ``serial`` is one SOA query.  ``apply`` sends the planned
+changes, in the order given (the planner orders them so no message leaves an invalid zone), packed
+into as few UPDATE messages as fit in 64 KiB each.  Packing is by encoded size, never by count:
+each change is encoded to wire format once (owners compressed against the zone name, rdata
+uncompressed), so its exact size is known, and a message takes changes until the next would
+overflow; the signed message is measured again before it is sent.  Encoding the wire directly
+rather than through ``dns.message`` halves the client's share of a 10,000-record publish.
+
+Every message carries a prerequisite "the SOA is exactly what we last saw" and replaces the SOA,
+so a change made by someone else between our read and our write, or between two of our messages,
+fails the prerequisite (NXRRSET) and surfaces as ConcurrentChangeError instead of being
+overwritten.  Serials: message i of n sets ``current + i``; the last one sets the serial the
+planner asked for when that is still ahead of ``current + n - 1`` (RFC 1982), otherwise
+``current + n``.  ``apply`` returns the serial finally served.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import struct
+import time
+from typing import Iterable, Sequence
+
+import dns.exception
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.ANY.TSIG
+import dns.tsig
+
+from publisher.model import CREATE, DELETE, UPDATE, Change, Record
+from publisher.providers.base import Capabilities, ConcurrentChangeError, ProviderError, Snapshot
+from publisher.providers.tsig import TsigKey
+from publisher.rdata import RdataError, canonical_rdata
+
+# What BIND 9.18 and Knot 3.2 both store and transfer (ALIAS is flattened by the publisher).
+RECORD_TYPES = frozenset({
+    "A", "AAAA", "AFSDB", "CAA", "CDNSKEY", "CDS", "CERT", "CNAME", "DHCID", "DNAME", "DNSKEY", "DS",
+    "HINFO", "HTTPS", "IPSECKEY", "KX", "LOC", "MX", "NAPTR", "NS", "OPENPGPKEY", "PTR", "RP", "SMIMEA",
+    "SOA", "SPF", "SRV", "SSHFP", "SVCB", "TLSA", "TXT", "URI",
+})
+
+MAX_MESSAGE = 65535  # a DNS message over TCP carries at most 64 KiB
+_ZONE_POINTER = b"\xc0\x0c"  # compression pointer to the zone name, right after the header
+_UPDATE_FLAGS = 5 << 11  # opcode UPDATE
+# Types whose presentation is only names and numbers: lower-casing the text is exact and cheap.
+_NAME_ONLY_TYPES = frozenset({"NS", "CNAME", "PTR", "DNAME", "MX", "SRV", "KX", "AFSDB", "RT"})
+# Types without any domain name in their rdata: dnspython's text is already canonical.
+_NAMELESS_TYPES = frozenset({
+    "A", "AAAA", "TXT", "SPF", "CAA", "SSHFP", "TLSA", "SMIMEA", "DS", "CDS", "DNSKEY", "CDNSKEY",
+    "HINFO", "LOC", "OPENPGPKEY", "DHCID", "CERT", "URI",
+})
+
+
+def serial_of(soa_data: str) -> int:
+    """The serial field of canonical SOA rdata text."""
+    return int(soa_data.split()[2])
+
+
+def serial_after(serial: int, steps: int = 1) -> int:
+    """``serial`` advanced by ``steps`` in RFC 1982 arithmetic (skipping nothing: 0 is valid)."""
+    return (serial + steps) % 2**32
+
+
+def serial_gt(a: int, b: int) -> bool:
+    """RFC 1982: is ``a`` strictly after ``b``?"""
+    return a != b and ((a - b) % 2**32) < 2**31
+
+
+def rdata_to_text(rdtype: str, rdata: dns.rdata.Rdata, origin: str) -> str:
+    """Canonical model text of rdata received from a server (see ``publisher.rdata``)."""
+    if rdtype in _NAME_ONLY_TYPES:
+        return rdata.to_text().lower()
+    if rdtype in _NAMELESS_TYPES:
+        return rdata.to_text()
+    return canonical_rdata(rdtype, rdata.to_text(), origin)
+
+
+class RFC2136Provider:
+    """Dynamic updates (RFC 2136) and AXFR against one server, signed with a TSIG key."""
+
+    def __init__(self, name: str, server: str, port: int = 53, key: TsigKey | None = None,
+                 timeout: float = 10.0, max_message_size: int = MAX_MESSAGE) -> None:
+        self.name = name
+        self.server = server
+        self.port = port
+        self.key = key
+        self.timeout = timeout
+        self.max_message_size = max_message_size
+        self.capabilities = Capabilities(record_types=RECORD_TYPES, can_create_zones=False)
+        self._dns_key = key.to_dnspython() if key is not None else None
+
+    def __repr__(self) -> str:
+        return f"RFC2136Provider(name={self.name!r}, server={self.server!r}, port={self.port})"
+
+    # ------------------------------------------------------------------ reading
+
+    def _error(self, origin: str, what: str) -> ProviderError:
+        return ProviderError(f"provider {self.name!r} ({self.server} port {self.port}), zone {origin}: {what}")
+
+    def _describe(self, error: BaseException) -> str:
+        """A reason for ``error`` fit for users, without secrets."""
+        if isinstance(error, dns.exception.Timeout):
+            return f"no answer within {self.timeout:g} s (server down or unreachable?)"
+        if isinstance(error, ConnectionRefusedError):
+            return "connection refused (server down?)"
+        if isinstance(error, dns.tsig.PeerBadKey):
+            return "the server does not know the TSIG key (BADKEY)"
+        if isinstance(error, dns.tsig.PeerBadSignature):
+            return "the server rejected the TSIG signature (BADSIG: wrong secret?)"
+        if isinstance(error, dns.tsig.PeerBadTime):
+            return "the server rejected the TSIG time (BADTIME: clocks out of sync?)"
+        if isinstance(error, dns.tsig.BadSignature):
+            return "the answer's TSIG signature does not verify (wrong secret?)"
+        if isinstance(error, OSError):
+            return f"network error: {error.strerror or error}"
+        return f"{type(error).__name__}: {error}"
+
+    def _soa(self, origin: str) -> dns.rdata.Rdata | None:
+        """The SOA the server answers with authority, None when it does not serve the zone."""
+        query = dns.message.make_query(origin, dns.rdatatype.SOA)
+        try:
+            response, _ = dns.query.udp_with_fallback(query, self.server, port=self.port, timeout=self.timeout)
+        except (dns.exception.DNSException, OSError) as error:
+            raise self._error(origin, f"SOA query failed: {self._describe(error)}") from None
+        rcode = response.rcode()
+        if rcode in (dns.rcode.REFUSED, dns.rcode.NOTAUTH, dns.rcode.NXDOMAIN):
+            return None
+        if rcode == dns.rcode.SERVFAIL:
+            raise self._error(origin, "SOA query answered SERVFAIL (zone failed to load?)")
+        name = dns.name.from_text(origin)
+        for rrset in response.answer:
+            if rrset.rdtype == dns.rdatatype.SOA and rrset.name == name:
+                return rrset[0]
+        return None
+
+    def serial(self, origin: str) -> int | None:
+        soa = self._soa(origin)
+        return None if soa is None else soa.serial
+
+    def read(self, origin: str) -> Snapshot | None:
+        if self._soa(origin) is None:
+            return None
+        records: list[Record] = []
+        soa_record: Record | None = None
+        try:
+            messages = dns.query.xfr(self.server, origin, port=self.port, timeout=self.timeout,
+                                     lifetime=max(self.timeout * 30, 60.0), keyring=self._dns_key,
+                                     relativize=False)
+            seen_soa = 0
+            for message in messages:
+                for rrset in message.answer:
+                    owner = rrset.name.to_text().lower()
+                    rdtype = dns.rdatatype.to_text(rrset.rdtype)
+                    if rdtype == "SOA":
+                        seen_soa += 1
+                        if seen_soa == 1:
+                            soa_record = Record(owner, "SOA", rrset.ttl, rdata_to_text("SOA", rrset[0], origin))
+                        continue
+                    ttl = rrset.ttl
+                    for rdata in rrset:
+                        records.append(Record(owner, rdtype, ttl, rdata_to_text(rdtype, rdata, origin)))
+        except (dns.exception.DNSException, OSError, RdataError) as error:
+            raise self._error(origin, f"AXFR failed: {self._describe(error)}") from None
+        if soa_record is None:
+            raise self._error(origin, "AXFR returned no SOA")
+        return Snapshot(tuple(records), serial_of(soa_record.data), soa_record)
+
+    # ------------------------------------------------------------------ writing
+
+    def apply(self, origin: str, changes: Sequence[Change], soa: Record, expected_serial: int | None) -> int:
+        zone = dns.name.from_text(origin)
+        current = self._soa(origin)
+        if current is None:
+            raise self._error(origin, "the server does not serve this zone; " + self._zone_instructions(origin))
+        if expected_serial is not None and current.serial != expected_serial:
+            raise ConcurrentChangeError(
+                f"provider {self.name!r}, zone {origin}: serial is {current.serial}, expected "
+                f"{expected_serial}: the zone changed since it was read; nothing applied")
+        encoded = [self._encode_change(zone, change) for change in changes if change.type != "SOA"]
+        batches = self._pack(origin, [item for item in encoded if item[1]], current)
+        target = serial_of(soa.data)
+        soa_template = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.SOA, soa.data)
+        previous = current
+        sock = None
+        try:
+            for index, batch in enumerate(batches, start=1):
+                if index < len(batches):
+                    serial = serial_after(current.serial, index)
+                elif serial_gt(target, serial_after(current.serial, index - 1)):
+                    serial = target
+                else:
+                    serial = serial_after(current.serial, index)
+                new_soa = soa_template.replace(serial=serial)
+                sock = sock or self._connect(origin)
+                self._send(origin, zone, previous, new_soa, soa.ttl, batch, sock, index, len(batches))
+                previous = new_soa
+        finally:
+            if sock is not None:
+                sock.close()
+        return previous.serial
+
+    def _zone_instructions(self, origin: str) -> str:
+        key = f'key "{self.key.name}"' if self.key else "the publisher's key"
+        return (f"RFC 2136 cannot create zones: add zone {origin} to named.conf (with allow-update "
+                f"{{ {key}; }}; and allow-transfer) or to knot.conf (with an ACL allowing update and "
+                f"transfer for that key), then publish again")
+
+    def _encode_change(self, zone: dns.name.Name, change: Change) -> tuple[int, bytes]:
+        """One change as update-section RRs in wire format: (RR count, bytes), in sending order.
+
+        Owners are compressed against the zone name (offset 12, right after the header); rdata is
+        written uncompressed, so the size of a message is exactly the sum of its parts.
+        """
+        owner = dns.name.from_text(change.name)
+        rdtype = dns.rdatatype.from_text(change.type)
+        if owner == zone:
+            owner_wire = _ZONE_POINTER
+        elif owner.is_subdomain(zone):
+            owner_wire = b"".join(bytes((len(label),)) + label
+                                  for label in owner.relativize(zone).labels) + _ZONE_POINTER
+        else:
+            owner_wire = owner.to_wire()  # out of zone: the server answers NOTZONE
+
+        def rrs(texts: Iterable[str], rdclass: int, ttl: int) -> list[bytes]:
+            encoded = []
+            for text in texts:
+                try:
+                    rdata = dns.rdata.from_text(dns.rdataclass.IN, rdtype, text).to_wire()
+                except (dns.exception.DNSException, ValueError) as error:
+                    raise ProviderError(f"provider {self.name!r}, zone {zone}: cannot encode "
+                                        f"{change.name} {change.type}: {error}") from None
+                encoded.append(owner_wire + struct.pack("!HHIH", rdtype, rdclass, ttl, len(rdata)) + rdata)
+            return encoded
+
+        if change.action == DELETE:
+            # The whole RRset (class ANY): also removes data someone added by hand.
+            parts = [owner_wire + struct.pack("!HHIH", rdtype, dns.rdataclass.ANY, 0, 0)]
+        elif change.action == CREATE:
+            parts = rrs(change.new, dns.rdataclass.IN, change.ttl)
+        elif change.action == UPDATE:
+            old, new = set(change.old), set(change.new)
+            to_add = change.new if change.ttl != change.old_ttl else tuple(d for d in change.new if d not in old)
+            adds = rrs(to_add, dns.rdataclass.IN, change.ttl)
+            deletes = rrs(sorted(old - new), dns.rdataclass.NONE, 0)
+            # At the apex, NS must never run out: add the new set before removing the old.
+            apex_ns = rdtype == dns.rdatatype.NS and owner == zone
+            parts = adds + deletes if apex_ns else deletes + adds
+        else:
+            raise ProviderError(f"provider {self.name!r}: unknown change action {change.action!r}")
+        return len(parts), b"".join(parts)
+
+    def _pack(self, origin: str, encoded: list[tuple[int, bytes]],
+              current: dns.rdata.Rdata) -> list[list[tuple[int, bytes]]]:
+        """Split encoded changes (each kept whole) into messages that fit in 64 KiB."""
+        zone = dns.name.from_text(origin)
+        probe, _ = self._wire(zone, current, current, 0, [])
+        budget = self.max_message_size - len(probe)  # header, zone, prerequisite, SOA, TSIG
+        batches: list[list[tuple[int, bytes]]] = [[]]
+        used = 0
+        for count, wire in encoded:
+            if len(wire) > budget:
+                raise self._error(origin, f"one RRset change needs {len(wire)} octets, more than one "
+                                          f"DNS message holds")
+            if used + len(wire) > budget and batches[-1]:
+                batches.append([])
+                used = 0
+            batches[-1].append((count, wire))
+            used += len(wire)
+        return batches
+
+    def _wire(self, zone: dns.name.Name, previous_soa: dns.rdata.Rdata, new_soa: dns.rdata.Rdata,
+              soa_ttl: int, batch: list[tuple[int, bytes]], message_id: int = 0) -> tuple[bytes, bytes]:
+        """The UPDATE message (zone, SOA prerequisite, the batch, the new SOA), TSIG-signed, and
+        its MAC (needed to verify the answer's signature)."""
+        previous_wire = previous_soa.to_wire()
+        new_wire = new_soa.to_wire()
+        updates = sum(count for count, _ in batch) + 1
+        body = b"".join((
+            struct.pack("!HHHHHH", message_id, _UPDATE_FLAGS, 1, 1, updates, 0),
+            zone.to_wire(), struct.pack("!HH", dns.rdatatype.SOA, dns.rdataclass.IN),
+            # Prerequisite "this exact SOA exists" (RFC 2136 2.4.2, TTL 0): the concurrency guard.
+            _ZONE_POINTER, struct.pack("!HHIH", dns.rdatatype.SOA, dns.rdataclass.IN, 0, len(previous_wire)),
+            previous_wire,
+            *(wire for _, wire in batch),
+            # Adding an SOA replaces the zone's SOA (RFC 2136 3.4.2.2).
+            _ZONE_POINTER, struct.pack("!HHIH", dns.rdatatype.SOA, dns.rdataclass.IN, soa_ttl or 300,
+                                       len(new_wire)),
+            new_wire,
+        ))
+        if self._dns_key is None:
+            return body, b""
+        key = self._dns_key
+        unsigned = dns.rdtypes.ANY.TSIG.TSIG(dns.rdataclass.ANY, dns.rdatatype.TSIG, key.algorithm, 0, 300,
+                                             b"", message_id, 0, b"")
+        signed, _ = dns.tsig.sign(body, key, unsigned, int(time.time()), b"")
+        tsig_wire = signed.to_wire()
+        return b"".join((
+            body[:10], struct.pack("!H", 1), body[12:],
+            key.name.to_wire(), struct.pack("!HHIH", dns.rdatatype.TSIG, dns.rdataclass.ANY, 0, len(tsig_wire)),
+            tsig_wire,
+        )), signed.mac
+
+    def _connect(self, origin: str) -> socket.socket:
+        try:
+            return socket.create_connection((self.server, self.port), timeout=self.timeout)
+        except OSError as error:
+            raise self._error(origin, f"cannot connect: {self._describe(error)}") from None
+
+    def _send(self, origin: str, zone: dns.name.Name, previous_soa: dns.rdata.Rdata, new_soa: dns.rdata.Rdata,
+              soa_ttl: int, batch: list[tuple[int, bytes]], sock: socket.socket, index: int, total: int) -> None:
+        where = f"update {index}/{total}"
+        message_id = secrets.randbelow(65536)
+        wire, mac = self._wire(zone, previous_soa, new_soa, soa_ttl, batch, message_id)
+        if len(wire) > self.max_message_size:  # cannot happen: _pack measured every part
+            raise self._error(origin, f"{where} is {len(wire)} octets, over {self.max_message_size}")
+        expiration = time.time() + self.timeout
+        try:
+            dns.query.send_tcp(sock, wire, expiration)
+            response, _ = dns.query.receive_tcp(sock, expiration, keyring=self._dns_key,
+                                                request_mac=mac)
+        except (dns.exception.DNSException, OSError) as error:
+            raise self._error(origin, f"{where} failed: {self._describe(error)}"
+                              + ("; earlier updates were applied, the next run repairs the rest"
+                                 if index > 1 else "")) from None
+        if response.id != message_id:
+            raise self._error(origin, f"{where}: answer does not match the request")
+        rcode = response.rcode()
+        if rcode == dns.rcode.NOERROR:
+            return
+        if rcode == dns.rcode.NXRRSET:
+            raise ConcurrentChangeError(
+                f"provider {self.name!r}, zone {origin}: {where} refused because the SOA changed "
+                f"(someone else updated the zone); "
+                + ("nothing applied" if index == 1 else "earlier updates were applied, plan again"))
+        reason = {
+            dns.rcode.REFUSED: "REFUSED (does allow-update / the ACL allow this key? BIND also refuses "
+                               "an update that would leave an NS name without an address)",
+            dns.rcode.NOTAUTH: "NOTAUTH (server not authoritative, or the TSIG key is not accepted)",
+            dns.rcode.NOTZONE: "NOTZONE (a record is outside the zone)",
+            dns.rcode.SERVFAIL: "SERVFAIL",
+            dns.rcode.FORMERR: "FORMERR (the server could not parse the update)",
+        }.get(rcode, dns.rcode.to_text(rcode))
+        raise self._error(origin, f"{where} failed: {reason}")
+
+    # ------------------------------------------------------------------ zones
+
+    def create_zone(self, origin: str, soa: Record, nameservers: Sequence[Record]) -> None:
+        raise self._error(origin, self._zone_instructions(origin))
+
+    def delete_zone(self, origin: str) -> None:
+        raise self._error(origin, "RFC 2136 cannot delete zones: remove the zone from the server's "
+                                  "configuration (named.conf / knot.conf)")
