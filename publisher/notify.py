@@ -1,0 +1,331 @@
+"""Notifications through a persisted outbox: mail (SMTP or ``.eml`` files) and an outbound webhook.
+
+A run's messages are written to the ``outbox`` table of the state database first; a sender thread
+delivers them and retries with exponential backoff, so a mail server outage (or a restart, or a
+``kill -9``) loses nothing.  Delivery is at-least-once: a crash between sending and recording
+the success sends that message again, which beats losing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import smtplib
+import ssl
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Sequence
+
+from publisher.config import NotifyConfig
+from publisher.jobs import connect, transaction
+from publisher.runs import BRANCH_DELETED, RunRecord
+
+log = logging.getLogger(__name__)
+
+MAIL, WEBHOOK = "mail", "webhook"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    run_id INTEGER,
+    destination TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    created REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL,
+    sent REAL,
+    last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox(sent, next_attempt);
+"""
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    kind: str
+    run_id: int | None
+    destination: tuple[str, ...]  # mail recipients, or (url,)
+    payload: bytes  # the whole RFC 5322 message, or the JSON body
+    attempts: int
+    created: float
+
+
+class Outbox:
+    """The persisted queue of outgoing messages (one connection per thread)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._connection.executescript(_SCHEMA)
+
+    @property
+    def _connection(self):
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = connect(self.path)
+        return connection
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    def add(self, kind: str, destination: Sequence[str], payload: bytes, *, run_id: int | None = None,
+            now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        with transaction(self._connection) as db:
+            cursor = db.execute(
+                "INSERT INTO outbox (kind, run_id, destination, payload, created, next_attempt) VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, run_id, json.dumps(list(destination)), payload, now, now))
+            return cursor.lastrowid
+
+    def due(self, now: float | None = None, limit: int = 50) -> list[OutboxItem]:
+        now = time.time() if now is None else now
+        rows = self._connection.execute(
+            "SELECT * FROM outbox WHERE sent IS NULL AND next_attempt <= ? ORDER BY id LIMIT ?", (now, limit)).fetchall()
+        return [OutboxItem(row["id"], row["kind"], row["run_id"], tuple(json.loads(row["destination"])),
+                           bytes(row["payload"]), row["attempts"], row["created"]) for row in rows]
+
+    def mark_sent(self, item_id: int, now: float | None = None) -> None:
+        with transaction(self._connection) as db:
+            db.execute("UPDATE outbox SET sent = ?, attempts = attempts + 1, last_error = '' WHERE id = ?",
+                       (time.time() if now is None else now, item_id))
+
+    def mark_failed(self, item_id: int, error: str, next_attempt: float) -> None:
+        with transaction(self._connection) as db:
+            db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt = ? WHERE id = ?",
+                       (error[:500], next_attempt, item_id))
+
+    def pending(self) -> int:
+        return self._connection.execute("SELECT COUNT(*) FROM outbox WHERE sent IS NULL").fetchone()[0]
+
+    def items(self, limit: int = 100) -> list[dict]:
+        rows = self._connection.execute(
+            "SELECT id, kind, run_id, destination, created, attempts, next_attempt, sent, last_error"
+            " FROM outbox ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [dict(row) for row in rows]
+
+    def next_due(self) -> float | None:
+        row = self._connection.execute("SELECT MIN(next_attempt) FROM outbox WHERE sent IS NULL").fetchone()
+        return row[0]
+
+
+# --- composing -------------------------------------------------------------------------------
+
+def wants_notification(run: RunRecord, settings: NotifyConfig) -> bool:
+    """One message per run that has problems, or per run when ``every_run`` is set."""
+    return run.has_problems or settings.every_run
+
+
+def recipients(run: RunRecord, settings: NotifyConfig) -> tuple[str, ...]:
+    people = list(settings.to)
+    if settings.notify_author and run.author_email and run.author_email not in people:
+        people.append(run.author_email)
+    return tuple(people)
+
+
+def run_summary(run: RunRecord) -> str:
+    """Short headline: what happened, for which commit."""
+    commit = (run.commit or "")[:12] or "the branch head"
+    if run.status == BRANCH_DELETED:
+        return f"deploy branch of {run.repository} was deleted: nothing published"
+    errors = sum(1 for f in run.all_findings if f.is_error)
+    warnings = sum(1 for f in run.all_findings if not f.is_error)
+    failed = sorted({f"{z.zone} on {z.provider}" for z in run.zones if z.status in ("failed", "blocked")})
+    parts = [f"{run.status} publishing {commit} of {run.repository}"]
+    if errors or warnings:
+        parts.append(f"{errors} error(s), {warnings} warning(s)")
+    if failed:
+        parts.append("not applied: " + ", ".join(failed[:3]) + (" …" if len(failed) > 3 else ""))
+    return "; ".join(parts)
+
+
+def run_text(run: RunRecord, status_url: str = "") -> str:
+    """The plain-text body: every problem as ``file:line: severity: message [code]`` under its zone,
+    then the plan (the changes made or blocked)."""
+    lines = [run_summary(run), ""]
+    if run.commit:
+        lines.append(f"Commit:  {run.commit}")
+    if run.author_name or run.author_email:
+        lines.append(f"Author:  {run.author_name} <{run.author_email}>".replace(" <>", ""))
+    if run.subject:
+        lines.append(f"Message: {run.subject}")
+    lines.append(f"Trigger: {run.trigger}" + (f" ({run.sender})" if run.sender else ""))
+    if status_url and run.id is not None:
+        lines.append(f"Details: {status_url.rstrip('/')}/runs/{run.id}")
+    if run.error:
+        lines += ["", "Error:", f"  {run.error}"]
+    findings = run.all_findings
+    if findings:
+        lines += ["", "Problems:"]
+        by_zone: dict[str, list] = {}
+        for finding in findings:
+            by_zone.setdefault(finding.zone or "(repository)", []).append(finding)
+        for zone, items in sorted(by_zone.items()):
+            lines.append(f"  zone {zone}")
+            lines += [f"    {finding.to_text()}" for finding in items]
+    outcomes = [z for z in run.zones if z.error or z.status != "unchanged"]
+    if outcomes:
+        lines += ["", "Zones:"]
+        for outcome in outcomes:
+            lines.append(f"  {outcome.zone} on {outcome.provider}: {outcome.status}"
+                         + (f": {outcome.error}" if outcome.error else ""))
+    if run.plan_markdown.strip():
+        lines += ["", "Plan:", run.plan_markdown.rstrip()]
+    else:
+        changed = [z for z in run.zones if z.changes]
+        if changed:
+            lines += ["", "Plan:"]
+            for outcome in changed:
+                lines.append(f"  {outcome.zone} on {outcome.provider} ({outcome.status}):")
+                for change in outcome.changes:
+                    old = " ".join(change.old)
+                    new = " ".join(change.new)
+                    detail = {"create": f"+ {new}", "delete": f"- {old}"}.get(change.action, f"{old} -> {new}")
+                    lines.append(f"    {change.action} {change.name} {change.type} {change.ttl}: {detail}")
+    return "\n".join(lines) + "\n"
+
+
+def compose_mail(run: RunRecord, settings: NotifyConfig, status_url: str = "") -> EmailMessage:
+    message = EmailMessage(policy=SMTP_POLICY)
+    message["From"] = settings.from_
+    message["To"] = ", ".join(recipients(run, settings))
+    message["Subject"] = "[zone-publisher] " + run_summary(run)
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(f"run{run.id}", domain="zone-publisher")
+    message["X-Zone-Publisher-Run"] = str(run.id)
+    message.set_content(run_text(run, status_url))
+    return message
+
+
+def queue_run_notifications(outbox: Outbox, run: RunRecord, settings: NotifyConfig, *, status_url: str = "") -> list[int]:
+    """Write the run's messages to the outbox (before anything is sent); returns their ids."""
+    if not wants_notification(run, settings):
+        return []
+    queued = []
+    people = recipients(run, settings)
+    if people and (settings.smtp_host or settings.outbox):
+        queued.append(outbox.add(MAIL, people, bytes(compose_mail(run, settings, status_url)), run_id=run.id))
+    if settings.webhook_url:
+        body = json.dumps({"event": "run", "summary": run_summary(run), "text": run_text(run, status_url),
+                           "run": run.to_dict()}, sort_keys=True).encode()
+        queued.append(outbox.add(WEBHOOK, (settings.webhook_url,), body, run_id=run.id))
+    return queued
+
+
+def webhook_signature(secret: str, body: bytes) -> str:
+    """``sha256=<hex>``, exactly as GitHub signs its webhooks (``X-Hub-Signature-256``)."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+# --- delivering ------------------------------------------------------------------------------
+
+class DeliveryError(Exception):
+    """A message could not be delivered this time; it stays in the outbox."""
+
+
+def deliver_mail(item: OutboxItem, settings: NotifyConfig) -> None:
+    if settings.outbox is not None:
+        _write_eml(settings.outbox, item)
+        return
+    if not settings.smtp_host:
+        raise DeliveryError("no smtp_host and no outbox directory configured")
+    try:
+        if settings.smtp_security == "tls":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=settings.timeout,
+                                                    context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.timeout)
+        with client:
+            if settings.smtp_security == "starttls":
+                client.starttls(context=ssl.create_default_context())
+            if settings.smtp_username:
+                client.login(settings.smtp_username, settings.smtp_password or "")
+            client.sendmail(settings.from_, list(item.destination), item.payload)
+    except (OSError, smtplib.SMTPException) as error:
+        # SMTP errors carry the server's reply, never our password.
+        raise DeliveryError(f"SMTP {settings.smtp_host}:{settings.smtp_port}: {type(error).__name__}: {error}") from error
+
+
+def _write_eml(directory: Path, item: OutboxItem) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(item.created))}-{item.id:06d}.eml"
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".eml")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(item.payload)
+        os.replace(temporary, directory / name)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def deliver_webhook(item: OutboxItem, settings: NotifyConfig) -> None:
+    headers = {"Content-Type": "application/json", "User-Agent": "zone-publisher",
+               "X-Zone-Publisher-Event": "run", "X-Zone-Publisher-Delivery": str(item.id)}
+    if settings.webhook_secret:
+        headers["X-Hub-Signature-256"] = webhook_signature(settings.webhook_secret, item.payload)
+    request = urllib.request.Request(item.destination[0], data=item.payload, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=settings.timeout) as response:
+            response.read()
+    except urllib.error.HTTPError as error:
+        raise DeliveryError(f"webhook answered HTTP {error.code}") from error
+    except (OSError, ValueError) as error:
+        raise DeliveryError(f"webhook: {type(error).__name__}: {getattr(error, 'reason', error)}") from error
+
+
+class Notifier:
+    """Delivers due outbox items; failures are retried after ``initial_delay * 2**attempts``
+    seconds, capped at ``max_delay``, forever (a message is only ever dropped by hand)."""
+
+    def __init__(self, outbox: Outbox, settings: NotifyConfig, *, initial_delay: float = 2.0,
+                 max_delay: float = 600.0) -> None:
+        self.outbox = outbox
+        self.settings = settings
+        self.initial_delay = initial_delay
+        self.max_delay = max_delay
+        self.wake = threading.Event()
+
+    def backoff(self, attempts: int) -> float:
+        return min(self.max_delay, self.initial_delay * (2 ** min(attempts, 30)))
+
+    def send_due(self, now: float | None = None) -> int:
+        """Try every due item once; returns how many were delivered."""
+        delivered = 0
+        for item in self.outbox.due(now):
+            try:
+                (deliver_mail if item.kind == MAIL else deliver_webhook)(item, self.settings)
+            except DeliveryError as error:
+                delay = self.backoff(item.attempts)
+                log.warning("notification %d not delivered (attempt %d, retry in %.0f s): %s",
+                            item.id, item.attempts + 1, delay, error)
+                self.outbox.mark_failed(item.id, str(error), time.time() + delay)
+                continue
+            self.outbox.mark_sent(item.id)
+            delivered += 1
+        return delivered
+
+    def run(self, stop: threading.Event, idle: float = 1.0) -> None:
+        """Deliver until ``stop`` is set; ``wake`` is set by the worker when it queues something."""
+        while not stop.is_set():
+            try:
+                self.send_due()
+            except Exception:  # the loop must survive anything (a locked database, a bug)
+                log.exception("notification sender failed; retrying")
+            self.wake.wait(idle)
+            self.wake.clear()

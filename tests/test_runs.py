@@ -1,0 +1,29 @@
+"""Run records round-trip through SQLite; zone states are the latest outcome per zone and provider."""
+
+from publisher.model import Change, Finding
+from publisher.runs import FAILED, OK, PROBLEMS, RunRecord, RunStore, ZoneOutcome
+
+FINDING = Finding("error", "bad-ttl", "example.com.", "example.com.zone", 3, "TTL out of range")
+
+
+def test_record_round_trip_and_zone_states(tmp_path):
+    store = RunStore(tmp_path / "state.db")
+    first = RunRecord("example/dns", "push", PROBLEMS, 1.0, 2.0, commit="a" * 40, author_email="a@example.org",
+                      zones=(ZoneOutcome("example.com.", "p", "kept-last-good", (), (FINDING,)),
+                             ZoneOutcome("example.net.", "p", "applied",
+                                         (Change("create", "www.example.net.", "A", 60, (), ("192.0.2.1",)),))),
+                      timings={"fetch": 0.1})
+    first_id = store.record(first)
+    loaded = store.get(first_id)
+    assert loaded.zones == first.zones and loaded.timings == {"fetch": 0.1} and loaded.id == first_id
+    assert loaded.all_findings == (FINDING,)
+    assert loaded.to_dict()["zones"][1]["changes"][0]["new"] == ["192.0.2.1"]
+
+    second_id = store.record(RunRecord("example/dns", "poll", FAILED, 3.0, 4.0,
+                                       zones=(ZoneOutcome("example.com.", "p", "failed", error="p: timeout"),)))
+    states = {(o.zone, o.provider): (run_id, o.status) for run_id, _, o in store.zone_states()}
+    assert states == {("example.com.", "p"): (second_id, "failed"), ("example.net.", "p"): (first_id, "applied")}
+    assert [r.id for r in store.recent()] == [second_id, first_id]
+    assert store.counts() == {PROBLEMS: 1, FAILED: 1}
+    assert store.get(999) is None
+    assert not RunRecord("r", "push", OK, 0, 0).has_problems
