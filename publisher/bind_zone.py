@@ -1,0 +1,696 @@
+"""Reader for BIND master files (RFC 1035 section 5 plus BIND's $GENERATE and RFC 3597).
+
+``read_bind_zone`` turns a zone file into a ``ZoneResult``: records in canonical form (see
+``publisher.rdata``) and a finding for every syntax or data problem, with file and line, reading
+on after each error so that a user sees everything at once.  Structural checks (CNAME and other
+data, owners outside the zone, host-name syntax...) belong to ``publisher.validate``.
+
+Speed matters (a 1,000,000-record zone must lint in seconds), so the common line shape, with no
+quotes, parentheses or escapes, is split with ``str.split``; only other lines go through the
+regular-expression tokenizer, and rdata of the common types is canonicalised without dnspython.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from publisher.model import ERROR, WARNING, Finding, Record, Zone, ZoneResult
+from publisher.rdata import (
+    RdataError,
+    absolute_name,
+    canonical_rdata_tokens,
+    canonical_type,
+    is_meta_type,
+)
+
+MAX_TTL = 2147483647
+MAX_INCLUDE_DEPTH = 16
+MAX_FINDINGS_PER_FILE = 1000
+
+__all__ = ["read_bind_zone", "parse_ttl", "absolute_name", "TTLError"]
+
+
+class TTLError(ValueError):
+    """A TTL that is not a number of seconds (optionally with w/d/h/m/s units) or out of range."""
+
+    def __init__(self, message: str, code: str = "bad-ttl") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+_TTL_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_TTL_PART = re.compile(r"(\d+)([wdhmsWDHMS])")
+_TTL_FULL = re.compile(r"(?:\d+[wdhmsWDHMS])+\Z")
+_TTL_CACHE: dict[str, int] = {}
+
+
+def parse_ttl(text: str) -> int:
+    """Seconds in a BIND TTL: ``3600``, ``1h30m``, ``1W``.  Raises TTLError (code ``bad-ttl`` or
+    ``ttl-out-of-range``) with a message fit for a user."""
+    cached = _TTL_CACHE.get(text)
+    if cached is not None:
+        return cached
+    if text.isdigit() and text.isascii():
+        value = int(text)
+    elif text.isascii() and _TTL_FULL.match(text):
+        value = sum(int(n) * _TTL_UNITS[u.lower()] for n, u in _TTL_PART.findall(text))
+    else:
+        raise TTLError(
+            f"bad TTL {text!r}: write seconds (3600) or a duration with units w, d, h, m, s (1h30m)"
+        )
+    if value > MAX_TTL:
+        raise TTLError(
+            f"TTL {text!r} is out of range: the maximum is {MAX_TTL} seconds", "ttl-out-of-range"
+        )
+    if len(_TTL_CACHE) < 10000:
+        _TTL_CACHE[text] = value
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokenizer
+
+# Lines that contain none of these can be tokenized with str.split.
+_SPECIAL = re.compile(r'["()\\]')
+_TOKEN = re.compile(
+    r"""[ \t\r\f\v]*(?:
+        ("(?:[^"\\]|\\.)*")              # 1 quoted string (escapes kept)
+      | ((?:[^\s"();\\]|\\.|\\\Z)+       # 2 bare word (escapes kept), with a quoted
+         (?:"(?:[^"\\]|\\.)*")?)          #   part glued on (SVCB key="value")
+      | (\()                              # 3
+      | (\))                              # 4
+      | (;.*)                             # 5 comment
+      | (")                               # 6 unterminated quote
+      | (\Z)                              # 7 end of line
+    )""",
+    re.VERBOSE | re.DOTALL,
+)
+
+
+class _LexError(Exception):
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _lex_special(first: str, lineno: int, lines: Iterator[str]) -> tuple[list[str], int]:
+    """Tokens of a logical line starting with ``first`` that has quotes, parentheses or
+    escapes; reads continuation lines from ``lines`` while parentheses are open.  Returns the
+    tokens and the number of extra physical lines consumed."""
+    tokens: list[str] = []
+    depth = 0
+    extra = 0
+    text = first
+    while True:
+        position = 0
+        while True:
+            match = _TOKEN.match(text, position)
+            if match is None:  # cannot happen: alternative 7 matches at the end
+                raise _LexError("unreadable input", lineno + extra)
+            position = match.end()
+            kind = match.lastindex
+            if kind == 1 or kind == 2:
+                tokens.append(match.group(kind))
+            elif kind == 3:
+                depth += 1
+            elif kind == 4:
+                if depth == 0:
+                    raise _LexError("')' without a matching '('", lineno + extra)
+                depth -= 1
+            elif kind == 6:
+                raise _LexError(
+                    "unterminated quoted string: close it with '\"' on the same line",
+                    lineno + extra,
+                )
+            else:  # comment or end of line
+                break
+        if depth == 0:
+            return tokens, extra
+        try:
+            text = next(lines).rstrip("\n")
+        except StopIteration:
+            raise _LexError(
+                "'(' is never closed: add the matching ')'", lineno
+            ) from None
+        extra += 1
+
+
+def _unquote(token: str) -> str:
+    if len(token) >= 2 and token[0] == '"' and token[-1] == '"':
+        return token[1:-1]
+    return token
+
+
+# ---------------------------------------------------------------------------------------------
+# Reader
+
+_CLASSES = frozenset({"IN", "CH", "CHAOS", "HS", "HESIOD", "NONE", "ANY", "CS", "CSNET"})
+_CLASS_NUMBER = re.compile(r"CLASS\d+\Z", re.IGNORECASE)
+
+
+def _is_class(token: str) -> bool:
+    upper = token.upper()
+    return upper in _CLASSES or bool(_CLASS_NUMBER.match(token))
+
+
+@dataclass
+class _State:
+    """What carries from line to line (and into $INCLUDEd files)."""
+
+    origin: str
+    owner: str | None = None
+    owner_token: str | None = None
+    default_ttl: int | None = None  # $TTL, or the caller's default
+    last_ttl: int | None = None  # last explicit TTL (RFC 1035: used when there is no $TTL)
+    origin_changed: bool = False  # for BIND's "inherited owner after $ORIGIN" warning
+
+
+@dataclass
+class _Reader:
+    zone: str
+    root: Path  # confinement root for $INCLUDE (the repository, or the zone file's directory)
+    repo: Path | None
+    max_generate: int
+    records: list[Record] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    stack: list[Path] = field(default_factory=list)
+    file_findings: int = 0
+
+    # -- findings -----------------------------------------------------------------------------
+
+    def error(self, code: str, file: str, line: int, message: str) -> None:
+        self._add(Finding(ERROR, code, self.zone, file, line, message))
+
+    def warning(self, code: str, file: str, line: int, message: str) -> None:
+        self._add(Finding(WARNING, code, self.zone, file, line, message))
+
+    def _add(self, finding: Finding) -> None:
+        self.file_findings += 1
+        if self.file_findings <= MAX_FINDINGS_PER_FILE:
+            self.findings.append(finding)
+        elif self.file_findings == MAX_FINDINGS_PER_FILE + 1:
+            self.findings.append(
+                Finding(ERROR, "too-many-findings", self.zone, finding.file, finding.line,
+                        f"more than {MAX_FINDINGS_PER_FILE} problems; is this a zone file? "
+                        "Further problems are not reported")
+            )
+
+    # -- files --------------------------------------------------------------------------------
+
+    def read_file(self, path: Path, display: str, state: _State) -> None:
+        self.stack.append(path)
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape", newline=None) as handle:
+                self._read_lines(handle, display, state)
+        except OSError as error:
+            self.error("zone-file-unreadable", display, 0,
+                       f"cannot read {display}: {error.strerror or error}")
+        finally:
+            self.stack.pop()
+
+    def _read_lines(self, handle: Iterator[str], display: str, state: _State) -> None:
+        lines = iter(handle)
+        lineno = 0
+        special = _SPECIAL.search
+        records = self.records
+        append = records.append
+        for raw in lines:
+            lineno += 1
+            start = lineno
+            if special(raw) is None:
+                if ";" in raw:
+                    raw = raw[: raw.index(";")]
+                tokens = raw.split()
+                if not tokens:
+                    continue
+            else:
+                try:
+                    tokens, extra = _lex_special(raw.rstrip("\n"), lineno, lines)
+                except _LexError as error:
+                    self.error("syntax-error", display, error.line, str(error))
+                    # The rest of an unclosed parenthesis was consumed; nothing to resume.
+                    continue
+                lineno += extra
+                if not tokens:
+                    continue
+            inherit = raw[0] in " \t"
+            if not inherit and tokens[0][0] == "$":
+                self._directive(tokens, display, start, state)
+                continue
+            record = self._record(tokens, inherit, display, start, state)
+            if record is not None:
+                append(record)
+
+    # -- records ------------------------------------------------------------------------------
+
+    def _record(
+        self, tokens: list[str], inherit: bool, file: str, line: int, state: _State
+    ) -> Record | None:
+        """One record from its tokens; None (with a finding) when it is not valid."""
+        origin = state.origin
+        if inherit:
+            owner = state.owner
+            if owner is None:
+                self.error("missing-owner", file, line,
+                           "the first record has no owner name (the line starts with a blank); "
+                           "write the owner, or '@' for the zone apex")
+                return None
+            if state.origin_changed:
+                self.warning("inherited-owner-after-origin", file, line,
+                             f"this record inherits the owner {owner} from before the last "
+                             f"$ORIGIN/$INCLUDE (now {origin}); write the owner explicitly")
+            index = 0
+        else:
+            token = tokens[0]
+            if token == state.owner_token and state.owner is not None and not state.origin_changed:
+                owner = state.owner
+            else:
+                try:
+                    owner = origin if token == "@" else absolute_name(token, origin)
+                except RdataError as error:
+                    self.error(error.code, file, line, f"owner {error}")
+                    state.owner, state.owner_token = None, None
+                    return None
+                state.owner, state.owner_token = owner, token
+            state.origin_changed = False
+            index = 1
+
+        ttl = None
+        rclass = None
+        count = len(tokens)
+        while index < count:
+            token = tokens[index]
+            if ttl is None and token[0].isdigit():
+                try:
+                    ttl = parse_ttl(token)
+                except TTLError as error:
+                    self.error(error.code, file, line, str(error))
+                    return None
+            elif rclass is None and _is_class(token):
+                rclass = token.upper()
+                if rclass != "IN":
+                    self.error("class-not-in", file, line,
+                               f"class {token} is not supported: zones hold class IN only; "
+                               "write IN or leave the class out")
+                    return None
+            else:
+                break
+            index += 1
+        if index >= count:
+            self.error("missing-type", file, line,
+                       "the record has no type; write owner [TTL] [IN] TYPE DATA")
+            return None
+
+        type_token = tokens[index]
+        try:
+            rtype = canonical_type(type_token)
+        except RdataError as error:
+            self.error(error.code, file, line, str(error))
+            return None
+        if rtype in _META or (rtype not in _KNOWN_DATA_TYPES and is_meta_type(rtype)):
+            self.error("meta-type", file, line,
+                       f"{rtype} is a query or meta type and cannot be stored in a zone; remove "
+                       "this record")
+            return None
+
+        rdata_tokens = tokens[index + 1:]
+        try:
+            data = canonical_rdata_tokens(rtype, rdata_tokens, origin)
+        except RdataError as error:
+            if rdata_tokens:
+                self.error(error.code, file, line, str(error))
+            else:
+                self.error("missing-rdata", file, line,
+                           f"the {rtype} record has no data; write owner [TTL] [IN] {rtype} DATA")
+            return None
+
+        if ttl is None:
+            ttl = self._implicit_ttl(rtype, data, file, line, state)
+            if ttl is None:
+                return None
+        else:
+            state.last_ttl = ttl
+        return Record(owner, rtype, ttl, data, file, line)
+
+    def _implicit_ttl(self, rtype: str, data: str, file: str, line: int, state: _State) -> int | None:
+        """TTL of a record written without one: $TTL, else the previous record's (RFC 1035),
+        else for the SOA its minimum field with a warning (as BIND does), else an error."""
+        if state.default_ttl is not None:
+            return state.default_ttl
+        if state.last_ttl is not None:
+            return state.last_ttl
+        if rtype == "SOA":
+            ttl = min(int(data.split()[6]), MAX_TTL)
+            self.warning("ttl-from-soa-minimum", file, line,
+                         f"no TTL and no $TTL: using the SOA minimum ({ttl}) as BIND does; "
+                         "add '$TTL <seconds>' at the top of the file")
+            state.last_ttl = ttl
+            return ttl
+        self.error("missing-ttl", file, line,
+                   "the record has no TTL and no $TTL is in effect; add '$TTL <seconds>' at "
+                   "the top of the file or give the record a TTL")
+        return None
+
+    # -- directives ---------------------------------------------------------------------------
+
+    def _directive(self, tokens: list[str], file: str, line: int, state: _State) -> None:
+        name = tokens[0].upper()
+        if name == "$TTL":
+            if len(tokens) < 2:
+                self.error("bad-ttl", file, line, "$TTL needs a value, e.g. '$TTL 3600'")
+                state.default_ttl = None
+                return
+            try:
+                state.default_ttl = parse_ttl(tokens[1])
+            except TTLError as error:
+                self.error(error.code, file, line, f"$TTL: {error}")
+                return
+            if len(tokens) > 2:
+                self.error("syntax-error", file, line,
+                           f"extra text after $TTL {tokens[1]}: {' '.join(tokens[2:])!r}")
+        elif name == "$ORIGIN":
+            if len(tokens) != 2:
+                self.error("syntax-error", file, line,
+                           "$ORIGIN takes exactly one name, e.g. '$ORIGIN example.com.'")
+                return
+            try:
+                state.origin = absolute_name(tokens[1], state.origin)
+            except RdataError as error:
+                self.error(error.code, file, line, f"$ORIGIN {error}")
+                return
+            state.origin_changed = True
+        elif name == "$INCLUDE":
+            self._include(tokens, file, line, state)
+        elif name == "$GENERATE":
+            self._generate(tokens, file, line, state)
+        else:
+            self.error("unknown-directive", file, line,
+                       f"unknown directive {tokens[0]}: BIND files know $ORIGIN, $TTL, $INCLUDE "
+                       "and $GENERATE")
+
+    def _include(self, tokens: list[str], file: str, line: int, state: _State) -> None:
+        if len(tokens) < 2 or len(tokens) > 3:
+            self.error("syntax-error", file, line, "write '$INCLUDE file [origin]'")
+            return
+        target = _unquote(tokens[1])
+        if len(self.stack) >= MAX_INCLUDE_DEPTH:
+            self.error("include-loop", file, line,
+                       f"$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep; is a file including itself?")
+            return
+        resolved = self._resolve_include(target, file, line)
+        if resolved is None:
+            return
+        if resolved in self.stack:
+            self.error("include-loop", file, line,
+                       f"$INCLUDE {target} includes a file that is already being read (a loop)")
+            return
+        origin = state.origin
+        if len(tokens) == 3:
+            try:
+                origin = absolute_name(tokens[2], state.origin)
+            except RdataError as error:
+                self.error(error.code, file, line, f"$INCLUDE origin {error}")
+                return
+        child = _State(
+            origin=origin,
+            owner=state.owner,
+            owner_token=None,
+            default_ttl=state.default_ttl,
+            last_ttl=state.last_ttl,
+            origin_changed=len(tokens) == 3,
+        )
+        display = resolved.relative_to(self.root).as_posix()
+        saved = self.file_findings
+        self.file_findings = 0
+        self.read_file(resolved, display, child)
+        self.file_findings = saved
+        # RFC 1035: the origin and owner of the including file are unchanged; the TTL state
+        # carries on as BIND's does.
+        state.default_ttl = child.default_ttl
+        state.last_ttl = child.last_ttl
+
+    def _resolve_include(self, target: str, file: str, line: int) -> Path | None:
+        """The included file, confined to the repository (or the zone's directory)."""
+        if not target or os.path.isabs(target):
+            self.error("include-outside-repository", file, line,
+                       f"$INCLUDE {target!r}: absolute paths are not allowed; give a path "
+                       "relative to the repository")
+            return None
+        root = self.root.resolve()
+        current = self.stack[-1].parent
+        bases = [self.repo, current] if self.repo is not None else [current]
+        candidates = []
+        for base in bases:
+            if base is None:
+                continue
+            candidate = (base / target).resolve()
+            if candidate not in candidates:
+                candidates.append(candidate)
+        for candidate in candidates:
+            if not candidate.is_relative_to(root):
+                continue
+            try:
+                mode = candidate.stat().st_mode
+            except OSError:
+                continue
+            if not stat.S_ISREG(mode):
+                self.error("include-not-a-file", file, line,
+                           f"$INCLUDE {target!r} is not a regular file (a directory or device); "
+                           "include a zone file")
+                return None
+            return candidate
+        if any(not c.is_relative_to(root) for c in candidates) and not any(
+            c.is_relative_to(root) and c.exists() for c in candidates
+        ):
+            where = "the repository" if self.repo is not None else "the zone file's directory"
+            self.error("include-outside-repository", file, line,
+                       f"$INCLUDE {target!r} points outside {where} (after resolving '..' and "
+                       "links); include only files inside it")
+            return None
+        self.error("include-not-found", file, line,
+                   f"$INCLUDE {target!r}: no such file (paths are relative to the repository "
+                   "root or to the including file)")
+        return None
+
+    def _generate(self, tokens: list[str], file: str, line: int, state: _State) -> None:
+        """$GENERATE range lhs [ttl] [class] type rhs."""
+        if len(tokens) < 5:
+            self.error("generate-syntax", file, line,
+                       "write '$GENERATE start-stop[/step] lhs [ttl] [class] type rhs'")
+            return
+        match = _RANGE.match(tokens[1])
+        if match is None:
+            self.error("generate-range", file, line,
+                       f"$GENERATE: invalid range {tokens[1]!r}; write start-stop or "
+                       "start-stop/step with start <= stop and step >= 1")
+            return
+        start, stop = int(match.group(1)), int(match.group(2))
+        step = int(match.group(3)) if match.group(3) is not None else 1
+        if start > stop or step < 1 or stop > MAX_TTL:
+            self.error("generate-range", file, line,
+                       f"$GENERATE: invalid range {tokens[1]!r}; start must not exceed stop, "
+                       "step must be at least 1, and values must fit in 31 bits")
+            return
+        count = (stop - start) // step + 1
+        if count > self.max_generate:
+            self.error("generate-too-many", file, line,
+                       f"$GENERATE would create {count} records, more than the limit of "
+                       f"{self.max_generate}; split the range or write the records out")
+            return
+        lhs = tokens[2]
+        index = 3
+        middle: list[str] = []
+        while index < len(tokens) - 1 and (tokens[index][0].isdigit() or _is_class(tokens[index])):
+            middle.append(tokens[index])
+            index += 1
+        type_token = tokens[index]
+        rhs_tokens = tokens[index + 1:]
+        if not rhs_tokens:
+            self.error("generate-syntax", file, line, "$GENERATE: the right-hand side is missing")
+            return
+        try:
+            rtype = canonical_type(type_token)
+        except RdataError as error:
+            self.error(error.code, file, line, f"$GENERATE: {error}")
+            return
+        if rtype in _META or (rtype not in _KNOWN_DATA_TYPES and is_meta_type(rtype)):
+            self.error("generate-meta-type", file, line,
+                       f"$GENERATE: {rtype} is a meta type and cannot be generated")
+            return
+        rhs = " ".join(_unquote(t) if len(rhs_tokens) == 1 else t for t in rhs_tokens)
+        try:
+            lhs_parts = _generate_template(lhs)
+            rhs_parts = _generate_template(rhs)
+        except ValueError as error:
+            self.error("generate-syntax", file, line, f"$GENERATE: {error}")
+            return
+        prefix = " ".join(middle + [type_token])
+        saved_owner = (state.owner, state.owner_token)
+        for value in range(start, stop + 1, step):
+            try:
+                owner_text = _expand(lhs_parts, value)
+                rdata_text = _expand(rhs_parts, value)
+            except ValueError as error:
+                self.error("generate-range", file, line, f"$GENERATE: {error}")
+                return
+            text = f"{owner_text} {prefix} {rdata_text}"
+            try:
+                if _SPECIAL.search(text) is None:
+                    generated = text.split()
+                else:
+                    generated, _ = _lex_special(text, line, iter(()))
+            except _LexError as error:
+                self.error("generate-syntax", file, line, f"$GENERATE: {error}")
+                return
+            before = len(self.findings)
+            record = self._record(generated, False, file, line, state)
+            if record is not None:
+                self.records.append(record)
+            elif len(self.findings) > before:
+                break  # one finding per $GENERATE line, not one per iteration
+        state.owner, state.owner_token = saved_owner
+
+
+_META = frozenset({"ANY", "AXFR", "IXFR", "MAILA", "MAILB", "OPT", "TSIG", "TKEY", "NONE"})
+_KNOWN_DATA_TYPES = frozenset(
+    {"A", "AAAA", "NS", "CNAME", "PTR", "MX", "TXT", "SRV", "CAA", "DS", "SOA", "SPF", "TLSA",
+     "SSHFP", "SVCB", "HTTPS", "NAPTR", "LOC", "DNAME", "DNSKEY", "RRSIG", "NSEC", "NSEC3"}
+)
+_RANGE = re.compile(r"(\d+)-(\d+)(?:/(\d+))?\Z")
+_MODIFIER = re.compile(r"\{(-?\d+)(?:,(\d+)(?:,([doxXnN]))?)?\}")
+
+
+def _generate_template(text: str) -> list[str | tuple[int, int, str]]:
+    """Split a $GENERATE side into literal text and (offset, width, base) substitutions.
+
+    ``$`` is the iterator, ``$$`` a literal dollar, ``\\x`` is kept as written (an escaped
+    character for the name or rdata parser), ``${offset[,width[,base]]}`` a formatted value."""
+    parts: list[str | tuple[int, int, str]] = []
+    literal: list[str] = []
+    position = 0
+    length = len(text)
+    while position < length:
+        char = text[position]
+        if char == "\\":
+            literal.append(text[position:position + 2])
+            position += 2
+        elif char == "$":
+            if text.startswith("$$", position):
+                literal.append("$")
+                position += 2
+                continue
+            if literal:
+                parts.append("".join(literal))
+                literal = []
+            if position + 1 < length and text[position + 1] == "{":
+                match = _MODIFIER.match(text, position + 1)
+                if match is None:
+                    raise ValueError(
+                        f"bad modifier in {text!r}: write ${{offset}}, ${{offset,width}} or "
+                        "${offset,width,base} with base one of d, o, x, X, n, N"
+                    )
+                offset = int(match.group(1))
+                width = int(match.group(2) or 0)
+                parts.append((offset, width, match.group(3) or "d"))
+                position = match.end()
+            else:
+                parts.append((0, 0, "d"))
+                position += 1
+        else:
+            literal.append(char)
+            position += 1
+    if literal:
+        parts.append("".join(literal))
+    return parts
+
+
+def _expand(parts: list[str | tuple[int, int, str]], value: int) -> str:
+    out = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        offset, width, base = part
+        number = value + offset
+        if number > MAX_TTL:
+            raise ValueError(f"{value} + {offset} is out of range (more than {MAX_TTL})")
+        if base == "d":
+            out.append(f"{number:0{width}d}")
+        elif base in "nN":
+            out.append(_nibbles(number, width, base == "N"))
+        else:  # C printf of an int as unsigned
+            out.append(f"{number & 0xFFFFFFFF:0{width}{base}}")
+    return "".join(out)
+
+
+def _nibbles(value: int, width: int, upper: bool) -> str:
+    """BIND's nibble mode: hex digits, least significant first, dot-separated, ``width``
+    counting digits and dots."""
+    digits = "0123456789ABCDEF" if upper else "0123456789abcdef"
+    value &= 0xFFFFFFFF
+    out = []
+    while True:
+        out.append(digits[value & 15])
+        value >>= 4
+        if width > 0:
+            width -= 1
+        if width > 0 or value:
+            out.append(".")
+            if width > 0:
+                width -= 1
+        if not (value or width > 0):
+            return "".join(out)
+
+
+def read_bind_zone(
+    path: Path,
+    origin: str,
+    *,
+    repo: Path | None,
+    display_file: str,
+    default_ttl: int | None = None,
+    max_generate: int = 65536,
+) -> ZoneResult:
+    """Read the BIND master file ``path`` as zone ``origin``.
+
+    ``repo`` confines $INCLUDE (and the zone file itself, if it is a link) to the repository;
+    with ``repo=None`` (single-file lint) includes must be beside or below the zone file.
+    ``display_file`` is the name findings and records carry.  ``default_ttl`` acts as a $TTL at
+    the top of the file (repositories have one from configuration).
+    """
+    path = Path(path)
+    try:
+        zone_origin = absolute_name(origin, ".")
+    except RdataError as error:
+        finding = Finding(ERROR, error.code, origin, display_file, 0, f"zone name {error}")
+        return ZoneResult(origin, display_file, None, (finding,))
+    root = Path(repo) if repo is not None else path.parent
+    reader = _Reader(zone=zone_origin, root=root.resolve(), repo=repo, max_generate=max_generate)
+
+    resolved = path.resolve()
+    problem = None
+    if repo is not None and not resolved.is_relative_to(root.resolve()):
+        problem = ("zone-file-outside-repository",
+                   f"{display_file} resolves outside the repository (a link?); zone files must "
+                   "be regular files inside it")
+    else:
+        try:
+            mode = resolved.stat().st_mode
+        except OSError as error:
+            problem = ("zone-file-unreadable", f"cannot read {display_file}: {error.strerror}")
+        else:
+            if not stat.S_ISREG(mode):
+                problem = ("zone-file-not-a-file", f"{display_file} is not a regular file")
+    if problem is not None:
+        finding = Finding(ERROR, problem[0], zone_origin, display_file, 0, problem[1])
+        return ZoneResult(zone_origin, display_file, None, (finding,))
+
+    state = _State(origin=zone_origin, default_ttl=default_ttl)
+    reader.read_file(resolved, display_file, state)
+    zone = Zone(origin=zone_origin, records=tuple(reader.records), file=display_file)
+    return ZoneResult(zone_origin, display_file, zone, tuple(reader.findings))
