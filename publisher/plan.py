@@ -99,3 +99,195 @@ def diff_records(
                 Change(UPDATE, name, rtype, ttl, old=tuple(sorted(old)), new=tuple(sorted(new)), old_ttl=old_ttl)
             )
     return tuple(conflicting_deletes + updates + creates + other_deletes)
+
+
+def apply_changes(current: Iterable[Record], changes: Iterable[Change]) -> tuple[Record, ...]:
+    """What a server holds after ``changes`` are applied to ``current`` (SOA left out)."""
+    rrsets: dict[tuple[str, str], tuple[Record, ...]] = {}
+    for record in current:
+        if record.type not in _EXCLUDED_TYPES:
+            rrsets.setdefault((record.name, record.type), ())
+            rrsets[(record.name, record.type)] += (Record(record.name, record.type, record.ttl, record.data),)
+    for change in changes:
+        key = (change.name, change.type)
+        if change.action == DELETE:
+            rrsets.pop(key, None)
+        else:
+            rrsets[key] = tuple(Record(change.name, change.type, change.ttl, data) for data in change.new)
+    return tuple(record for rrset in rrsets.values() for record in rrset)
+
+
+# -- safety (validation.md section F) ----------------------------------------------------------
+
+
+def safety_findings(
+    origin: str,
+    changes: Sequence[Change],
+    existing_count: int,
+    *,
+    update_threshold: float = 0.30,
+    delete_threshold: float = 0.30,
+    min_records: int = 10,
+    zone_exists: bool = True,
+    force: bool = False,
+    file: str = "",
+) -> tuple[Finding, ...]:
+    """Findings for changes that need ``--force``: errors when not forced, warnings when forced.
+
+    ``existing_count`` is the number of records (not RRsets) the provider holds, SOA excluded.
+    """
+    severity = WARNING if force else ERROR
+    suffix = " (forced)" if force else "; apply with --force if intended"
+    findings: list[Finding] = []
+    if zone_exists:
+        apex_ns = [c for c in changes if c.name == origin and c.type == "NS"]
+        if apex_ns:
+            change = apex_ns[0]
+            findings.append(Finding(severity, "apex-ns-change", origin, file, 0,
+                                    f"the apex NS set changes from {', '.join(change.old) or 'nothing'} to "
+                                    f"{', '.join(change.new) or 'nothing'}{suffix}"))
+    if zone_exists and existing_count >= min_records:
+        deleted = sum(len(c.old) for c in changes if c.action == DELETE)
+        updated = sum(
+            len(c.old) if c.ttl != c.old_ttl else len(set(c.old) - set(c.new))
+            for c in changes if c.action == UPDATE
+        )
+        for count, limit, code, verb in ((updated, update_threshold, "too-many-updates", "updated"),
+                                         (deleted, delete_threshold, "too-many-deletes", "deleted")):
+            if count / existing_count > limit:
+                findings.append(Finding(severity, code, origin, file, 0,
+                                        f"{count} of {existing_count} existing records would be {verb} "
+                                        f"({count / existing_count:.0%}, limit {limit:.0%}){suffix}"))
+    return tuple(findings)
+
+
+def capability_findings(origin: str, records: Iterable[Record], record_types: frozenset[str], provider: str,
+                        ) -> tuple[Finding, ...]:
+    """An error per record type the provider cannot hold (first record of each type named)."""
+    seen: dict[str, Record] = {}
+    for record in records:
+        if record.type not in record_types and record.type not in _EXCLUDED_TYPES and record.type not in seen:
+            seen[record.type] = record
+    return tuple(
+        Finding(ERROR, "unsupported-record-type", origin, record.file, record.line,
+                f"provider {provider!r} cannot hold {rtype} records (first: {record.name})")
+        for rtype, record in sorted(seen.items())
+    )
+
+
+# -- plans as data -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ZonePlan:
+    """What one provider must do for one zone, with the findings that decide whether it may.
+
+    ``serial_before`` is None when the zone does not exist at the provider yet; ``soa`` is the SOA
+    to serve after applying (its serial is ``serial_after``).
+    """
+
+    zone: str
+    provider: str
+    changes: tuple[Change, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    serial_before: int | None = None
+    serial_after: int | None = None
+    soa: Record | None = None
+    soa_changed: bool = False  # SOA fields from configuration differ (nothing else may)
+    create_zone: bool = False
+    delete_zone: bool = False
+
+    @property
+    def blocked(self) -> bool:
+        return any(f.is_error for f in self.findings)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes) or self.soa_changed or self.create_zone or self.delete_zone
+
+    def to_dict(self) -> dict:
+        return {"zone": self.zone, "provider": self.provider, "changes": [c.to_dict() for c in self.changes]}
+
+
+def _change_lines(change: Change) -> list[str]:
+    if change.action == CREATE:
+        return [f"+ {change.name} {change.ttl} {change.type} {data}" for data in change.new]
+    if change.action == DELETE:
+        return [f"- {change.name} {change.old_ttl or change.ttl} {change.type} {data}" for data in change.old]
+    lines = [f"- {change.name} {change.old_ttl} {change.type} {data}" for data in change.old
+             if data not in change.new or change.ttl != change.old_ttl]
+    lines += [f"+ {change.name} {change.ttl} {change.type} {data}" for data in change.new
+              if data not in change.old or change.ttl != change.old_ttl]
+    return lines
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every zone plan of a run; prints, serialises and checksums as plain data."""
+
+    zone_plans: tuple[ZonePlan, ...] = ()
+
+    @property
+    def checksum(self) -> str:
+        """sha256 of the canonical JSON of every change (serials left out, so a reviewed plan stays
+        valid while nothing but the date moves)."""
+        payload = [p.to_dict() | {"create_zone": p.create_zone, "delete_zone": p.delete_zone}
+                   for p in self.zone_plans if p.has_changes]
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    @property
+    def change_count(self) -> int:
+        return sum(len(p.changes) for p in self.zone_plans)
+
+    def to_json(self) -> dict:
+        return {"zones": [p.to_dict() for p in self.zone_plans], "checksum": self.checksum}
+
+    def to_text(self) -> str:
+        lines: list[str] = []
+        for plan in self.zone_plans:
+            header = f"{plan.zone} -> {plan.provider}"
+            if plan.create_zone:
+                header += " (new zone)"
+            if plan.delete_zone:
+                header += " (DELETE ZONE)"
+            if plan.has_changes and plan.serial_after is not None:
+                header += f"  serial {plan.serial_before if plan.serial_before is not None else '-'} -> {plan.serial_after}"
+            if not plan.has_changes:
+                header += "  no changes"
+            lines.append(header)
+            for change in plan.changes:
+                lines.extend("  " + line for line in _change_lines(change))
+            if plan.soa_changed and not plan.create_zone:
+                lines.append(f"  ~ SOA {plan.soa.data if plan.soa else ''}")
+            lines.extend("  " + f.to_text() for f in plan.findings)
+        zones = sum(1 for p in self.zone_plans if p.has_changes)
+        lines.append(f"{self.change_count} change(s) in {zones} zone(s); checksum {self.checksum}")
+        return "\n".join(lines) + "\n"
+
+    def to_markdown(self) -> str:
+        """For an e-mail or a pull-request comment."""
+        out = ["## DNS plan", ""]
+        for plan in self.zone_plans:
+            title = f"### `{plan.zone}` → {plan.provider}"
+            if plan.create_zone:
+                title += " (new zone)"
+            if plan.delete_zone:
+                title += " (**zone deleted**)"
+            out += [title, ""]
+            if plan.changes:
+                out += ["| | name | type | TTL | data |", "|---|---|---|---|---|"]
+                for change in plan.changes:
+                    for line in _change_lines(change):
+                        sign, name, ttl, rtype, data = line.split(" ", 4)
+                        cell = data.replace("|", "\\|")
+                        out.append(f"| {'➕' if sign == '+' else '➖'} | `{name}` | {rtype} | {ttl} | `{cell}` |")
+                out.append("")
+            elif not plan.has_changes:
+                out += ["No changes.", ""]
+            for finding in plan.findings:
+                out.append(f"- **{finding.severity}** `{finding.code}`: {finding.message}")
+            if plan.findings:
+                out.append("")
+        out.append(f"{self.change_count} change(s); checksum `{self.checksum}`")
+        return "\n".join(out) + "\n"

@@ -80,3 +80,195 @@ def test_apex_ns_change_is_one_update_in_place():
 def test_order_is_deterministic():
     desired = [rec(f"h{i}.example.com.", "A", f"192.0.2.{i}") for i in range(20)]
     assert diff_records(desired, []) == diff_records(list(reversed(desired)), [])
+
+
+# -- applying changes to a record set -----------------------------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from publisher.model import ERROR, WARNING, Change  # noqa: E402
+from publisher.plan import Plan, ZonePlan, apply_changes, capability_findings, safety_findings  # noqa: E402
+from publisher.soa import date_serial, make_soa, next_serial, serial_gt, without_serial  # noqa: E402
+from publisher.config import Defaults  # noqa: E402
+
+_names = st.sampled_from(["example.com.", "a.example.com.", "b.example.com.", "c.b.example.com."])
+_types = st.sampled_from(["A", "TXT", "CNAME", "MX"])
+_records = st.lists(st.builds(lambda n, t, d, ttl: Record(n, t, ttl, f"{t}-{d}"), _names, _types,
+                              st.integers(0, 3), st.sampled_from([300, 600])), max_size=12)
+
+
+def _canonical(records):
+    """Records as a set, with each RRset's TTL taken from its first record, as diff_records does."""
+    ttl = {}
+    for r in records:
+        ttl.setdefault((r.name, r.type), r.ttl)
+    return {(r.name, r.type, ttl[(r.name, r.type)], r.data) for r in records}
+
+
+@settings(max_examples=200, deadline=None)
+@given(_records, _records)
+def test_applying_the_diff_yields_the_desired_set(desired, current):
+    changes = diff_records(desired, current)
+    assert _canonical(apply_changes(current, changes)) == _canonical(desired)
+    assert diff_records(desired, apply_changes(current, changes)) == ()
+
+
+@settings(max_examples=200, deadline=None)
+@given(_records, _records)
+def test_no_intermediate_state_has_cname_and_other_data(desired, current):
+    """Applied one change at a time (a provider splitting messages), no step adds data that
+    conflicts with a CNAME, unless the desired zone itself is invalid."""
+    def conflicts(records):
+        types = {}
+        for r in records:
+            types.setdefault(r.name, set()).add(r.type)
+        return {n for n, t in types.items() if "CNAME" in t and len(t) > 1}
+
+    bad_in_either = conflicts(desired) | conflicts(current)
+    state = tuple(current)
+    for change in diff_records(desired, current):
+        state = apply_changes(state, [change])
+        assert conflicts(state) <= bad_in_either
+
+
+def test_apply_changes_keeps_records_it_is_not_told_about():
+    current = [rec("x.example.com.", "TXT", '"by hand"'), rec("a.example.com.", "A", "192.0.2.1")]
+    after = apply_changes(current, [Change(DELETE, "a.example.com.", "A", 300, old=("192.0.2.1",))])
+    assert after == (Record("x.example.com.", "TXT", 300, '"by hand"'),)
+
+
+# -- safety -------------------------------------------------------------------------------------
+
+ORIGIN = "example.com."
+
+
+def _zone_records(count):
+    return [rec(f"h{i}.example.com.", "A", f"192.0.2.{i}") for i in range(count)]
+
+
+def test_apex_ns_change_needs_force():
+    changes = diff_records([rec(ORIGIN, "NS", "ns3.example.net.")], [rec(ORIGIN, "NS", "ns1.example.net.")])
+    (finding,) = safety_findings(ORIGIN, changes, 1)
+    assert (finding.severity, finding.code) == (ERROR, "apex-ns-change")
+    assert "ns1.example.net." in finding.message and "--force" in finding.message
+    (forced,) = safety_findings(ORIGIN, changes, 1, force=True)
+    assert forced.severity == WARNING
+    # A new zone gets its NS without any fuss.
+    assert safety_findings(ORIGIN, changes, 0, zone_exists=False) == ()
+
+
+def test_delegation_ns_change_is_not_an_apex_change():
+    changes = diff_records([rec("sub.example.com.", "NS", "ns9.example.net.")], [])
+    assert safety_findings(ORIGIN, changes, 1) == ()
+
+
+def test_delete_threshold():
+    current = _zone_records(10)
+    # 3 of 10 deleted is 30%: allowed; 4 of 10 is over.
+    assert safety_findings(ORIGIN, diff_records(current[3:], current), 10) == ()
+    (finding,) = safety_findings(ORIGIN, diff_records(current[4:], current), 10)
+    assert finding.code == "too-many-deletes" and "4 of 10" in finding.message
+
+
+def test_update_threshold_counts_ttl_changes_and_replaced_data():
+    current = _zone_records(10)
+    desired = [r._replace(ttl=900) for r in current[:4]] + current[4:]
+    (finding,) = safety_findings(ORIGIN, diff_records(desired, current), 10)
+    assert finding.code == "too-many-updates"
+    # Adding an address to an RRset changes no existing record.
+    grown = current + [rec(f"h{i}.example.com.", "A", f"198.51.100.{i}") for i in range(10)]
+    assert safety_findings(ORIGIN, diff_records(grown, current), 10) == ()
+
+
+def test_thresholds_do_not_apply_to_small_zones_and_are_configurable():
+    current = _zone_records(9)
+    assert safety_findings(ORIGIN, diff_records([], current), 9) == ()
+    current = _zone_records(20)
+    changes = diff_records(current[10:], current)
+    assert safety_findings(ORIGIN, changes, 20, delete_threshold=0.5) == ()
+    assert safety_findings(ORIGIN, changes, 20, delete_threshold=0.4)[0].code == "too-many-deletes"
+    assert safety_findings(ORIGIN, changes, 20, min_records=50) == ()
+
+
+def test_capability_findings_name_each_unsupported_type_once():
+    records = [rec("a.example.com.", "ALIAS", "x.example.net."), rec("b.example.com.", "ALIAS", "y.example.net."),
+               rec("a.example.com.", "A", "192.0.2.1")]
+    (finding,) = capability_findings(ORIGIN, records, frozenset({"A"}), "pdns")
+    assert finding.code == "unsupported-record-type" and "ALIAS" in finding.message and "'pdns'" in finding.message
+
+
+# -- SOA serials (RFC 1982) ----------------------------------------------------------------------
+
+import datetime  # noqa: E402
+
+TODAY = datetime.date(2026, 11, 28)
+
+
+def test_serial_prefers_the_date_form_and_always_increases():
+    assert next_serial(None, TODAY) == 2026112800
+    assert next_serial(2026010100, TODAY) == 2026112800
+    assert next_serial(2026112800, TODAY) == 2026112801
+    assert next_serial(2026112899, TODAY) == 2026112900  # past nn=99, still greater
+    assert next_serial(7, TODAY) == 2026112800
+    assert next_serial(2**32 - 1, TODAY) == 2026112800  # 2^32-1 is "behind" today's date in RFC 1982
+    assert next_serial(2**32 - 1, datetime.date(3000, 1, 1)) == 0  # wraps, and 0 is "greater"
+    assert serial_gt(0, 2**32 - 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_next_serial_is_always_greater_in_serial_arithmetic(old):
+    new = next_serial(old, TODAY)
+    assert 0 <= new < 2**32 and serial_gt(new, old)
+
+
+def test_soa_from_defaults():
+    defaults = Defaults(nameservers=("ns1.example.net.", "ns2.example.net."), hostmaster="hostmaster.example.net.",
+                        refresh=7200, retry=900, expire=604800, minimum=60)
+    soa = make_soa(ORIGIN, 2026112800, defaults)
+    assert soa.data == "ns1.example.net. hostmaster.example.net. 2026112800 7200 900 604800 60"
+    assert without_serial(soa) == without_serial(make_soa(ORIGIN, 5, defaults))
+    assert make_soa(ORIGIN, 1, Defaults(), ["ns.example.com."]).data.startswith("ns.example.com. ")
+
+
+# -- plans as data --------------------------------------------------------------------------------
+
+import json  # noqa: E402
+
+
+def _plan():
+    changes = diff_records([rec("www.example.com.", "A", "192.0.2.1"), rec("a.example.com.", "TXT", '"a|b"')],
+                           [rec("www.example.com.", "A", "192.0.2.9"), rec("old.example.com.", "A", "192.0.2.3")])
+    return Plan((ZonePlan(ORIGIN, "primary", changes, (), 2026112800, 2026112801),
+                 ZonePlan("example.org.", "primary", (), (), 5, 5)))
+
+
+def test_plan_json_has_the_documented_shape():
+    data = json.loads(json.dumps(_plan().to_json()))
+    assert set(data) == {"zones", "checksum"}
+    assert [set(z) for z in data["zones"]] == [{"zone", "provider", "changes"}] * 2
+    change = data["zones"][0]["changes"][0]
+    assert set(change) == {"action", "name", "type", "ttl", "old", "new"}
+    assert {c["action"] for c in data["zones"][0]["changes"]} == {"create", "update", "delete"}
+    assert len(data["checksum"]) == 64
+
+
+def test_checksum_is_stable_and_follows_the_changes_only():
+    plan = _plan()
+    assert plan.checksum == _plan().checksum
+    # Serials do not matter; changes do.
+    moved = Plan((ZonePlan(ORIGIN, "primary", plan.zone_plans[0].changes, (), 2026112900, 2026112901),))
+    assert moved.checksum == plan.checksum
+    other = Plan((ZonePlan(ORIGIN, "primary", plan.zone_plans[0].changes[:-1], (), 1, 2),))
+    assert other.checksum != plan.checksum
+    assert Plan((ZonePlan(ORIGIN, "secondary", plan.zone_plans[0].changes, (), 1, 2),)).checksum != plan.checksum
+
+
+def test_text_and_markdown_list_every_change():
+    plan = _plan()
+    text = plan.to_text()
+    assert "+ www.example.com. 300 A 192.0.2.1" in text and "- www.example.com. 300 A 192.0.2.9" in text
+    assert "- old.example.com. 300 A 192.0.2.3" in text and "example.org. -> primary  no changes" in text
+    assert plan.checksum in text
+    markdown = plan.to_markdown()
+    assert "`old.example.com.`" in markdown and '`"a\\|b"`' in markdown and "No changes." in markdown

@@ -1,0 +1,483 @@
+"""The one orchestrator: evaluate the repository, plan every (zone, provider), check safety, apply.
+
+``publish()`` is what the ``plan``/``apply`` commands, the service worker and the poller call.  It
+works in two passes so a reviewed plan can be applied exactly (``checksum``):
+
+1. plan: for each zone and each provider it goes to, read what the provider serves (cheaply: one
+   SOA query, and the stored last-applied records when the serial still matches), build the
+   desired records (SOA generated, default apex NS, ALIAS flattened), diff, and check safety;
+2. apply, when asked: zone by zone, each isolated, so one failing zone or provider never stops
+   the others.  State is written only after a provider confirmed an apply; a failure forgets the
+   zone's state so the next run reads the server in full and repairs a half-applied zone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from publisher.alias import AliasResolver, flatten_aliases
+from publisher.config import Config
+from publisher.model import ERROR, WARNING, Change, Finding, Record, Zone, ZoneResult
+from publisher.plan import (Plan, ZonePlan, apply_changes, capability_findings, diff_records,
+                            safety_findings)
+from publisher.providers.base import Provider, ProviderError
+from publisher.soa import make_soa, next_serial, soa_serial, without_serial
+from publisher.state import StateStore
+
+log = logging.getLogger(__name__)
+
+UNCHANGED = "unchanged"
+APPLIED = "applied"
+PLANNED = "planned"
+BLOCKED = "blocked"
+FAILED = "failed"
+KEPT_LAST_GOOD = "kept-last-good"
+PROBLEM_STATUSES = frozenset({BLOCKED, FAILED, KEPT_LAST_GOOD})
+# Warnings raised while publishing that someone should hear about (validation warnings are not).
+PROBLEM_WARNINGS = frozenset({"zone-changed-outside", "alias-unresolved", "kept-last-good"})
+
+
+@dataclass(frozen=True)
+class ZoneOutcome:
+    """What happened to one zone at one provider in a run."""
+
+    zone: str
+    provider: str
+    status: str  # UNCHANGED | APPLIED | PLANNED | BLOCKED | FAILED | KEPT_LAST_GOOD
+    changes: tuple[Change, ...] = ()
+    findings: tuple[Finding, ...] = ()  # the zone's evaluation findings, then planning findings
+    error: str = ""
+    serial_before: int | None = None
+    serial_after: int | None = None
+    file: str = ""
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def has_problems(self) -> bool:
+        return (self.status in PROBLEM_STATUSES or bool(self.error)
+                or any(f.is_error or f.code in PROBLEM_WARNINGS for f in self.findings))
+
+    def to_dict(self) -> dict:
+        return {
+            "zone": self.zone, "provider": self.provider, "status": self.status, "file": self.file,
+            "changes": [c.to_dict() for c in self.changes], "findings": [f.to_dict() for f in self.findings],
+            "error": self.error, "serial_before": self.serial_before, "serial_after": self.serial_after,
+            "timings": {k: round(v, 6) for k, v in self.timings.items()},
+        }
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    """The result of one ``publish()`` run: per (zone, provider) outcome, the plan, timings."""
+
+    outcomes: tuple[ZoneOutcome, ...]
+    plan: Plan
+    applied: bool  # True when this was an apply run (not a plan)
+    forced: bool = False
+    error: str = ""  # a run-level problem (checksum mismatch, unreadable source)
+    findings: tuple[Finding, ...] = ()  # run-level findings (zones with no provider, …)
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def checksum(self) -> str:
+        return self.plan.checksum
+
+    @property
+    def all_findings(self) -> tuple[Finding, ...]:
+        """Every finding once, in order (a zone sent to two providers has its findings twice)."""
+        return tuple(dict.fromkeys(self.findings + tuple(f for o in self.outcomes for f in o.findings)))
+
+    @property
+    def has_problems(self) -> bool:
+        return bool(self.error) or any(o.has_problems for o in self.outcomes) or any(f.is_error for f in self.findings)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when everything asked for happened; 1 when a plan was unsafe, a zone broken or a provider failed."""
+        return 1 if self.error or any(o.status in PROBLEM_STATUSES for o in self.outcomes) else 0
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for outcome in self.outcomes:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        return counts
+
+    def to_dict(self) -> dict:
+        return {
+            "applied": self.applied, "forced": self.forced, "checksum": self.checksum, "error": self.error,
+            "has_problems": self.has_problems, "counts": self.counts(),
+            "outcomes": [o.to_dict() for o in self.outcomes],
+            "findings": [f.to_dict() for f in self.findings],
+            "timings": {k: round(v, 6) for k, v in self.timings.items()},
+        }
+
+    def to_text(self) -> str:
+        lines = []
+        for outcome in self.outcomes:
+            line = f"{outcome.zone} -> {outcome.provider or '-'}: {outcome.status}"
+            if outcome.changes:
+                line += f" ({len(outcome.changes)} change(s))"
+            if outcome.serial_after is not None and outcome.serial_after != outcome.serial_before:
+                line += f", serial {outcome.serial_before if outcome.serial_before is not None else '-'} -> {outcome.serial_after}"
+            lines.append(line)
+            lines.extend("  " + f.to_text() for f in outcome.findings)
+            if outcome.error:
+                lines.append(f"  error: {outcome.error}")
+        lines.extend(f.to_text() for f in self.findings)
+        if self.error:
+            lines.append(f"error: {self.error}")
+        summary = ", ".join(f"{count} {status}" for status, count in sorted(self.counts().items())) or "no zones"
+        lines.append(f"{summary}; {self.timings.get('total', 0.0):.2f} s")
+        return "\n".join(lines) + "\n"
+
+
+@dataclass
+class _Work:
+    """Mutable scratch for one (zone, provider) between the two passes; never leaves this module."""
+
+    origin: str
+    provider_name: str
+    file: str = ""
+    zone: Zone | None = None
+    provider: Provider | None = None
+    plan: ZonePlan | None = None
+    current: tuple[Record, ...] = ()
+    current_soa: Record | None = None
+    desired: tuple[Record, ...] = ()
+    full_read: bool = False
+    status: str = PLANNED
+    error: str = ""
+    findings: tuple[Finding, ...] = ()  # evaluation findings carried along
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def outcome(self) -> ZoneOutcome:
+        plan = self.plan
+        return ZoneOutcome(
+            zone=self.origin, provider=self.provider_name, status=self.status,
+            changes=plan.changes if plan else (),
+            findings=self.findings + (plan.findings if plan else ()),
+            error=self.error,
+            serial_before=plan.serial_before if plan else None,
+            serial_after=plan.serial_after if plan else None,
+            file=self.file, timings=dict(self.timings),
+        )
+
+
+ProviderFactory = Callable[[Any, Config], Provider]
+
+
+def publish(
+    config: Config,
+    repo_path: Path,
+    *,
+    apply: bool,
+    force: bool = False,
+    checksum: str | None = None,
+    state: StateStore | None = None,
+    providers: Mapping[str, Provider] | None = None,
+) -> PublishReport:
+    """Plan (and with ``apply`` apply) the repository at ``repo_path`` to every configured provider.
+
+    ``providers`` maps provider names to ready instances (tests, or a service that keeps them);
+    missing ones are built with ``publisher.providers.create_provider``.  ``state`` defaults to the
+    store at ``[state] path``.
+    """
+    started = time.perf_counter()
+    own_state = state is None
+    store = state if state is not None else StateStore(config.state.path)
+    try:
+        return _Run(config, store, force, dict(providers or {})).run(Path(repo_path), apply, checksum, started)
+    finally:
+        if own_state:
+            store.close()
+
+
+class _Run:
+    """One publish run; the methods are its steps, in order."""
+
+    def __init__(self, config: Config, state: StateStore, force: bool, providers: dict[str, Provider]) -> None:
+        self.config = config
+        self.state = state
+        self.force = force
+        self.providers = providers
+        self.provider_errors: dict[str, str] = {}
+        self.resolver: AliasResolver | None = None
+
+    def run(self, repo_path: Path, apply: bool, checksum: str | None, started: float) -> PublishReport:
+        timings: dict[str, float] = {}
+        mark = time.perf_counter()
+        try:
+            zone_results = self.evaluate(repo_path)
+        except (OSError, ValueError) as error:
+            timings["total"] = time.perf_counter() - started
+            return PublishReport((), Plan(), apply, self.force, error=f"cannot evaluate {repo_path}: {error}",
+                                 timings=timings)
+        timings["evaluate"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        works: list[_Work] = []
+        run_findings: list[Finding] = []
+        for result in zone_results:
+            targets = self.config.providers_for(result.origin)
+            if not targets:
+                run_findings.append(Finding(WARNING, "no-provider", result.origin, result.file, 0,
+                                            f"no [[provider]] takes zone {result.origin}; it is not published"))
+            for provider_config in targets:
+                works.append(self.plan_zone(result, provider_config.name))
+        works.extend(self.plan_deletions({r.origin for r in zone_results}, run_findings))
+        plan = Plan(tuple(w.plan for w in works if w.plan is not None))
+        timings["plan"] = time.perf_counter() - mark
+
+        error = ""
+        if checksum is not None and checksum != plan.checksum:
+            error = (f"the plan changed since it was reviewed (checksum {plan.checksum}, reviewed {checksum}); "
+                     "nothing applied")
+        mark = time.perf_counter()
+        for work in works:
+            if not apply or error:
+                continue  # a plan, or a plan that no longer matches the review: touch nothing
+            if work.status == PLANNED:
+                self.apply_zone(work)
+            elif work.status == UNCHANGED and work.full_read:
+                # Remember what the server serves, so the next run skips the full read.
+                self.state.put(work.provider_name, work.origin, work.plan.serial_before, work.current,
+                               work.current_soa)
+        timings["apply"] = time.perf_counter() - mark
+        timings["total"] = time.perf_counter() - started
+        return PublishReport(tuple(w.outcome() for w in works), plan, apply, self.force, error,
+                             tuple(run_findings), timings)
+
+    # -- evaluation -------------------------------------------------------------------------
+
+    def evaluate(self, repo_path: Path) -> tuple[ZoneResult, ...]:
+        """Every zone of the repository; zones with their own default TTL are evaluated again with it."""
+        from publisher.evaluate import EvaluationOptions, evaluate_repository
+
+        if not repo_path.is_dir():
+            raise OSError(f"{repo_path} is not a directory")
+        base = EvaluationOptions(default_ttl=self.config.defaults.ttl)
+        results = {r.origin: r for r in evaluate_repository(repo_path, base).zones}
+        overrides = {self.config.ttl_for(origin) for origin in results} - {self.config.defaults.ttl}
+        for ttl in sorted(overrides):
+            again = evaluate_repository(repo_path, replace(base, default_ttl=ttl))
+            for result in again.zones:
+                if self.config.ttl_for(result.origin) == ttl:
+                    results[result.origin] = result
+        return tuple(results[origin] for origin in sorted(results))
+
+    # -- planning ---------------------------------------------------------------------------
+
+    def provider(self, name: str) -> Provider:
+        if name in self.provider_errors:
+            raise ProviderError(self.provider_errors[name])
+        if name not in self.providers:
+            from publisher.providers import create_provider
+
+            try:
+                self.providers[name] = create_provider(self.config.provider(name), self.config)
+            except (ProviderError, OSError, ValueError) as error:
+                message = str(error) if name in str(error) else f"provider {name!r}: {error}"
+                self.provider_errors[name] = message
+                raise ProviderError(message) from error
+        return self.providers[name]
+
+    def plan_zone(self, result: ZoneResult, provider_name: str) -> _Work:
+        origin = result.origin
+        work = _Work(origin, provider_name, file=result.file, zone=result.zone, findings=result.findings)
+        if result.has_errors or result.zone is None:
+            work.status = KEPT_LAST_GOOD
+            work.findings += (Finding(WARNING, "kept-last-good", origin, result.file, 0,
+                                      f"not published to {provider_name!r}: the zone has errors; the provider "
+                                      "keeps serving the last good version"),)
+            return work
+        mark = time.perf_counter()
+        try:
+            work.provider = provider = self.provider(provider_name)
+            serial, current, current_soa, drift = self.read_current(work)
+        except ProviderError as error:
+            return self.fail(work, error)
+        except Exception as error:  # a provider bug must not stop the other zones
+            log.exception("reading zone %s from provider %s failed", origin, provider_name)
+            return self.fail(work, error)
+        work.timings["read"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        zone = result.zone
+        desired, findings = self.desired_records(zone, provider, current)
+        work.current, work.current_soa, work.desired = current, current_soa, desired
+        changes = diff_records(desired, current, ignores=zone.ignores)
+        exists = serial is not None
+        thresholds = self.config.thresholds_for(origin)
+        findings += safety_findings(origin, changes, len(current), update_threshold=thresholds.update,
+                                    delete_threshold=thresholds.delete, min_records=thresholds.min_records,
+                                    zone_exists=exists, force=self.force, file=zone.file)
+        if not exists and not provider.capabilities.can_create_zones:
+            findings += (Finding(ERROR, "zone-missing-at-provider", origin, zone.file, 0,
+                                 f"provider {provider_name!r} does not serve zone {origin} and cannot create "
+                                 "zones: create it on the server (allowing updates and transfers for the "
+                                 "publisher's key), then publish again"),)
+        apex_ns = tuple(r.data for r in desired if r.name == origin and r.type == "NS")
+        ttl = self.config.ttl_for(origin)
+        wanted_soa = make_soa(origin, 0, self.config.defaults, apex_ns, ttl)
+        soa_changed = exists and without_serial(current_soa) != without_serial(wanted_soa)
+        has_changes = bool(changes) or soa_changed or not exists
+        serial_after = next_serial(serial) if has_changes else serial
+        work.plan = ZonePlan(origin, provider_name, changes, drift + findings, serial, serial_after,
+                             soa=make_soa(origin, serial_after, self.config.defaults, apex_ns, ttl),
+                             soa_changed=soa_changed, create_zone=not exists)
+        work.status = BLOCKED if work.plan.blocked else (PLANNED if has_changes else UNCHANGED)
+        work.timings["plan"] = time.perf_counter() - mark
+        return work
+
+    def read_current(self, work: _Work) -> tuple[int | None, tuple[Record, ...], Record | None, tuple[Finding, ...]]:
+        """(serial, records, SOA, drift findings) as the provider serves them now.
+
+        One SOA query decides: the stored records when the serial is the one we left, else a full
+        read (and a drift warning when we had published this zone before).
+        """
+        provider = work.provider
+        origin, name = work.origin, work.provider_name
+        serial = provider.serial(origin)
+        stored_serial = self.state.serial(name, origin)
+        if serial is not None and serial == stored_serial:
+            stored = self.state.get(name, origin)
+            if stored is not None:
+                return serial, stored.records, stored.soa, ()
+        drift: tuple[Finding, ...] = ()
+        if serial is None:
+            if stored_serial is not None:
+                drift = (Finding(WARNING, "zone-changed-outside", origin, work.file, 0,
+                                 f"zone {origin} disappeared from provider {name!r} since the last publish"),)
+            return None, (), None, drift
+        snapshot = provider.read(origin)
+        work.full_read = True
+        if snapshot is None:
+            return None, (), None, drift
+        if stored_serial is not None:
+            drift = (Finding(WARNING, "zone-changed-outside", origin, work.file, 0,
+                             f"zone changed outside the publisher at provider {name!r} (serial {snapshot.serial}, "
+                             f"last published {stored_serial}); planning against what the server serves"),)
+        records = tuple(r for r in snapshot.records if r.type != "SOA")
+        return snapshot.serial, records, snapshot.soa, drift
+
+    def desired_records(self, zone: Zone, provider: Provider, current: Sequence[Record],
+                        ) -> tuple[tuple[Record, ...], tuple[Finding, ...]]:
+        """The records the provider should serve: SOA left to the publisher, default apex NS,
+        ALIAS flattened unless native, and findings for what this provider cannot do."""
+        origin = zone.origin
+        caps = provider.capabilities
+        name = getattr(provider, "name", "?")
+        records = tuple(r for r in zone.records if r.type != "SOA")
+        findings: list[Finding] = []
+        if not any(r.name == origin and r.type == "NS" for r in records):
+            if self.config.defaults.nameservers:
+                ttl = self.config.ttl_for(origin)
+                records += tuple(Record(origin, "NS", ttl, ns) for ns in self.config.defaults.nameservers)
+            else:
+                findings.append(Finding(ERROR, "missing-apex-ns", origin, zone.file, 0,
+                                        "the zone has no apex NS records and [defaults] nameservers is empty"))
+        if not caps.native_alias and any(r.type == "ALIAS" for r in records):
+            if self.resolver is None:
+                self.resolver = AliasResolver(self.config.defaults.resolver)
+            records, alias_findings = flatten_aliases(origin, records, self.resolver, current)
+            findings.extend(alias_findings)
+        for service in zone.services:
+            findings.append(Finding(WARNING, "service-not-supported", origin, service.file, service.line,
+                                    f"{service.kind}() for {service.name} -> {service.target} is not supported "
+                                    f"by provider {name!r}; nothing is published for it"))
+        if zone.secondaries and not caps.configures_secondaries:
+            addresses = "; ".join(zone.secondaries)
+            findings.append(Finding(WARNING, "secondaries-not-configured", origin, zone.file, 0,
+                                    f"provider {name!r} cannot configure secondaries: on that server set, for zone "
+                                    f"{origin.rstrip('.')}, also-notify {{ {addresses}; }}; and "
+                                    f"allow-transfer {{ {addresses}; }};"))
+        findings.extend(capability_findings(origin, records, caps.record_types, name))
+        return records, tuple(findings)
+
+    def plan_deletions(self, evaluated: set[str], run_findings: list[Finding]) -> list[_Work]:
+        """Zones published before whose files are gone: deleted only with --force or allow_deletion."""
+        known = {p.name for p in self.config.providers}
+        gone = [(p, z) for p, z in self.state.zones() if z not in evaluated and p in known]
+        if gone and not evaluated:
+            run_findings.append(Finding(ERROR, "empty-repository", "", "", 0,
+                                        f"the repository has no zones; not deleting the {len(gone)} zone(s) "
+                                        "published before"))
+            return []
+        works = []
+        for provider_name, origin in gone:
+            stored = self.state.get(provider_name, origin)
+            work = _Work(origin, provider_name)
+            allowed = self.force or self.config.allows_deletion(origin)
+            findings: tuple[Finding, ...] = ()
+            if not allowed:
+                findings = (Finding(ERROR, "zone-deletion-needs-force", origin, "", 0,
+                                    f"the zone's file was removed from the repository; provider {provider_name!r} "
+                                    "still serves it; apply with --force (or set allow_deletion) to delete it"),)
+            changes = diff_records((), stored.records if stored else ())
+            work.plan = ZonePlan(origin, provider_name, changes, findings,
+                                 stored.serial if stored else None, None, delete_zone=True)
+            work.status = PLANNED if allowed else BLOCKED
+            works.append(work)
+        return works
+
+    # -- applying ---------------------------------------------------------------------------
+
+    def apply_zone(self, work: _Work) -> None:
+        mark = time.perf_counter()
+        plan = work.plan
+        origin, name = work.origin, work.provider_name
+        try:
+            provider = work.provider or self.provider(name)
+            if plan.delete_zone:
+                provider.delete_zone(origin)
+                self.state.forget(name, origin)
+            else:
+                if plan.create_zone:
+                    provider.create_zone(origin, plan.soa, tuple(r for r in work.desired
+                                                                 if r.name == origin and r.type == "NS"))
+                    # Plan the rest against what the new zone holds (its NS, maybe more).
+                    snapshot = provider.read(origin)
+                    work.current = tuple(r for r in snapshot.records if r.type != "SOA") if snapshot else ()
+                    changes = diff_records(work.desired, work.current, ignores=work.zone.ignores)
+                    expected = snapshot.serial if snapshot else None
+                else:
+                    changes, expected = plan.changes, plan.serial_before
+                served = provider.apply(origin, changes, plan.soa, expected)
+                if work.zone.secondaries and provider.capabilities.configures_secondaries:
+                    configure = getattr(provider, "configure_secondaries", None)
+                    if configure is not None:
+                        configure(origin, work.zone.secondaries)
+                soa = plan.soa._replace(data=_with_serial(plan.soa.data, served))
+                self.state.put(name, origin, served, apply_changes(work.current, changes), soa)
+                work.plan = replace(plan, serial_after=served)
+            work.status = APPLIED
+        except Exception as error:  # isolation: this zone fails, the others go on
+            if not isinstance(error, ProviderError):
+                log.exception("applying zone %s to provider %s failed", origin, name)
+            self.state.forget(name, origin)  # next run reads the server and repairs
+            self.fail(work, error)
+        work.timings["apply"] = time.perf_counter() - mark
+
+    def fail(self, work: _Work, error: BaseException) -> _Work:
+        message = str(error) or error.__class__.__name__
+        if not isinstance(error, ProviderError):
+            message = f"internal error: {error.__class__.__name__}: {message}"
+        if work.provider_name not in message or work.origin.rstrip(".") not in message:
+            message = f"provider {work.provider_name!r}, zone {work.origin}: {message}"
+        work.status = FAILED
+        work.error = message
+        return work
+
+
+def _with_serial(soa_data: str, serial: int) -> str:
+    fields = soa_data.split()
+    fields[2] = str(serial)
+    return " ".join(fields)
+
+
+__all__ = ["publish", "PublishReport", "ZoneOutcome", "UNCHANGED", "APPLIED", "PLANNED", "BLOCKED", "FAILED",
+           "KEPT_LAST_GOOD", "soa_serial"]

@@ -1,0 +1,60 @@
+"""SOA management: the publisher owns every zone's SOA; zone files never set it.
+
+The serial follows RFC 1982 serial arithmetic: a new serial is "greater" than the old one even
+across the 2^32 wrap, and prefers the familiar date form YYYYMMDDnn when that is still ahead.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Sequence
+
+from publisher.config import Defaults
+from publisher.model import Record
+
+SERIAL_MODULUS = 2**32
+_HALF = 2**31
+
+
+def serial_gt(a: int, b: int) -> bool:
+    """RFC 1982: is serial ``a`` greater than serial ``b``?"""
+    return a != b and ((a < b and b - a > _HALF) or (a > b and a - b < _HALF))
+
+
+def date_serial(today: _dt.date) -> int:
+    """The first serial of ``today`` in YYYYMMDDnn form."""
+    return int(today.strftime("%Y%m%d")) * 100
+
+
+def next_serial(old: int | None, today: _dt.date | None = None) -> int:
+    """A serial greater than ``old`` (RFC 1982): the date form when it is ahead, else ``old + 1``."""
+    candidate = date_serial(today or _dt.datetime.now(_dt.timezone.utc).date())
+    if old is None:
+        return candidate
+    if serial_gt(candidate, old):
+        return candidate
+    return (old + 1) % SERIAL_MODULUS
+
+
+def soa_data(mname: str, rname: str, serial: int, defaults: Defaults) -> str:
+    return f"{mname} {rname} {serial} {defaults.refresh} {defaults.retry} {defaults.expire} {defaults.minimum}"
+
+
+def make_soa(origin: str, serial: int, defaults: Defaults, zone_nameservers: Sequence[str] = (),
+             ttl: int | None = None) -> Record:
+    """The SOA the publisher serves: primary = first configured nameserver (else the zone's own
+    first apex NS, else the apex), contact = ``hostmaster``, timers from ``[defaults]``."""
+    mname = (defaults.nameservers or tuple(zone_nameservers) or (origin,))[0]
+    return Record(origin, "SOA", defaults.ttl if ttl is None else ttl, soa_data(mname, defaults.hostmaster, serial, defaults))
+
+
+def soa_serial(record: Record) -> int:
+    return int(record.data.split()[2])
+
+
+def without_serial(record: Record | None) -> tuple | None:
+    """The SOA fields the configuration sets (everything but the serial), to detect a needed update."""
+    if record is None:
+        return None
+    fields = record.data.split()
+    return (record.ttl, *fields[:2], *fields[3:])

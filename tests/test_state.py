@@ -1,0 +1,73 @@
+"""The SQLite state store: round trips, compact storage, concurrent readers."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+from publisher.model import Record
+from publisher.state import StateStore, decode_records, encode_records
+
+SOA = Record("example.com.", "SOA", 3600, "ns1.example.net. hostmaster.example.net. 7 3600 600 1209600 300")
+
+
+def test_round_trip_keeps_every_field(tmp_path):
+    records = (Record("example.com.", "TXT", 300, '"two words" "and more"'), Record("a.example.com.", "A", 60, "192.0.2.1"))
+    with StateStore(tmp_path / "var" / "state.db") as store:
+        assert store.get("primary", "example.com.") is None
+        store.put("primary", "example.com.", 7, records, SOA)
+        state = store.get("primary", "example.com.")
+    assert state.serial == 7 and state.records == records and state.soa == SOA
+    assert (tmp_path / "var" / "state.db").exists()
+
+
+def test_records_survive_reopening_and_forget_drops_them(tmp_path):
+    path = tmp_path / "state.db"
+    with StateStore(path) as store:
+        store.put("primary", "example.com.", 1, [], SOA)
+        store.put("files", "example.org.", 2, [], None)
+    with StateStore(path) as store:
+        assert store.zones() == (("files", "example.org."), ("primary", "example.com."))
+        assert store.zones("primary") == (("primary", "example.com."),)
+        assert store.serial("files", "example.org.") == 2 and store.get("files", "example.org.").soa is None
+        store.forget("primary", "example.com.")
+        assert store.get("primary", "example.com.") is None
+        assert [row["zone"] for row in store.summary()] == ["example.org."]
+
+
+def test_100k_records_are_one_small_row(tmp_path):
+    records = tuple(Record(f"host{i}.example.com.", "A", 3600, f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}")
+                    for i in range(100_000))
+    blob = encode_records(records)
+    assert len(blob) < 1_000_000  # about 40 bytes of text per record, compressed well under that
+    assert decode_records(blob) == records
+    with StateStore(tmp_path / "state.db") as store:
+        store.put("primary", "example.com.", 1, records, SOA)
+        assert store.get("primary", "example.com.").records == records
+
+
+def test_wal_mode_lets_another_connection_read_while_writing(tmp_path):
+    path = tmp_path / "state.db"
+    with StateStore(path) as store:
+        store.put("primary", "example.com.", 1, [], SOA)
+        assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        writer = sqlite3.connect(path, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE published_zones SET serial = 2")
+        assert store.serial("primary", "example.com.") == 1  # the reader is not blocked
+        writer.execute("COMMIT")
+        writer.close()
+        assert store.serial("primary", "example.com.") == 2
+
+
+def test_store_is_shared_safely_between_threads(tmp_path):
+    with StateStore(tmp_path / "state.db") as store:
+        def write(n):
+            for i in range(20):
+                store.put("p", f"z{n}-{i}.example.", i, [Record("a.", "A", 1, "192.0.2.1")], None)
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(store.zones()) == 80
