@@ -1,1 +1,61 @@
-"""DNS providers: small plug-ins behind one interface (see ``base.py``)."""
+"""DNS providers: small plug-ins behind one interface (see ``base.py``).
+
+``create_provider`` builds one from its ``[[provider]]`` table; there is no global registry to
+patch, tests construct providers directly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from publisher.providers.base import Capabilities, ConcurrentChangeError, Provider, ProviderError, Snapshot
+
+__all__ = ["Capabilities", "ConcurrentChangeError", "Provider", "ProviderError", "Snapshot", "create_provider"]
+
+
+def create_provider(provider_config: Any, config: Any = None) -> Provider:
+    """The provider described by ``provider_config`` (a ``publisher.config.ProviderConfig``).
+
+    ``options`` holds the type's keys with secrets already resolved.  Raises ProviderError for a
+    bad table (the message names the provider, never a secret).
+    """
+    name, kind, options = provider_config.name, provider_config.type, dict(provider_config.options)
+
+    def need(key: str) -> Any:
+        if options.get(key) in (None, ""):
+            raise ProviderError(f"provider {name!r} ({kind}): missing {key!r}")
+        return options[key]
+
+    if kind == "rfc2136":
+        from publisher.providers.rfc2136 import RFC2136Provider
+        from publisher.providers.tsig import TsigError, make_key, read_keyfile
+
+        try:
+            if options.get("tsig_keyfile"):
+                key = read_keyfile(options["tsig_keyfile"], options.get("tsig_name"))
+            elif options.get("tsig_secret"):
+                key = make_key(need("tsig_name"), options.get("tsig_algorithm", "hmac-sha256"), options["tsig_secret"])
+            else:
+                key = None
+        except TsigError as error:
+            raise ProviderError(f"provider {name!r} (rfc2136): {error}") from None
+        return RFC2136Provider(name, str(need("server")), int(options.get("port", 53)), key,
+                               timeout=float(options.get("timeout", 10.0)),
+                               max_message_size=int(options.get("max_message_size", 65535)))
+    if kind == "powerdns":
+        from publisher.providers.powerdns import PowerDNSProvider
+
+        return PowerDNSProvider(name, str(need("api_url")), str(need("api_key")),
+                                server_id=str(options.get("server_id", "localhost")),
+                                timeout=float(options.get("timeout", 30.0)),
+                                kind=str(options.get("kind", "Native")),
+                                nameservers=tuple(options.get("nameservers", ())))
+    if kind == "zonefile":
+        from publisher.providers.zonefile import ZoneFileProvider
+
+        return ZoneFileProvider(name, need("directory"), reload_command=options.get("reload_command"),
+                                check_command=options.get("check_command"),
+                                named_conf=options.get("named_conf"),
+                                reconfig_command=options.get("reconfig_command"),
+                                timeout=float(options.get("timeout", 60.0)))
+    raise ProviderError(f"provider {name!r}: unknown type {kind!r} (rfc2136, powerdns or zonefile)")
