@@ -60,6 +60,13 @@ CREATE TABLE IF NOT EXISTS published_commits (
 """
 
 
+def source_key(source) -> str:
+    """The queue's name for a ``[source]``: its git URL (and branch), else its directory."""
+    if getattr(source, "url", None):
+        return f"{source.url}#{source.branch}"
+    return str(source.path)
+
+
 def connect(path: Path | str) -> sqlite3.Connection:
     """A connection to the state database with the settings every service module relies on:
     WAL (readers never block the writer), a busy timeout instead of 'database is locked' errors,

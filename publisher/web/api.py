@@ -1,0 +1,44 @@
+"""The JSON API: runs, jobs and a health check."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from publisher.web import services
+
+blueprint = Blueprint("api", __name__)
+
+
+@blueprint.get("/api/runs")
+def runs():
+    limit = max(1, min(request.args.get("limit", 50, type=int) or 50, 500))
+    return jsonify(runs=[run.to_dict() for run in services().runs.recent(limit)])
+
+
+@blueprint.get("/api/runs/<int:run_id>")
+def run(run_id: int):
+    found = services().runs.get(run_id)
+    if found is None:
+        return jsonify(status="not found"), 404
+    return jsonify(found.to_dict())
+
+
+@blueprint.get("/api/jobs/<int:job_id>")
+def job(job_id: int):
+    found = services().queue.get(job_id)
+    if found is None:
+        return jsonify(status="not found"), 404
+    return jsonify(id=found.id, kind=found.kind, state=found.state, sender=found.sender, ref=found.ref,
+                   commit=found.commit, deliveries=found.deliveries, created=found.created, started=found.started,
+                   finished=found.finished, run_id=found.run_id, error=found.error)
+
+
+@blueprint.get("/healthz")
+def healthz():
+    shared = services()
+    try:
+        jobs = shared.queue.counts()
+        pending = shared.outbox.pending()
+    except Exception as error:  # the database is the service's one dependency
+        return jsonify(status="unhealthy", error=type(error).__name__), 503
+    return jsonify(status="ok", jobs=jobs, outbox_pending=pending)
