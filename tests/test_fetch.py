@@ -23,6 +23,7 @@ class Remote:
     def __init__(self, root: Path) -> None:
         self.bare = root / "remote.git"
         self.work = root / "work"
+        root.mkdir(parents=True, exist_ok=True)
         git(root, "init", "--quiet", "--bare", "--initial-branch=main", str(self.bare))
         git(root, "clone", "--quiet", str(self.bare), str(self.work))
         git(self.work, "checkout", "--quiet", "-B", "main")
