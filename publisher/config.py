@@ -41,7 +41,8 @@ PROVIDER_KEYS: Mapping[str, frozenset[str]] = {
     "rfc2136": frozenset({"server", "port", "tsig_keyfile", "tsig_name", "tsig_algorithm", "tsig_secret",
                           "timeout", "max_message_size", "transfer_server"}),
     "powerdns": frozenset({"api_url", "api_key", "server_id", "timeout", "kind", "nameservers"}),
-    "zonefile": frozenset({"directory", "reload_command", "check_command", "named_conf", "timeout"}),
+    "zonefile": frozenset({"directory", "reload_command", "check_command", "named_conf", "reconfig_command",
+                           "timeout"}),
 }
 PROVIDER_PATH_KEYS = frozenset({"tsig_keyfile", "directory", "named_conf"})
 

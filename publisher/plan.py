@@ -140,7 +140,8 @@ def safety_findings(
     suffix = " (forced)" if force else "; apply with --force if intended"
     findings: list[Finding] = []
     if zone_exists:
-        apex_ns = [c for c in changes if c.name == origin and c.type == "NS"]
+        # The set of servers is what matters; a TTL-only change is harmless.
+        apex_ns = [c for c in changes if c.name == origin and c.type == "NS" and set(c.old) != set(c.new)]
         if apex_ns:
             change = apex_ns[0]
             findings.append(Finding(severity, "apex-ns-change", origin, file, 0,
@@ -196,6 +197,7 @@ class ZonePlan:
     soa_changed: bool = False  # SOA fields from configuration differ (nothing else may)
     create_zone: bool = False
     delete_zone: bool = False
+    secondaries: tuple[str, ...] | None = None  # the provider's new secondaries list, when it changes
 
     @property
     def blocked(self) -> bool:
@@ -203,7 +205,13 @@ class ZonePlan:
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.changes) or self.soa_changed or self.create_zone or self.delete_zone
+        return (bool(self.changes) or self.soa_changed or self.create_zone or self.delete_zone
+                or self.secondaries is not None)
+
+    @property
+    def records_change(self) -> bool:
+        """True when the zone's data (records or SOA) changes, so its serial must move."""
+        return bool(self.changes) or self.soa_changed or self.create_zone
 
     def to_dict(self) -> dict:
         return {"zone": self.zone, "provider": self.provider, "changes": [c.to_dict() for c in self.changes]}
@@ -231,7 +239,8 @@ class Plan:
     def checksum(self) -> str:
         """sha256 of the canonical JSON of every change (serials left out, so a reviewed plan stays
         valid while nothing but the date moves)."""
-        payload = [p.to_dict() | {"create_zone": p.create_zone, "delete_zone": p.delete_zone}
+        payload = [p.to_dict() | {"create_zone": p.create_zone, "delete_zone": p.delete_zone,
+                                  "secondaries": p.secondaries}
                    for p in self.zone_plans if p.has_changes]
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -251,7 +260,7 @@ class Plan:
                 header += " (new zone)"
             if plan.delete_zone:
                 header += " (DELETE ZONE)"
-            if plan.has_changes and plan.serial_after is not None:
+            if plan.records_change and plan.serial_after is not None:
                 header += f"  serial {plan.serial_before if plan.serial_before is not None else '-'} -> {plan.serial_after}"
             if not plan.has_changes:
                 header += "  no changes"
@@ -260,6 +269,8 @@ class Plan:
                 lines.extend("  " + line for line in _change_lines(change))
             if plan.soa_changed and not plan.create_zone:
                 lines.append(f"  ~ SOA {plan.soa.data if plan.soa else ''}")
+            if plan.secondaries is not None:
+                lines.append(f"  ~ secondaries: {', '.join(plan.secondaries) or 'none'}")
             lines.extend("  " + f.to_text() for f in plan.findings)
         zones = sum(1 for p in self.zone_plans if p.has_changes)
         lines.append(f"{self.change_count} change(s) in {zones} zone(s); checksum {self.checksum}")
@@ -285,6 +296,8 @@ class Plan:
                 out.append("")
             elif not plan.has_changes:
                 out += ["No changes.", ""]
+            if plan.secondaries is not None:
+                out += [f"Secondaries (also-notify, allow-transfer): {', '.join(plan.secondaries) or 'none'}", ""]
             for finding in plan.findings:
                 out.append(f"- **{finding.severity}** `{finding.code}`: {finding.message}")
             if plan.findings:

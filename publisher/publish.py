@@ -324,14 +324,25 @@ class _Run:
         ttl = self.config.ttl_for(origin)
         wanted_soa = make_soa(origin, 0, self.config.defaults, apex_ns, ttl)
         soa_changed = exists and without_serial(current_soa) != without_serial(wanted_soa)
-        has_changes = bool(changes) or soa_changed or not exists
-        serial_after = next_serial(serial) if has_changes else serial
+        records_change = bool(changes) or soa_changed or not exists
+        serial_after = next_serial(serial) if records_change else serial
         work.plan = ZonePlan(origin, provider_name, changes, drift + findings, serial, serial_after,
                              soa=make_soa(origin, serial_after, self.config.defaults, apex_ns, ttl),
-                             soa_changed=soa_changed, create_zone=not exists)
-        work.status = BLOCKED if work.plan.blocked else (PLANNED if has_changes else UNCHANGED)
+                             soa_changed=soa_changed, create_zone=not exists,
+                             secondaries=self.secondaries_change(provider, origin, zone, exists))
+        work.status = BLOCKED if work.plan.blocked else (PLANNED if work.plan.has_changes else UNCHANGED)
         work.timings["plan"] = time.perf_counter() - mark
         return work
+
+    @staticmethod
+    def secondaries_change(provider: Provider, origin: str, zone: Zone, exists: bool) -> tuple[str, ...] | None:
+        """The secondaries to set at a provider that configures them, when they differ from its own."""
+        if not provider.capabilities.configures_secondaries:
+            return None
+        wanted = tuple(sorted(set(zone.secondaries)))
+        reader = getattr(provider, "secondaries", None)
+        have = tuple(sorted(reader(origin))) if (reader is not None and exists) else ()
+        return wanted if wanted != have else None
 
     def read_current(self, work: _Work) -> tuple[int | None, tuple[Record, ...], Record | None, tuple[Finding, ...]]:
         """(serial, records, SOA, drift findings) as the provider serves them now.
@@ -446,14 +457,15 @@ class _Run:
                     expected = snapshot.serial if snapshot else None
                 else:
                     changes, expected = plan.changes, plan.serial_before
-                served = provider.apply(origin, changes, plan.soa, expected)
-                if work.zone.secondaries and provider.capabilities.configures_secondaries:
-                    configure = getattr(provider, "configure_secondaries", None)
-                    if configure is not None:
-                        configure(origin, work.zone.secondaries)
-                soa = plan.soa._replace(data=_with_serial(plan.soa.data, served))
-                self.state.put(name, origin, served, apply_changes(work.current, changes), soa)
-                work.plan = replace(plan, serial_after=served)
+                if plan.records_change:
+                    served = provider.apply(origin, changes, plan.soa, expected)
+                    soa = plan.soa._replace(data=_with_serial(plan.soa.data, served))
+                    self.state.put(name, origin, served, apply_changes(work.current, changes), soa)
+                    work.plan = replace(plan, serial_after=served)
+                elif work.full_read:
+                    self.state.put(name, origin, plan.serial_before, work.current, work.current_soa)
+                if plan.secondaries is not None:
+                    provider.set_secondaries(origin, plan.secondaries)
             work.status = APPLIED
         except Exception as error:  # isolation: this zone fails, the others go on
             if not isinstance(error, ProviderError):

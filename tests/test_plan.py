@@ -157,6 +157,11 @@ def test_apex_ns_change_needs_force():
     assert safety_findings(ORIGIN, changes, 0, zone_exists=False) == ()
 
 
+def test_apex_ns_ttl_change_is_not_a_set_change():
+    changes = diff_records([rec(ORIGIN, "NS", "ns1.example.net.", 3600)], [rec(ORIGIN, "NS", "ns1.example.net.", 300)])
+    assert changes and safety_findings(ORIGIN, changes, 1) == ()
+
+
 def test_delegation_ns_change_is_not_an_apex_change():
     changes = diff_records([rec("sub.example.com.", "NS", "ns9.example.net.")], [])
     assert safety_findings(ORIGIN, changes, 1) == ()

@@ -1,0 +1,333 @@
+"""publish() end to end: a real repository, evaluated by the real engine, published through the
+zonefile provider (named-checkzone checks every file) and through RFC 2136 into a real BIND."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from publisher.config import Config, load_config_text
+from publisher.model import Record
+from publisher.providers import create_provider
+from publisher.publish import APPLIED, BLOCKED, FAILED, KEPT_LAST_GOOD, PLANNED, UNCHANGED, publish
+from publisher.state import StateStore
+
+NAMESERVERS = '["ns1.nameservers.example.", "ns2.nameservers.example."]'
+
+
+def make_config(tmp_path: Path, extra: str = "", directory: str = "served", provider_extra: str = "") -> Config:
+    text = f"""
+[source]
+path = "zones"
+[defaults]
+ttl = 3600
+nameservers = {NAMESERVERS}
+hostmaster = "hostmaster.nameservers.example."
+[[provider]]
+name = "files"
+type = "zonefile"
+directory = "{directory}"
+{provider_extra}
+[state]
+path = "state.db"
+{extra}
+"""
+    return load_config_text(text, base=tmp_path)
+
+
+def write(repo: Path, name: str, text: str) -> None:
+    repo.mkdir(parents=True, exist_ok=True)
+    (repo / name).write_text(text)
+
+
+def served(tmp_path: Path, origin: str, directory: str = "served") -> dict[tuple[str, str], set[str]]:
+    """RRsets in the zone file the provider wrote, read back through the provider itself."""
+    provider = create_provider(make_config(tmp_path, directory=directory).providers[0])
+    snapshot = provider.read(origin)
+    rrsets: dict[tuple[str, str], set[str]] = {}
+    for record in snapshot.records:
+        rrsets.setdefault((record.name, record.type), set()).add(record.data)
+    return rrsets
+
+
+def run(tmp_path: Path, config: Config | None = None, **kwargs):
+    config = config or make_config(tmp_path)
+    with StateStore(config.state.path) as state:
+        return publish(config, tmp_path / "zones", state=state, **kwargs)
+
+
+def statuses(report) -> dict[str, str]:
+    return {o.zone: o.status for o in report.outcomes}
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    zones = tmp_path / "zones"
+    write(zones, "example.com.lua", 'a("", "192.0.2.1")\na("www", "192.0.2.2", 300)\nmx("", "mx.example.net", 10)\n'
+                                    'ignore("_acme-challenge.%", "TXT")\n')
+    write(zones, "example.org.bind", "$TTL 600\n@ IN SOA ns.example.org. me.example.org. 1 2 3 4 5\n"
+                                     "@ IN NS ns1.nameservers.example.\n@ IN NS ns2.nameservers.example.\n"
+                                     "www IN A 198.51.100.1\n")
+    return zones
+
+
+def test_publish_from_empty_then_nothing_to_do(tmp_path, repo):
+    report = run(tmp_path, apply=True)
+    assert statuses(report) == {"example.com.": APPLIED, "example.org.": APPLIED}
+    assert report.exit_code == 0 and not report.has_problems
+    rrsets = served(tmp_path, "example.com.")
+    assert rrsets[("www.example.com.", "A")] == {"192.0.2.2"}
+    assert rrsets[("example.com.", "NS")] == {"ns1.nameservers.example.", "ns2.nameservers.example."}
+    # The BIND zone's own SOA is replaced by the generated one.
+    soa = create_provider(make_config(tmp_path).providers[0]).read("example.org.").soa
+    assert soa.data.startswith("ns1.nameservers.example. hostmaster.nameservers.example. ")
+    assert soa.data.endswith(" 3600 600 1209600 300")
+
+    again = run(tmp_path, apply=False)
+    assert statuses(again) == {"example.com.": UNCHANGED, "example.org.": UNCHANGED}
+    assert again.plan.change_count == 0 and again.exit_code == 0
+    with StateStore(tmp_path / "state.db") as state:
+        assert state.zones() == (("files", "example.com."), ("files", "example.org."))
+        assert state.serial("files", "example.com.") == report.outcomes[0].serial_after
+
+
+def test_edit_is_one_update_and_the_serial_increases(tmp_path, repo):
+    first = run(tmp_path, apply=True)
+    write(repo, "example.com.lua", 'a("", "192.0.2.1")\na("www", "192.0.2.3", 300)\nmx("", "mx.example.net", 10)\n')
+    report = run(tmp_path, apply=True)
+    (outcome,) = [o for o in report.outcomes if o.zone == "example.com."]
+    assert outcome.status == APPLIED
+    assert [(c.action, c.name, c.old, c.new) for c in outcome.changes] == [
+        ("update", "www.example.com.", ("192.0.2.2",), ("192.0.2.3",))]
+    before = [o for o in first.outcomes if o.zone == "example.com."][0].serial_after
+    assert outcome.serial_before == before and outcome.serial_after > before
+    assert served(tmp_path, "example.com.")[("www.example.com.", "A")] == {"192.0.2.3"}
+    assert statuses(report)["example.org."] == UNCHANGED
+
+
+def test_hand_edit_is_reported_as_drift_and_repaired(tmp_path, repo):
+    run(tmp_path, apply=True)
+    path = tmp_path / "served" / "example.com.zone"
+    text = path.read_text()
+    serial = create_provider(make_config(tmp_path).providers[0]).serial("example.com.")
+    text = text.replace(f" {serial} ", f" {serial + 5} ").replace("192.0.2.2", "203.0.113.66")
+    text += "_acme-challenge.example.com. 60 IN TXT \"token\"\nrogue.example.com. 60 IN A 203.0.113.1\n"
+    path.write_text(text)
+
+    report = run(tmp_path, apply=True)
+    (outcome,) = [o for o in report.outcomes if o.zone == "example.com."]
+    assert "zone-changed-outside" in [f.code for f in outcome.findings] and report.has_problems
+    assert {(c.action, c.name) for c in outcome.changes} == {("update", "www.example.com."),
+                                                             ("delete", "rogue.example.com.")}
+    rrsets = served(tmp_path, "example.com.")
+    assert rrsets[("www.example.com.", "A")] == {"192.0.2.2"}
+    assert ("rogue.example.com.", "A") not in rrsets
+    assert rrsets[("_acme-challenge.example.com.", "TXT")] == {'"token"'}  # ignore(): never deleted
+    assert run(tmp_path, apply=False).plan.change_count == 0
+
+
+def test_broken_zone_keeps_its_last_good_version(tmp_path, repo):
+    run(tmp_path, apply=True)
+    before = (tmp_path / "served" / "example.com.zone").read_text()
+    write(repo, "example.com.lua", 'a("", "192.0.2.1")\ncnae("www", "x")\n')
+    write(repo, "example.org.bind", (repo / "example.org.bind").read_text() + "new IN A 198.51.100.2\n")
+    report = run(tmp_path, apply=True)
+    assert statuses(report) == {"example.com.": KEPT_LAST_GOOD, "example.org.": APPLIED}
+    assert report.exit_code == 1 and report.has_problems
+    (broken,) = [o for o in report.outcomes if o.zone == "example.com."]
+    assert any(f.is_error and f.file == "example.com.lua" and f.line == 2 for f in broken.findings)
+    assert "kept-last-good" in [f.code for f in broken.findings]
+    assert (tmp_path / "served" / "example.com.zone").read_text() == before
+
+
+def test_removed_zone_is_deleted_only_when_forced(tmp_path, repo):
+    run(tmp_path, apply=True)
+    (repo / "example.org.bind").unlink()
+    report = run(tmp_path, apply=True)
+    (gone,) = [o for o in report.outcomes if o.zone == "example.org."]
+    assert gone.status == BLOCKED and "zone-deletion-needs-force" in [f.code for f in gone.findings]
+    assert report.exit_code == 1 and (tmp_path / "served" / "example.org.zone").exists()
+    assert all(c.action == "delete" for c in gone.changes) and gone.changes
+
+    forced = run(tmp_path, apply=True, force=True)
+    assert statuses(forced)["example.org."] == APPLIED and forced.exit_code == 0
+    assert not (tmp_path / "served" / "example.org.zone").exists()
+    with StateStore(tmp_path / "state.db") as state:
+        assert state.zones() == (("files", "example.com."),)
+
+
+def test_zone_deletion_allowed_by_setting(tmp_path, repo):
+    config = make_config(tmp_path, extra='[zones."example.org"]\nallow_deletion = true\n')
+    run(tmp_path, config, apply=True)
+    (repo / "example.org.bind").unlink()
+    assert statuses(run(tmp_path, config, apply=True))["example.org."] == APPLIED
+
+
+def test_an_empty_repository_never_deletes_everything(tmp_path, repo):
+    run(tmp_path, apply=True)
+    for path in repo.iterdir():
+        path.unlink()
+    report = run(tmp_path, apply=True, force=True)
+    assert [f.code for f in report.findings] == ["empty-repository"] and report.outcomes == ()
+    assert (tmp_path / "served" / "example.com.zone").exists()
+
+
+def test_apex_ns_change_needs_force(tmp_path, repo):
+    run(tmp_path, apply=True)
+    write(repo, "example.com.lua", 'a("", "192.0.2.1")\nns("", "ns9.nameservers.example")\n')
+    report = run(tmp_path, apply=True)
+    (outcome,) = [o for o in report.outcomes if o.zone == "example.com."]
+    assert outcome.status == BLOCKED and report.exit_code == 1
+    assert "apex-ns-change" in [f.code for f in outcome.findings]
+    assert served(tmp_path, "example.com.")[("example.com.", "NS")] == {"ns1.nameservers.example.",
+                                                                       "ns2.nameservers.example."}
+    forced = run(tmp_path, apply=True, force=True)
+    assert statuses(forced)["example.com."] == APPLIED
+    assert served(tmp_path, "example.com.")[("example.com.", "NS")] == {"ns9.nameservers.example."}
+
+
+def test_update_threshold_blocks_only_that_zone(tmp_path, repo):
+    hosts = "".join(f'a("h{i}", "192.0.2.{i}")\n' for i in range(20))
+    write(repo, "example.com.lua", hosts)
+    run(tmp_path, apply=True)
+    write(repo, "example.com.lua", "".join(f'a("h{i}", "192.0.2.{i + 100}")\n' for i in range(10)) +
+          "".join(f'a("h{i}", "192.0.2.{i}")\n' for i in range(10, 20)))
+    write(repo, "example.org.bind", (repo / "example.org.bind").read_text() + "new IN A 198.51.100.2\n")
+    report = run(tmp_path, apply=True)
+    assert statuses(report) == {"example.com.": BLOCKED, "example.org.": APPLIED}
+    (outcome,) = [o for o in report.outcomes if o.zone == "example.com."]
+    assert [f.code for f in outcome.findings if f.is_error] == ["too-many-updates"]
+    assert served(tmp_path, "example.com.")[("h0.example.com.", "A")] == {"192.0.2.0"}
+    # A per-zone threshold lets it through.
+    config = make_config(tmp_path, extra='[zones."example.com"]\nupdate_threshold = 0.9\n')
+    assert statuses(run(tmp_path, config, apply=True))["example.com."] == APPLIED
+
+
+def test_checksum_applies_exactly_the_reviewed_plan(tmp_path, repo):
+    reviewed = run(tmp_path, apply=False)
+    assert statuses(reviewed) == {"example.com.": PLANNED, "example.org.": PLANNED}
+    write(repo, "example.org.bind", (repo / "example.org.bind").read_text() + "late IN A 198.51.100.9\n")
+    stale = run(tmp_path, apply=True, checksum=reviewed.checksum)
+    assert "checksum" in stale.error and stale.exit_code == 1
+    assert not (tmp_path / "served").exists() or not list((tmp_path / "served").glob("*.zone"))
+    fresh = run(tmp_path, apply=False)
+    applied = run(tmp_path, apply=True, checksum=fresh.checksum)
+    assert applied.error == "" and set(statuses(applied).values()) == {APPLIED}
+
+
+def test_failing_provider_is_isolated_and_repaired_next_run(tmp_path, repo):
+    good = make_config(tmp_path)
+    run(tmp_path, good, apply=True)
+    write(repo, "example.com.lua", 'a("", "192.0.2.1")\na("www", "192.0.2.9")\n')
+    write(repo, "example.org.bind", (repo / "example.org.bind").read_text() + "new IN A 198.51.100.2\n")
+    # A reload that fails for example.com only.
+    failing = make_config(tmp_path, provider_extra='reload_command = "sh -c \'test {zone} != example.com\'"')
+    report = run(tmp_path, failing, apply=True)
+    assert statuses(report) == {"example.com.": FAILED, "example.org.": APPLIED}
+    (failed,) = [o for o in report.outcomes if o.status == FAILED]
+    assert "'files'" in failed.error and "example.com" in failed.error and report.exit_code == 1
+    with StateStore(tmp_path / "state.db") as state:
+        assert state.get("files", "example.com.") is None  # forgotten: next run reads the server
+    repaired = run(tmp_path, good, apply=True)
+    assert statuses(repaired)["example.com."] == APPLIED
+    assert served(tmp_path, "example.com.")[("www.example.com.", "A")] == {"192.0.2.9"}
+
+
+def test_unreachable_provider_fails_its_zones_with_a_clear_error(tmp_path, repo):
+    text = f"""
+[defaults]
+nameservers = {NAMESERVERS}
+[[provider]]
+name = "down"
+type = "rfc2136"
+server = "127.0.0.1"
+port = 9
+timeout = 0.5
+[[provider]]
+name = "files"
+type = "zonefile"
+directory = "served"
+[state]
+path = "state.db"
+"""
+    config = load_config_text(text, base=tmp_path)
+    report = run(tmp_path, config, apply=True)
+    by_provider = {(o.zone, o.provider): o for o in report.outcomes}
+    assert by_provider[("example.com.", "down")].status == FAILED
+    assert "'down'" in by_provider[("example.com.", "down")].error
+    assert by_provider[("example.com.", "files")].status == APPLIED
+
+
+def test_secondaries_services_and_zone_ttl(tmp_path, repo):
+    write(repo, "example.com.lua", 'slave("ns3.example.net", "192.0.2.53")\nredirect("go", "https://example.net/")\n'
+                                   'a("www", "192.0.2.2")\n')
+    config = make_config(tmp_path, extra='[zones."example.com"]\nttl = 120\n')
+    report = run(tmp_path, config, apply=True)
+    (outcome,) = [o for o in report.outcomes if o.zone == "example.com."]
+    assert outcome.status == APPLIED
+    assert "service-not-supported" in [f.code for f in outcome.findings]
+    include = (tmp_path / "served" / "named.conf.zones").read_text()
+    assert "also-notify { 192.0.2.53; }" in include
+    provider = create_provider(config.providers[0])
+    records = provider.read("example.com.").records
+    assert Record("www.example.com.", "A", 120, "192.0.2.2") in records
+    assert any(r.type == "A" and r.ttl == 600 for r in provider.read("example.org.").records)
+
+
+def test_zones_go_only_to_matching_providers(tmp_path, repo):
+    config = make_config(tmp_path, extra='[zones."example.org"]\nproviders = []\n')
+    report = run(tmp_path, config, apply=True)
+    assert statuses(report) == {"example.com.": APPLIED}
+    assert [f.code for f in report.findings] == ["no-provider"]
+
+
+def test_report_serialises(tmp_path, repo):
+    import json
+
+    data = json.loads(json.dumps(run(tmp_path, apply=False).to_dict()))
+    assert data["counts"] == {"planned": 2} and data["checksum"] and "total" in data["timings"]
+    assert data["outcomes"][0]["changes"][0]["action"] == "create"
+
+
+@pytest.mark.slow
+def test_rfc2136_publish_edit_and_no_change_plan(tmp_path, named_server):
+    origin = named_server.new_zone()
+    name = origin.rstrip(".")
+    zones = tmp_path / "zones"
+    write(zones, f"{name}.lua", 'ns("", concat("ns1", _a))\na("ns1", "127.0.0.1")\n'
+                                'a("www", "192.0.2.1")\ntxt("long", string.rep("x", 300))\n')
+    text = f"""
+[source]
+path = "zones"
+[defaults]
+nameservers = {NAMESERVERS}
+[[provider]]
+name = "bind"
+type = "rfc2136"
+server = "{named_server.address}"
+port = {named_server.port}
+tsig_keyfile = "{named_server.keyfile}"
+[state]
+path = "state.db"
+"""
+    config = load_config_text(text, base=tmp_path)
+    first = run(tmp_path, config, apply=True)
+    assert statuses(first) == {origin: APPLIED}, first.to_text()
+    assert run(tmp_path, config, apply=False).plan.change_count == 0
+
+    write(zones, f"{name}.lua", 'ns("", concat("ns1", _a))\na("ns1", "127.0.0.1")\na("www", "192.0.2.7")\n')
+    edit = run(tmp_path, config, apply=True)
+    assert statuses(edit) == {origin: APPLIED}
+    provider = create_provider(config.providers[0])
+    snapshot = provider.read(origin)
+    assert Record(f"www.{origin}", "A", 3600, "192.0.2.7") in snapshot.records
+    assert not any(r.name == f"long.{origin}" for r in snapshot.records)
+    assert snapshot.serial == edit.outcomes[0].serial_after
+
+    # Without its own NS the zone would get the configured ones: an apex NS change, refused.
+    write(zones, f"{name}.lua", 'a("www", "192.0.2.7")\n')
+    refused = run(tmp_path, config, apply=True)
+    assert statuses(refused) == {origin: BLOCKED}
+    assert provider.serial(origin) == snapshot.serial
