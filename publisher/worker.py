@@ -1,0 +1,222 @@
+"""The background side of the service: run queued jobs, poll the branch, send notifications.
+
+One ``Worker`` per service (``zone-publisher serve`` starts it in a dedicated process, never once per
+gunicorn worker), so runs never overlap.  A run is: fetch the configured branch -> ``publish()``
+(evaluate, validate, plan, apply, each zone isolated) -> store the run record -> queue the
+notifications in the outbox -> mark the job done.  Each step is durable before the next starts:
+a crash anywhere means the job is run again after restart, never that a mail is lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from publisher.config import Config, load_config
+from publisher.fetch import Checkout, FetchError, fetch, remote_head
+from publisher.jobs import BRANCH_DELETED, DONE, FAILED as JOB_FAILED, POLL, Enqueued, Job, JobQueue, source_key
+from publisher.notify import Notifier, Outbox, queue_run_notifications
+from publisher.runs import BRANCH_DELETED as RUN_BRANCH_DELETED, FAILED, OK, PROBLEMS, RunRecord, RunStore, ZoneOutcome
+
+log = logging.getLogger("publisher.worker")
+
+
+def _local_checkout(path: Path) -> Checkout:
+    """A ``[source] path`` directory: published as it is; commit facts when it is inside a git work tree."""
+    try:
+        import git
+        repo = git.Repo(path, search_parent_directories=True)
+        head = repo.head.commit
+        return Checkout(path, head.hexsha, head.author.name or "", head.author.email or "", head.summary)
+    except Exception:  # not a git work tree, or no commit yet: publish the directory anyway
+        return Checkout(path, "", "", "", "")
+
+
+def run_status(report) -> str:
+    """OK, PROBLEMS or FAILED for a ``PublishReport``."""
+    if report.error or any(o.status == "failed" for o in report.outcomes):
+        return FAILED
+    return PROBLEMS if report.has_problems else OK
+
+
+class Worker:
+    """Claims jobs from the queue and runs them, one at a time."""
+
+    def __init__(self, config: Config, *, status_url: str = "", providers=None,
+                 notify_delays: tuple[float, float] = (2.0, 600.0)) -> None:
+        from publisher.state import StateStore
+
+        self.config = config
+        self.repository = source_key(config.source)
+        self.queue = JobQueue(config.state.path)
+        self.runs = RunStore(config.state.path)
+        self.outbox = Outbox(config.state.path)
+        self.state = StateStore(config.state.path)
+        self.notifier = Notifier(self.outbox, config.notify, initial_delay=notify_delays[0],
+                                 max_delay=notify_delays[1])
+        self.status_url = status_url
+        self.providers = providers
+        self.wake = threading.Event()
+
+    def close(self) -> None:
+        for store in (self.queue, self.runs, self.outbox, self.state):
+            store.close()
+
+    # -- jobs -----------------------------------------------------------------------------------
+
+    def recover(self) -> list[int]:
+        """Requeue jobs left running by a worker that died (``kill -9``, power loss)."""
+        recovered = self.queue.requeue_abandoned()
+        if recovered:
+            log.warning("requeued %d job(s) left running by a dead worker: %s", len(recovered), recovered)
+        return recovered
+
+    def run_once(self) -> RunRecord | None:
+        """Claim and run one job; None when the queue is empty."""
+        job = self.queue.claim()
+        if job is None:
+            return None
+        log.info("job %d (%s from %s) started", job.id, job.kind, job.sender or "-")
+        try:
+            run, published = self.execute(job)
+        except Exception as error:  # a bug must not kill the loop nor leave the job running
+            log.exception("job %d crashed", job.id)
+            now = time.time()
+            run, published = RunRecord(job.repository, job.kind, FAILED, now, now, commit=job.commit,
+                                       sender=job.sender, error=f"internal error: {type(error).__name__}: {error}",
+                                       job_id=job.id), None
+        run_id = self.runs.record(run)
+        run = replace(run, id=run_id)
+        if queue_run_notifications(self.outbox, run, self.config.notify, status_url=self.status_url):
+            self.notifier.wake.set()
+        self.queue.finish(job.id, state=JOB_FAILED if run.status == FAILED else DONE, run_id=run_id,
+                          error=run.error or None, published_commit=published)
+        log.info("job %d finished: run %d %s (commit %s)", job.id, run_id, run.status, (run.commit or "-")[:12])
+        return run
+
+    def execute(self, job: Job) -> tuple[RunRecord, str | None]:
+        """Run ``job``; returns its record and the commit to mark published (None: run it again later)."""
+        started = time.time()
+        source = self.config.source
+        base = RunRecord(job.repository, job.kind, OK, started, started, commit=job.commit, sender=job.sender,
+                         job_id=job.id)
+        if job.kind == BRANCH_DELETED:
+            message = (f"the deploy branch {source.branch} was deleted at the forge ({job.sender or 'unknown sender'});"
+                       " nothing was published and the last published zones stay served")
+            return replace(base, status=RUN_BRANCH_DELETED, finished=time.time(), error=message), None
+        timings: dict[str, float] = {}
+        mark = time.perf_counter()
+        if source.url:
+            try:
+                checkout = fetch(source)
+            except FetchError as error:
+                return replace(base, status=FAILED, finished=time.time(), error=str(error),
+                               timings={"fetch": time.perf_counter() - mark}), None
+        else:
+            checkout = _local_checkout(Path(source.path))
+        timings["fetch"] = time.perf_counter() - mark
+        base = replace(base, commit=checkout.commit or job.commit, author_name=checkout.author_name,
+                       author_email=checkout.author_email, subject=checkout.subject)
+
+        from publisher.publish import publish
+        report = publish(self.config, checkout.path, apply=True, state=self.state, providers=self.providers)
+        timings.update(report.timings)
+        zones = tuple(ZoneOutcome(o.zone, o.provider, o.status, tuple(o.changes), tuple(o.findings), o.error)
+                      for o in report.outcomes)
+        status = run_status(report)
+        plan_markdown = report.plan.to_markdown() if any(o.changes for o in report.outcomes) else ""
+        run = replace(base, status=status, finished=time.time(), zones=zones, findings=tuple(report.findings),
+                      timings=timings, error=report.error, plan_markdown=plan_markdown)
+        return run, (checkout.commit or None) if status != FAILED else None
+
+    # -- polling --------------------------------------------------------------------------------
+
+    def poll_once(self) -> Enqueued | None:
+        """Queue a run when the branch head moved past the last published commit (a lost webhook,
+        or a failed run to repair)."""
+        source = self.config.source
+        if not source.url or self.queue.pending(self.repository):
+            return None
+        try:
+            head = remote_head(source)
+        except FetchError as error:
+            log.warning("poll failed: %s", error)
+            return None
+        if head is None:
+            log.warning("poll: branch %s not found at %s", source.branch, source.url)
+            return None
+        if head == self.queue.published_commit(self.repository):
+            return None
+        queued = self.queue.enqueue(self.repository, kind=POLL, sender="poll", ref=f"refs/heads/{source.branch}",
+                                    commit=head)
+        log.info("poll: head %s not published yet; job %s %s", head[:12], queued.job_id, queued.status)
+        self.wake.set()
+        return queued
+
+    # -- loops ----------------------------------------------------------------------------------
+
+    def run_jobs(self, stop: threading.Event, idle: float = 0.5) -> None:
+        while not stop.is_set():
+            try:
+                if self.run_once() is not None:
+                    continue
+            except Exception:  # the database may be briefly unavailable; keep going
+                log.exception("worker loop error")
+            self.wake.wait(idle)
+            self.wake.clear()
+
+    def poll_loop(self, stop: threading.Event) -> None:
+        interval = self.config.poll.interval
+        if interval <= 0 or not self.config.source.url:
+            return
+        while not stop.wait(interval):
+            try:
+                self.poll_once()
+            except Exception:
+                log.exception("poller error")
+
+    def start(self, stop: threading.Event) -> list[threading.Thread]:
+        """Recover, then start the job, poll and notification threads."""
+        self.recover()
+        threads = [threading.Thread(target=self.run_jobs, args=(stop,), name="jobs", daemon=True),
+                   threading.Thread(target=self.poll_loop, args=(stop,), name="poll", daemon=True),
+                   threading.Thread(target=self.notifier.run, args=(stop,), name="notify", daemon=True)]
+        for thread in threads:
+            thread.start()
+        return threads
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m publisher.worker``: the dedicated background process ``serve`` starts."""
+    parser = argparse.ArgumentParser(prog="publisher.worker")
+    parser.add_argument("--config")
+    parser.add_argument("--status-url", default="")
+    parser.add_argument("--parent", type=int, default=0, help="exit when this process is gone")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s [worker %(process)d] %(levelname)s %(name)s: %(message)s")
+    config = load_config(args.config) if args.config else Config.default()
+    worker = Worker(config, status_url=args.status_url)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker.start(stop)
+    log.info("worker started (source %s, poll every %s s)", config.source.url or config.source.path,
+             config.poll.interval or "never")
+    while not stop.wait(1.0):
+        if args.parent and os.getppid() != args.parent:
+            log.warning("serve process is gone; worker exits")
+            break
+    stop.set()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
