@@ -208,8 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     worker.start(stop)
-    log.info("worker started (source %s, poll every %s s)", config.source.url or config.source.path,
-             config.poll.interval or "never")
+    log.info("worker started (source %s, %s)", config.source.url or config.source.path,
+             f"poll every {config.poll.interval} s" if config.poll.interval else "no polling")
     while not stop.wait(1.0):
         if args.parent and os.getppid() != args.parent:
             log.warning("serve process is gone; worker exits")

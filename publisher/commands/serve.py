@@ -1,0 +1,141 @@
+"""``zone-publisher serve``: the Flask app under gunicorn, plus one background worker process.
+
+The worker (jobs, poll, notifications) runs in a dedicated child process started here, once, not in
+each gunicorn worker: runs never overlap, and web workers stay free to answer webhooks at once.
+The child exits by itself when this process disappears (even after ``kill -9``); queued jobs and
+unsent mail are in the state database and resume on the next start.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
+
+from publisher.config import Config, ConfigError, load_config
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``[V6]:PORT`` or ``:PORT`` (all interfaces)."""
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--listen {listen!r}: expected HOST:PORT")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+class RedactingLogger(Logger):
+    """Gunicorn's logger with the token of webhook URLs replaced by ``[redacted]`` in access logs."""
+
+    def atoms(self, resp, req, environ, request_time):
+        from publisher.web import redact
+
+        atoms = super().atoms(resp, req, environ, request_time)
+        return {key: redact(value) if isinstance(value, str) else value for key, value in atoms.items()}
+
+
+class ServiceApplication(BaseApplication):
+    """Gunicorn driven from Python: no gunicorn.conf.py, settings from the arguments."""
+
+    def __init__(self, config: Config, options: dict) -> None:
+        self.publisher_config = config
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from publisher.web import create_app
+        return create_app(self.publisher_config)
+
+
+def development_token(config: Config) -> str | None:
+    """With no ``[webhook] tokens`` configured (``make run``), a token kept beside the state
+    database (mode 0600) so the printed URL stays valid across restarts."""
+    from publisher.tokens import generate_token
+
+    path = Path(config.state.path).parent / "webhook-token"
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        token = ""
+    if not token:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        token = generate_token()
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as stream:
+            stream.write(token + "\n")
+    return token
+
+
+def gunicorn_options(host: str, port: int) -> dict:
+    return {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": int(os.environ.get("PUBLISHER_WEB_WORKERS", "2")),
+        "worker_class": "gthread",
+        "threads": int(os.environ.get("PUBLISHER_WEB_THREADS", "8")),
+        "timeout": 30,
+        "graceful_timeout": 5,
+        "keepalive": 5,
+        "accesslog": "-",
+        "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(L)ss',
+        "logger_class": RedactingLogger,
+        "limit_request_line": 4094,
+        "proc_name": "zone-publisher",
+        "control_socket_disable": True,  # several services (and tests) on one host must not share it
+    }
+
+
+def run(args) -> int:
+    # Request counters are summed over gunicorn workers through files in this directory; it must be
+    # set before prometheus_client is imported (by publisher.web).
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="zone-publisher-metrics-"))
+    try:
+        config = load_config(args.config) if args.config else Config.default()
+        host, port = parse_listen(args.listen)
+    except (ConfigError, ValueError) as error:
+        print(f"zone-publisher serve: {error}", file=sys.stderr)
+        return 2
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+    token = None
+    if not config.webhook.tokens:
+        from publisher.tokens import hash_token
+        token = development_token(config)
+        config = replace(config, webhook=replace(config.webhook, tokens=(hash_token(token),)))
+
+    shown_host = socket.gethostname() if host in ("0.0.0.0", "::") else host
+    base_url = f"http://{'[' + shown_host + ']' if ':' in shown_host else shown_host}:{port}"
+    worker_argv = [sys.executable, "-m", "publisher.worker", "--status-url", base_url + "/",
+                   "--parent", str(os.getpid())]
+    if args.config:
+        worker_argv += ["--config", str(Path(args.config).resolve())]
+    worker = subprocess.Popen(worker_argv)
+
+    print(f"zone-publisher: status page {base_url}/", flush=True)
+    if token is not None:
+        # Shown on the terminal only for the development token (make run); never logged.
+        print(f"zone-publisher: webhook token kept in {Path(config.state.path).parent / 'webhook-token'}; try:\n"
+              f"  curl -i -X POST {base_url}/notifications/{token}/push", flush=True)
+    else:
+        print(f"zone-publisher: webhook URL {base_url}/notifications/<token>/push "
+              "(the token whose sha256 is in [webhook] tokens)", flush=True)
+    try:
+        ServiceApplication(config, gunicorn_options(host, port)).run()
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    return 0
