@@ -738,7 +738,7 @@ def _check_cds(checker: _Checker) -> None:
             if key.algorithm != cds.algorithm or dns.dnssec.key_id(key) != cds.key_tag:
                 continue
             try:
-                ds = dns.dnssec.make_ds(owner, key, cds.digest_type)
+                ds = dns.dnssec.make_ds(owner, key, cds.digest_type, validating=True)
             except Exception:
                 continue  # unsupported digest type: cannot confirm
             if ds.digest == cds.digest:
