@@ -317,7 +317,7 @@ server:
     tcp-max-clients: 50
 log:
   - target: stderr
-    any: warning
+    any: info
 database:
     storage: "{directory}/db"
 control:

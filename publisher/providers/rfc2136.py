@@ -18,11 +18,13 @@ planner asked for when that is still ahead of ``current + n - 1`` (RFC 1982), ot
 
 from __future__ import annotations
 
+import queue
 import secrets
 import socket
 import struct
+import threading
 import time
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import dns.exception
 import dns.message
@@ -50,6 +52,7 @@ RECORD_TYPES = frozenset({
 MAX_MESSAGE = 65535  # a DNS message over TCP carries at most 64 KiB
 _ZONE_POINTER = b"\xc0\x0c"  # compression pointer to the zone name, right after the header
 _UPDATE_FLAGS = 5 << 11  # opcode UPDATE
+_PLACEHOLDER_NS = "zone-publisher-ttl-change.invalid."
 # Types whose presentation is only names and numbers: lower-casing the text is exact and cheap.
 _NAME_ONLY_TYPES = frozenset({"NS", "CNAME", "PTR", "DNAME", "MX", "SRV", "KX", "AFSDB", "RT"})
 # Types without any domain name in their rdata: dnspython's text is already canonical.
@@ -57,6 +60,20 @@ _NAMELESS_TYPES = frozenset({
     "A", "AAAA", "TXT", "SPF", "CAA", "SSHFP", "TLSA", "SMIMEA", "DS", "CDS", "DNSKEY", "CDNSKEY",
     "HINFO", "LOC", "OPENPGPKEY", "DHCID", "CERT", "URI",
 })
+
+
+class _TransferRefused(dns.exception.DNSException):
+    """The server answered the AXFR with an error RCODE."""
+
+
+def _recv_exact(sock: socket.socket, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            raise EOFError()
+        data += chunk
+    return data
 
 
 def serial_of(soa_data: str) -> int:
@@ -119,6 +136,10 @@ class RFC2136Provider:
             return "the server rejected the TSIG time (BADTIME: clocks out of sync?)"
         if isinstance(error, dns.tsig.BadSignature):
             return "the answer's TSIG signature does not verify (wrong secret?)"
+        if isinstance(error, _TransferRefused):
+            return f"the server refused the transfer ({error}): does allow-transfer / the ACL allow this key?"
+        if isinstance(error, EOFError):
+            return str(error) or "the server closed the connection"
         if isinstance(error, OSError):
             return f"network error: {error.strerror or error}"
         return f"{type(error).__name__}: {error}"
@@ -151,27 +172,81 @@ class RFC2136Provider:
         records: list[Record] = []
         soa_record: Record | None = None
         try:
-            messages = dns.query.xfr(self.server, origin, port=self.port, timeout=self.timeout,
-                                     lifetime=max(self.timeout * 30, 60.0), keyring=self._dns_key,
-                                     relativize=False)
-            seen_soa = 0
-            for message in messages:
+            for message in self._transfer(origin):
                 for rrset in message.answer:
                     owner = rrset.name.to_text().lower()
                     rdtype = dns.rdatatype.to_text(rrset.rdtype)
                     if rdtype == "SOA":
-                        seen_soa += 1
-                        if seen_soa == 1:
+                        if soa_record is None:
                             soa_record = Record(owner, "SOA", rrset.ttl, rdata_to_text("SOA", rrset[0], origin))
                         continue
                     ttl = rrset.ttl
                     for rdata in rrset:
                         records.append(Record(owner, rdtype, ttl, rdata_to_text(rdtype, rdata, origin)))
-        except (dns.exception.DNSException, OSError, RdataError) as error:
+        except (dns.exception.DNSException, OSError, EOFError, RdataError) as error:
             raise self._error(origin, f"AXFR failed: {self._describe(error)}") from None
         if soa_record is None:
             raise self._error(origin, "AXFR returned no SOA")
         return Snapshot(tuple(records), serial_of(soa_record.data), soa_record)
+
+    def _transfer(self, origin: str) -> Iterator[dns.message.Message]:
+        """The AXFR answer, message by message, TSIG-verified.
+
+        A thread drains the socket while this one parses: Knot drops a transfer whose client
+        stalls longer than its ``tcp-io-timeout`` (seen in tests), and parsing 64 KiB messages with
+        dnspython on a busy machine can take that long.
+        """
+        query = dns.message.make_query(origin, dns.rdatatype.AXFR)
+        if self._dns_key is not None:
+            query.use_tsig(self._dns_key)
+        wire = query.to_wire()
+        sock = self._connect(origin)
+        received: queue.SimpleQueue = queue.SimpleQueue()
+
+        def drain() -> None:
+            try:
+                while True:
+                    (length,) = struct.unpack("!H", _recv_exact(sock, 2))
+                    received.put(_recv_exact(sock, length))
+            except (OSError, EOFError) as error:
+                received.put(error)
+
+        reader = threading.Thread(target=drain, name=f"axfr {origin}", daemon=True)
+        try:
+            sock.sendall(struct.pack("!H", len(wire)) + wire)
+            reader.start()
+            tsig_ctx = None
+            first = True
+            soas = 0
+            while soas < 2:
+                try:
+                    item = received.get(timeout=self.timeout)
+                except queue.Empty:
+                    raise dns.exception.Timeout() from None
+                if isinstance(item, EOFError):
+                    raise EOFError("the server closed the connection before the transfer ended")
+                if isinstance(item, BaseException):
+                    raise item
+                message = dns.message.from_wire(item, keyring=query.keyring, request_mac=query.mac, xfr=True,
+                                                tsig_ctx=tsig_ctx, multi=True)
+                if not query.is_response(message, xfr_continuation=not first):
+                    raise dns.query.BadResponse()
+                if message.rcode() != dns.rcode.NOERROR:
+                    raise _TransferRefused(dns.rcode.to_text(message.rcode()))
+                if first and (not message.answer or message.answer[0].rdtype != dns.rdatatype.SOA):
+                    raise dns.exception.FormError("the transfer does not start with the SOA")
+                first = False
+                tsig_ctx = message.tsig_ctx
+                soas += sum(1 for rrset in message.answer if rrset.rdtype == dns.rdatatype.SOA)
+                yield message
+        finally:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the reader if it is blocked in recv
+            except OSError:
+                pass
+            sock.close()
+            if reader.is_alive():
+                reader.join(timeout=5)
 
     # ------------------------------------------------------------------ writing
 
@@ -247,12 +322,23 @@ class RFC2136Provider:
             parts = rrs(change.new, dns.rdataclass.IN, change.ttl)
         elif change.action == UPDATE:
             old, new = set(change.old), set(change.new)
-            to_add = change.new if change.ttl != change.old_ttl else tuple(d for d in change.new if d not in old)
+            if change.ttl != change.old_ttl:
+                # Knot keeps an existing RR's TTL when it is added again: remove, then add.
+                to_add, to_delete = change.new, sorted(old)
+            else:
+                to_add, to_delete = tuple(d for d in change.new if d not in old), sorted(old - new)
             adds = rrs(to_add, dns.rdataclass.IN, change.ttl)
-            deletes = rrs(sorted(old - new), dns.rdataclass.NONE, 0)
-            # At the apex, NS must never run out: add the new set before removing the old.
-            apex_ns = rdtype == dns.rdatatype.NS and owner == zone
-            parts = adds + deletes if apex_ns else deletes + adds
+            deletes = rrs(to_delete, dns.rdataclass.NONE, 0)
+            if rdtype == dns.rdatatype.NS and owner == zone:
+                # The apex NS set must never run out, and servers skip deleting its last record.
+                parts = adds + deletes
+                if change.ttl != change.old_ttl:
+                    # A TTL change must remove every old record first, so a placeholder NS keeps
+                    # the set non-empty meanwhile; it goes away in the same (atomic) message.
+                    placeholder = rrs([_PLACEHOLDER_NS], dns.rdataclass.IN, change.ttl)
+                    parts = placeholder + deletes + adds + rrs([_PLACEHOLDER_NS], dns.rdataclass.NONE, 0)
+            else:
+                parts = deletes + adds
         else:
             raise ProviderError(f"provider {self.name!r}: unknown change action {change.action!r}")
         return len(parts), b"".join(parts)

@@ -1,0 +1,205 @@
+"""One conformance suite, run against every provider on a real server.
+
+BIND and Knot through RFC 2136 + AXFR, PowerDNS through its API, and zone files reloaded into BIND.
+Every scenario applies a plan made by the real diff engine (``publisher.plan.diff_records``), then
+reads the zone back and requires it to equal what was wanted and the next plan to be empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import pytest
+
+from publisher.model import Record
+from publisher.plan import diff_records
+from publisher.providers.base import ConcurrentChangeError, Provider, ProviderError
+from publisher.providers.powerdns import PowerDNSProvider
+from publisher.providers.rfc2136 import RFC2136Provider
+from publisher.providers.zonefile import ZoneFileProvider
+from tests.servers import query_soa_serial, unique_zone
+
+pytestmark = pytest.mark.slow
+
+PROVIDERS = ["bind", "knot", "powerdns", "zonefile"]
+
+
+@dataclass
+class Target:
+    """A provider, a fresh zone it serves, and the real server behind it."""
+
+    provider: Provider
+    origin: str
+    server: object  # NamedServer, KnotServer or PowerDNSServer: start/stop/restart
+
+    def soa(self, serial: int) -> Record:
+        return Record(self.origin, "SOA", 300,
+                      f"ns1.{self.origin} hostmaster.{self.origin} {serial} 3600 600 604800 300")
+
+    def served_serial(self) -> int | None:
+        """What the DNS server itself answers (for zone files: proves the reload happened)."""
+        return query_soa_serial(self.server.address, self.server.port, self.origin)
+
+
+def _soa_record(origin: str, serial: int = 1) -> Record:
+    return Record(origin, "SOA", 300, f"ns1.{origin} hostmaster.{origin} {serial} 3600 600 604800 300")
+
+
+@pytest.fixture(params=PROVIDERS)
+def target(request) -> Target:
+    kind = request.param
+    if kind == "bind":
+        server = request.getfixturevalue("named_server")
+        provider = RFC2136Provider("bind-primary", server.address, server.port, server.key)
+        return Target(provider, server.new_zone(), server)
+    if kind == "knot":
+        server = request.getfixturevalue("knot_server")
+        provider = RFC2136Provider("knot-primary", server.address, server.port, server.key)
+        return Target(provider, server.new_zone(), server)
+    if kind == "powerdns":
+        server = request.getfixturevalue("pdns_server")
+        provider = PowerDNSProvider("pdns", server.api_url, server.api_key, server_id=server.server_id)
+        origin = unique_zone("pdns.test.")
+        provider.create_zone(origin, _soa_record(origin), [Record(origin, "NS", 300, f"ns1.{origin}")])
+        return Target(provider, origin, server)
+    server = request.getfixturevalue("named_server")
+    rndc = " ".join(server.rndc_command)
+    provider = ZoneFileProvider("files", server.zonefile_dir, reload_command=f"{rndc} reload {{zone}}",
+                                reconfig_command=f"{rndc} reconfig")
+    origin = unique_zone("files.test.")
+    provider.create_zone(origin, _soa_record(origin), [Record(origin, "NS", 300, f"ns1.{origin}"),
+                                                         Record(f"ns1.{origin}", "A", 300, "127.0.0.1")])
+    return Target(provider, origin, server)
+
+
+def base(origin: str) -> list[Record]:
+    """Apex NS and its glue: what every valid zone of these tests holds."""
+    return [Record(origin, "NS", 300, f"ns1.{origin}"), Record(f"ns1.{origin}", "A", 300, "127.0.0.1")]
+
+
+def publish(target: Target, desired: Iterable[Record]) -> int:
+    """Read, diff, apply with the serial guard, then check read-back and an empty re-plan."""
+    desired = list(desired)
+    before = target.provider.read(target.origin)
+    changes = diff_records(desired, before.records)
+    serial = target.provider.apply(target.origin, changes, target.soa(before.serial + 1), before.serial)
+    assert_serves(target, desired, serial)
+    return serial
+
+
+def assert_serves(target: Target, desired: list[Record], serial: int) -> None:
+    after = target.provider.read(target.origin)
+    assert after.serial == serial
+    assert sorted((r.name, r.type, r.ttl, r.data) for r in after.records) == \
+        sorted((r.name, r.type, r.ttl, r.data) for r in desired)
+    assert diff_records(desired, after.records) == ()
+    assert target.served_serial() == serial
+
+
+def test_publish_from_empty(target: Target) -> None:
+    o = target.origin
+    desired = base(o) + [
+        Record(o, "A", 300, "192.0.2.1"),
+        Record(o, "AAAA", 300, "2001:db8::1"),
+        Record(o, "MX", 3600, "10 mail.example.net."),
+        Record(o, "TXT", 300, '"v=spf1 -all"'),
+        Record(o, "CAA", 300, '0 issue "letsencrypt.org"'),
+        Record(f"www.{o}", "CNAME", 300, f"{o}"),
+        Record(f"_sip._tcp.{o}", "SRV", 300, "0 5 5060 sip.example.net."),
+        Record(f"multi.{o}", "A", 120, "192.0.2.10"),
+        Record(f"multi.{o}", "A", 120, "192.0.2.11"),
+        Record(f"quoted.{o}", "TXT", 300, '"with \\"quotes\\" and spaces" "second"'),
+    ]
+    serial = publish(target, desired)
+    assert serial == 2
+
+
+def test_edit_delete_and_ttl_change(target: Target) -> None:
+    o = target.origin
+    first = base(o) + [Record(f"a.{o}", "A", 300, "192.0.2.1"), Record(f"b.{o}", "A", 300, "192.0.2.2"),
+                       Record(f"c.{o}", "TXT", 300, '"keep"'), Record(f"d.{o}", "MX", 300, "10 mx.example.net.")]
+    publish(target, first)
+    edited = base(o) + [Record(f"a.{o}", "A", 300, "192.0.2.100"),  # data changed
+                        Record(f"b.{o}", "A", 900, "192.0.2.2"),  # TTL only
+                        Record(f"c.{o}", "TXT", 300, '"keep"'),
+                        Record(f"e.{o}", "AAAA", 300, "2001:db8::e")]  # d deleted, e created
+    assert publish(target, edited) == 3
+
+
+def test_cname_and_address_swap(target: Target) -> None:
+    o = target.origin
+    as_address = base(o) + [Record(f"www.{o}", "A", 300, "192.0.2.1"), Record(f"www.{o}", "AAAA", 300, "2001:db8::1")]
+    as_alias = base(o) + [Record(f"www.{o}", "CNAME", 300, f"web.example.net.")]
+    publish(target, as_address)
+    publish(target, as_alias)
+    publish(target, as_address)
+
+
+def test_txt_longer_than_255_octets(target: Target) -> None:
+    o = target.origin
+    chunks = ["a" * 255, "b" * 255, "c" * 90]  # 600 octets: three character-strings
+    long_txt = " ".join(f'"{chunk}"' for chunk in chunks)
+    dkim = '"v=DKIM1; k=rsa; p=' + "M" * 236 + '" "' + "Q" * 200 + '"'
+    publish(target, base(o) + [Record(f"long.{o}", "TXT", 300, long_txt),
+                               Record(f"sel._domainkey.{o}", "TXT", 300, dkim)])
+    snapshot = target.provider.read(o)
+    assert {r.data for r in snapshot.records if r.type == "TXT"} == {long_txt, dkim}
+
+
+def test_apex_ns_change_keeps_the_apex_delegated(target: Target) -> None:
+    """The provider applies a forced apex NS change as one in-place update (the planner's
+    refusal without --force is tested with publish() in tests/test_publish.py)."""
+    o = target.origin
+    publish(target, base(o))
+    moved = [Record(o, "NS", 300, "ns1.example.net."), Record(o, "NS", 300, "ns2.example.net."),
+             Record(f"ns1.{o}", "A", 300, "127.0.0.1")]
+    publish(target, moved)
+
+
+def test_ten_thousand_records(target: Target) -> None:
+    o = target.origin
+    desired = base(o) + [Record(f"host{i}.{o}", "A", 300, f"10.{i // 65536}.{i // 256 % 256}.{i % 256}")
+                         for i in range(10_000)]
+    desired += [Record(f"txt{i}.{o}", "TXT", 300, '"' + "x" * 255 + '" "' + str(i) * 3 + '"') for i in range(200)]
+    publish(target, desired)
+    # A one-record edit afterwards touches only that record.
+    desired[5] = desired[5]._replace(data="10.99.99.99")
+    before = target.provider.read(o)
+    assert len(diff_records(desired, before.records)) == 1
+    publish(target, desired)
+
+
+def test_concurrent_change_is_detected_not_overwritten(target: Target) -> None:
+    o = target.origin
+    publish(target, base(o) + [Record(f"mine.{o}", "A", 300, "192.0.2.1")])
+    ours = target.provider.read(o)
+    # Someone else changes the zone between our read and our apply.
+    intruder = diff_records(base(o) + [Record(f"mine.{o}", "A", 300, "192.0.2.1"),
+                                       Record(f"theirs.{o}", "A", 300, "198.51.100.7")], ours.records)
+    their_serial = target.provider.apply(o, intruder, target.soa(ours.serial + 5), ours.serial)
+    ours_changes = diff_records(base(o) + [Record(f"mine.{o}", "A", 300, "192.0.2.2")], ours.records)
+    with pytest.raises(ConcurrentChangeError) as raised:
+        target.provider.apply(o, ours_changes, target.soa(ours.serial + 1), ours.serial)
+    assert o in str(raised.value)
+    after = target.provider.read(o)
+    assert after.serial == their_serial
+    assert {(r.name, r.data) for r in after.records if r.type == "A"} >= {
+        (f"theirs.{o}", "198.51.100.7"), (f"mine.{o}", "192.0.2.1")}
+
+
+def test_server_down_then_restarted(target: Target) -> None:
+    o = target.origin
+    publish(target, base(o))
+    desired = base(o) + [Record(f"late.{o}", "A", 300, "192.0.2.77")]
+    snapshot = target.provider.read(o)
+    changes = diff_records(desired, snapshot.records)
+    target.server.stop()
+    try:
+        with pytest.raises(ProviderError) as raised:
+            target.provider.apply(o, changes, target.soa(snapshot.serial + 1), snapshot.serial)
+        message = str(raised.value)
+        assert target.provider.name in message and o in message
+    finally:
+        target.server.start()
+    publish(target, desired)  # the next run converges
