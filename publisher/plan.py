@@ -29,14 +29,18 @@ def _name_sort_key(name: str) -> tuple[str, ...]:
     return tuple(reversed(name.rstrip(".").split(".")))
 
 
-def _group(records: Iterable[Record]) -> dict[tuple[str, str], tuple[int, frozenset[str]]]:
-    """RRsets as {(name, type): (ttl, data set)}; the TTL of an RRset is its first record's."""
+def _group(records: Iterable[Record], keys: set[tuple[str, str]] | None = None,
+           ) -> dict[tuple[str, str], tuple[int, frozenset[str]]]:
+    """RRsets as {(name, type): (ttl, data set)}, only for ``keys`` when given; the TTL of an RRset
+    is its first record's."""
     ttls: dict[tuple[str, str], int] = {}
     datas: dict[tuple[str, str], set[str]] = {}
     for record in records:
+        key = (record.name, record.type)
+        if keys is not None and key not in keys:
+            continue
         if record.type in _EXCLUDED_TYPES:
             continue
-        key = (record.name, record.type)
         if key not in ttls:
             ttls[key] = record.ttl
             datas[key] = set()
@@ -61,8 +65,17 @@ def diff_records(
     never lose data: when git also defines them, git's data is added to what the server has.
     SOA records are ignored on both sides (the publisher manages the SOA itself).
     """
-    want = _group(desired)
-    have = _group(current)
+    desired = tuple(desired)
+    current = tuple(current)
+    # Fast path for big zones: only RRsets holding a record that is not identical on both sides
+    # (name, type, TTL, data) can change, and usually there are few or none.
+    want_set = {record[:4] for record in desired}
+    have_set = {record[:4] for record in current}
+    touched = {(name, rtype) for name, rtype, _, _ in want_set ^ have_set}
+    if not touched:
+        return ()
+    want = _group(desired, touched)
+    have = _group(current, touched)
     ignores = tuple(ignores)
 
     conflicting_deletes: list[Change] = []
@@ -71,9 +84,11 @@ def diff_records(
     other_deletes: list[Change] = []
 
     # Names where desired data conflicts with current data of another type (CNAME rules).
+    touched_names = {name for name, _ in touched}
     desired_types: dict[str, set[str]] = {}
-    for name, rtype in want:
-        desired_types.setdefault(name, set()).add(rtype)
+    for record in desired:
+        if record.name in touched_names:
+            desired_types.setdefault(record.name, set()).add(record.type)
 
     for key in sorted(set(want) | set(have), key=lambda k: (_name_sort_key(k[0]), k[1])):
         name, rtype = key
