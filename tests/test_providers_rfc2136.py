@@ -1,0 +1,206 @@
+"""RFC 2136 provider specifics: TSIG and server errors, size-based packing, serials, the SOA guard."""
+
+from __future__ import annotations
+
+import socket
+from types import MappingProxyType
+
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import pytest
+
+from publisher.model import CREATE, Change, Record
+from publisher.plan import diff_records
+from publisher.providers import create_provider
+from publisher.providers.base import ConcurrentChangeError, ProviderError
+from publisher.providers.rfc2136 import RFC2136Provider, rdata_to_text, serial_after, serial_gt
+from publisher.providers.tsig import make_key
+from publisher.rdata import canonical_rdata
+from tests.servers import LOOPBACK, free_port, unique_zone
+
+WRONG_SECRET = "d3Jvbmd3cm9uZ3dyb25nd3Jvbmd3cm9uZ3dyb25nd3I="
+
+
+def soa(origin: str, serial: int) -> Record:
+    return Record(origin, "SOA", 300, f"ns1.{origin} hostmaster.{origin} {serial} 3600 600 604800 300")
+
+
+def glue(origin: str) -> list[Record]:
+    return [Record(origin, "NS", 300, f"ns1.{origin}"), Record(f"ns1.{origin}", "A", 300, "127.0.0.1")]
+
+
+class RecordingProvider(RFC2136Provider):
+    """Keeps the size of every UPDATE message it signs."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sizes: list[int] = []
+
+    def _wire(self, *args, **kwargs):
+        wire, mac = super()._wire(*args, **kwargs)
+        if args[4]:  # a batch with changes (not the size probe)
+            self.sizes.append(len(wire))
+        return wire, mac
+
+
+# ------------------------------------------------------------------------------- no server needed
+
+
+@pytest.mark.parametrize("rtype, text", [
+    ("SOA", "NS1.Example.COM. Host.Example.COM. 7 3600 600 604800 300"),
+    ("RP", "Admin.Example.COM. TXT.Example.COM."),
+    ("NAPTR", '100 10 "S" "SIP+D2U" "" _SIP._udp.Example.COM.'),
+    ("HTTPS", '1 Svc.Example.COM. alpn="h2,h3" port=8443'),
+    ("MX", "10 Mail.Example.COM."),
+    ("TXT", '"Mixed Case stays" "' + "z" * 255 + '"'),
+    ("CAA", '0 issue "LetsEncrypt.org"'),
+    ("SSHFP", "1 1 0123456789ABCDEF0123456789ABCDEF01234567"),
+])
+def test_rdata_from_the_wire_matches_the_model_spelling(rtype: str, text: str) -> None:
+    rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype), text)
+    wire_trip = dns.rdata.from_wire(dns.rdataclass.IN, dns.rdatatype.from_text(rtype), rdata.to_wire(), 0,
+                                    len(rdata.to_wire()))
+    assert rdata_to_text(rtype, wire_trip, "example.com.") == canonical_rdata(rtype, text, "example.com.")
+
+
+def test_serial_arithmetic_wraps_as_rfc_1982() -> None:
+    assert serial_after(2**32 - 1) == 0
+    assert serial_gt(0, 2**32 - 1)
+    assert not serial_gt(5, 5)
+    assert serial_gt(10, 5) and not serial_gt(5, 10)
+
+
+def test_create_provider_reads_the_key_file_or_inline_secret(tmp_path) -> None:
+    class Table:  # the shape of publisher.config.ProviderConfig
+        def __init__(self, options):
+            self.name, self.type, self.zones, self.options = "primary", "rfc2136", ("*",), MappingProxyType(options)
+
+    keyfile = tmp_path / "k.key"
+    keyfile.write_text('key "publisher" { algorithm hmac-sha256; secret "' + WRONG_SECRET + '"; };\n')
+    from_file = create_provider(Table({"server": "127.0.0.1", "port": 5353, "tsig_keyfile": str(keyfile)}), None)
+    assert (from_file.server, from_file.port, from_file.key.name) == ("127.0.0.1", 5353, "publisher.")
+    inline = create_provider(Table({"server": "::1", "tsig_name": "x", "tsig_secret": WRONG_SECRET}), None)
+    assert inline.key.algorithm == "hmac-sha256" and inline.port == 53
+    assert not inline.capabilities.can_create_zones and not inline.capabilities.native_alias
+    with pytest.raises(ProviderError, match="missing 'server'") as raised:
+        create_provider(Table({"tsig_name": "x", "tsig_secret": WRONG_SECRET}), None)
+    assert WRONG_SECRET not in str(raised.value)
+
+
+def test_unreachable_server_is_a_provider_error_naming_provider_and_zone() -> None:
+    provider = RFC2136Provider("nowhere", LOOPBACK, free_port(), timeout=0.5)
+    for call in (lambda: provider.serial("example.com."), lambda: provider.read("example.com."),
+                 lambda: provider.apply("example.com.", (), soa("example.com.", 2), 1)):
+        with pytest.raises(ProviderError) as raised:
+            call()
+        assert "'nowhere'" in str(raised.value) and "example.com." in str(raised.value)
+
+
+def test_silent_server_times_out() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind((LOOPBACK, 0))
+        provider = RFC2136Provider("silent", LOOPBACK, udp.getsockname()[1], timeout=0.3)
+        with pytest.raises(ProviderError, match="no answer within 0.3 s"):
+            provider.serial("example.com.")
+
+
+# ------------------------------------------------------------------------------- real servers
+
+
+@pytest.fixture(params=["named", "knot"])
+def server(request):
+    return request.getfixturevalue("named_server" if request.param == "named" else "knot_server")
+
+
+@pytest.mark.slow
+def test_wrong_tsig_secret_is_refused_and_never_echoed(server) -> None:
+    origin = server.new_zone()
+    wrong = RFC2136Provider("primary", server.address, server.port,
+                            make_key(server.key.name, "hmac-sha256", WRONG_SECRET), timeout=3)
+    for call in (lambda: wrong.read(origin), lambda: wrong.apply(origin, (), soa(origin, 2), 1)):
+        with pytest.raises(ProviderError) as raised:
+            call()
+        message = str(raised.value)
+        assert "'primary'" in message and origin in message
+        assert WRONG_SECRET not in message and server.key.secret not in message
+    good = RFC2136Provider("primary", server.address, server.port, server.key)
+    assert good.read(origin).serial == 1  # nothing was changed
+
+
+@pytest.mark.slow
+def test_unknown_key_and_unsigned_updates_are_refused(server) -> None:
+    origin = server.new_zone()
+    unknown = RFC2136Provider("p", server.address, server.port, make_key("stranger", "hmac-sha256", WRONG_SECRET),
+                              timeout=3)
+    with pytest.raises(ProviderError, match="AXFR failed"):
+        unknown.read(origin)
+    unsigned = RFC2136Provider("p", server.address, server.port, None, timeout=3)
+    with pytest.raises(ProviderError, match="REFUSED|NOTAUTH"):
+        unsigned.apply(origin, [Change(CREATE, f"x.{origin}", "A", 300, new=("192.0.2.1",))], soa(origin, 2), 1)
+
+
+@pytest.mark.slow
+def test_absent_zone_and_zone_creation_explain_what_to_configure(server) -> None:
+    provider = RFC2136Provider("primary", server.address, server.port, server.key)
+    origin = unique_zone("absent.test.")
+    assert provider.serial(origin) is None
+    assert provider.read(origin) is None
+    with pytest.raises(ProviderError, match="named.conf") as raised:
+        provider.create_zone(origin, soa(origin, 1), glue(origin)[:1])
+    assert "allow-update" in str(raised.value) and "knot.conf" in str(raised.value)
+    with pytest.raises(ProviderError, match="does not serve this zone"):
+        provider.apply(origin, (), soa(origin, 2), None)
+
+
+@pytest.mark.slow
+def test_messages_are_packed_by_size_not_count(server) -> None:
+    """80 TXT records of 2,040 octets: a count-based batch of 1,000 would exceed 64 KiB."""
+    origin = server.new_zone()
+    provider = RecordingProvider("primary", server.address, server.port, server.key)
+    big = " ".join(f'"{chr(97 + i) * 254}"' for i in range(8))
+    desired = glue(origin) + [Record(f"big{i}.{origin}", "TXT", 300, big) for i in range(80)]
+    changes = diff_records(desired, provider.read(origin).records)
+    served = provider.apply(origin, changes, soa(origin, 2), 1)
+    assert len(provider.sizes) >= 3
+    assert all(size <= 65535 for size in provider.sizes)
+    assert max(provider.sizes) > 60000  # filled up to the limit, not cut at a fixed count
+    # Serial: one step per message, since the planner asked only for +1.
+    assert served == 1 + len(provider.sizes)
+    after = provider.read(origin)
+    assert after.serial == served
+    assert diff_records(desired, after.records) == ()
+
+
+@pytest.mark.slow
+def test_final_serial_is_the_planned_one_when_there_is_room(server) -> None:
+    origin = server.new_zone()
+    provider = RecordingProvider("primary", server.address, server.port, server.key, max_message_size=2000)
+    desired = glue(origin) + [Record(f"h{i}.{origin}", "A", 300, f"192.0.2.{i}") for i in range(200)]
+    served = provider.apply(origin, diff_records(desired, provider.read(origin).records),
+                            soa(origin, 2026112801), 1)
+    assert len(provider.sizes) >= 3 and all(1900 < size <= 2000 for size in provider.sizes[:-1])
+    assert served == 2026112801 == provider.serial(origin)
+
+
+@pytest.mark.slow
+def test_soa_prerequisite_rejects_an_update_racing_another_writer(server) -> None:
+    """Someone changes the zone after our serial check but before our UPDATE arrives: the
+    server itself refuses it (NXRRSET), nothing of ours is applied."""
+    origin = server.new_zone()
+    provider = RFC2136Provider("primary", server.address, server.port, server.key)
+    stale = provider._soa(origin)
+    other = RFC2136Provider("someone-else", server.address, server.port, server.key)
+    other.apply(origin, [Change(CREATE, f"theirs.{origin}", "A", 300, new=("198.51.100.1",))], soa(origin, 5), 1)
+
+    class Racing(RFC2136Provider):
+        def _soa(self, origin):  # what it saw just before the other writer
+            return stale
+
+    racing = Racing("primary", server.address, server.port, server.key)
+    with pytest.raises(ConcurrentChangeError, match="nothing applied"):
+        racing.apply(origin, [Change(CREATE, f"mine.{origin}", "A", 300, new=("192.0.2.1",))], soa(origin, 2), 1)
+    after = provider.read(origin)
+    assert after.serial == 5
+    assert f"mine.{origin}" not in {r.name for r in after.records}
+    assert f"theirs.{origin}" in {r.name for r in after.records}
