@@ -1,0 +1,94 @@
+"""PowerDNS API provider specifics: zone lifecycle, one PATCH per apply, API errors without the key."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import pytest
+
+from publisher.model import CREATE, Change, Record
+from publisher.plan import diff_records
+from publisher.providers import create_provider
+from publisher.providers.base import ProviderError
+from publisher.providers.powerdns import PowerDNSProvider
+from tests.servers import LOOPBACK, free_port, query_soa_serial, unique_zone
+
+
+def soa(origin: str, serial: int) -> Record:
+    return Record(origin, "SOA", 300, f"ns1.{origin} hostmaster.{origin} {serial} 3600 600 604800 300")
+
+
+def test_create_provider_and_repr_hide_the_key() -> None:
+    class Table:
+        name, type, zones = "pdns", "powerdns", ("*",)
+        options = MappingProxyType({"api_url": "http://127.0.0.1:8081", "api_key": "s3cret-key"})
+
+    provider = create_provider(Table(), None)
+    assert provider.api_url == "http://127.0.0.1:8081/api/v1"
+    assert provider.server_id == "localhost"
+    assert provider.capabilities.can_create_zones
+    assert "s3cret-key" not in repr(provider)
+
+
+def test_api_down_is_a_provider_error_naming_provider_and_zone() -> None:
+    provider = PowerDNSProvider("pdns", f"http://{LOOPBACK}:{free_port()}", "key", timeout=2)
+    with pytest.raises(ProviderError, match="cannot connect") as raised:
+        provider.serial("example.com.")
+    assert "'pdns'" in str(raised.value) and "example.com." in str(raised.value)
+
+
+@pytest.mark.slow
+def test_wrong_api_key_is_refused_without_echoing_it(pdns_server) -> None:
+    provider = PowerDNSProvider("pdns", pdns_server.api_url, "wrong-key-123")
+    with pytest.raises(ProviderError, match="HTTP 401") as raised:
+        provider.read("example.com.")
+    assert "wrong-key-123" not in str(raised.value) and pdns_server.api_key not in str(raised.value)
+
+
+@pytest.mark.slow
+def test_zone_lifecycle(pdns_server) -> None:
+    provider = PowerDNSProvider("pdns", pdns_server.api_url, pdns_server.api_key)
+    origin = unique_zone("pdns.test.")
+    assert provider.read(origin) is None and provider.serial(origin) is None
+    provider.create_zone(origin, soa(origin, 7), [Record(origin, "NS", 600, "ns1.example.net."),
+                                                   Record(origin, "NS", 600, "ns2.example.net.")])
+    snapshot = provider.read(origin)
+    assert snapshot.serial == 7 == provider.serial(origin)
+    assert snapshot.soa == soa(origin, 7)
+    assert sorted(snapshot.records) == [Record(origin, "NS", 600, "ns1.example.net."),
+                                        Record(origin, "NS", 600, "ns2.example.net.")]
+    assert query_soa_serial(pdns_server.address, pdns_server.port, origin) == 7  # served over DNS
+    with pytest.raises(ProviderError, match="HTTP 409") as raised:
+        provider.create_zone(origin, soa(origin, 7), [])
+    assert str(raised.value).endswith("Conflict")  # PowerDNS's own message is passed on
+    provider.delete_zone(origin)
+    assert provider.read(origin) is None
+
+
+@pytest.mark.slow
+def test_apply_is_one_patch_and_keeps_the_planned_serial(pdns_server) -> None:
+    provider = PowerDNSProvider("pdns", pdns_server.api_url, pdns_server.api_key)
+    origin = pdns_server.new_zone()
+    methods: list[str] = []
+    provider._session.hooks["response"].append(lambda response, **_: methods.append(response.request.method))
+    desired = [Record(origin, "NS", 300, f"ns1.{origin}")] + [
+        Record(f"h{i}.{origin}", "A", 300, f"192.0.2.{i % 250}") for i in range(2000)]
+    before = provider.read(origin)
+    methods.clear()
+    served = provider.apply(origin, diff_records(desired, before.records), soa(origin, 2026112801), before.serial)
+    assert methods.count("PATCH") == 1
+    assert served == 2026112801 == provider.serial(origin)
+
+
+@pytest.mark.slow
+def test_api_rejection_reports_the_api_message(pdns_server) -> None:
+    provider = PowerDNSProvider("pdns", pdns_server.api_url, pdns_server.api_key)
+    origin = pdns_server.new_zone()
+    conflicting = [Change(CREATE, f"www.{origin}", "A", 300, new=("192.0.2.1",)),
+                   Change(CREATE, f"www.{origin}", "CNAME", 300, new=(f"{origin}",))]
+    with pytest.raises(ProviderError, match="HTTP 422") as raised:
+        provider.apply(origin, conflicting, soa(origin, 2), 1)
+    message = str(raised.value)
+    assert origin in message and "'pdns'" in message and "CNAME" in message
+    assert pdns_server.api_key not in message
+    assert provider.serial(origin) == 1  # the PATCH is all or nothing
