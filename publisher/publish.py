@@ -183,14 +183,16 @@ def publish(
     """Plan (and with ``apply`` apply) the repository at ``repo_path`` to every configured provider.
 
     ``providers`` maps provider names to ready instances (tests, or a service that keeps them);
-    missing ones are built with ``publisher.providers.create_provider``.  ``state`` defaults to the
+    missing ones are built with ``publisher.providers.create_provider`` and, when ``providers`` is
+    a dict, added to it so the next run reuses them.  ``state`` defaults to the
     store at ``[state] path``.
     """
     started = time.perf_counter()
     own_state = state is None
     store = state if state is not None else StateStore(config.state.path)
     try:
-        return _Run(config, store, force, dict(providers or {})).run(Path(repo_path), apply, checksum, started)
+        instances = providers if isinstance(providers, dict) else dict(providers or {})
+        return _Run(config, store, force, instances).run(Path(repo_path), apply, checksum, started)
     finally:
         if own_state:
             store.close()

@@ -3,7 +3,7 @@ zonefile provider (named-checkzone checks every file) and through RFC 2136 into 
 
 from __future__ import annotations
 
-import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -331,3 +331,135 @@ path = "state.db"
     refused = run(tmp_path, config, apply=True)
     assert statuses(refused) == {origin: BLOCKED}
     assert provider.serial(origin) == snapshot.serial
+
+
+def _bind_config(tmp_path: Path, named_server) -> Config:
+    text = f"""
+[source]
+path = "zones"
+[defaults]
+nameservers = {NAMESERVERS}
+[[provider]]
+name = "bind"
+type = "rfc2136"
+server = "{named_server.address}"
+port = {named_server.port}
+tsig_keyfile = "{named_server.keyfile}"
+timeout = 2
+[state]
+path = "state.db"
+"""
+    return load_config_text(text, base=tmp_path)
+
+
+def _bind_zone(tmp_path: Path, origin: str, body: str) -> None:
+    write(tmp_path / "zones", f"{origin.rstrip('.')}.lua", 'ns("", concat("ns1", _a))\na("ns1", "127.0.0.1")\n' + body)
+
+
+def _foreign_update(named_server, origin: str, name: str, address: str) -> None:
+    """Someone else changes the zone through the same server (a hand edit with nsupdate)."""
+    import dns.query
+    import dns.tsigkeyring
+    import dns.update
+
+    update = dns.update.UpdateMessage(origin, keyring=named_server.key.to_dnspython())
+    update.replace(name, 300, "A", address)
+    response = dns.query.tcp(update, named_server.address, port=named_server.port, timeout=5)
+    assert response.rcode() == 0
+
+
+@pytest.mark.slow
+def test_rfc2136_concurrent_change_is_detected_not_overwritten(tmp_path, named_server):
+    from publisher.providers.rfc2136 import RFC2136Provider
+
+    origin = named_server.new_zone()
+    config = _bind_config(tmp_path, named_server)
+    _bind_zone(tmp_path, origin, 'a("www", "192.0.2.1")\n')
+    assert statuses(run(tmp_path, config, apply=True)) == {origin: APPLIED}
+
+    class RacedProvider(RFC2136Provider):
+        """The real provider; someone edits the zone between our read and our write."""
+
+        def apply(self, zone, changes, soa, expected_serial):
+            _foreign_update(named_server, zone, f"race.{zone}", "203.0.113.5")
+            return super().apply(zone, changes, soa, expected_serial)
+
+    raced = RacedProvider("bind", named_server.address, named_server.port, named_server.key, timeout=2)
+    _bind_zone(tmp_path, origin, 'a("www", "192.0.2.2")\n')
+    with StateStore(tmp_path / "state.db") as state:
+        report = publish(config, tmp_path / "zones", apply=True, state=state, providers={"bind": raced})
+    (outcome,) = report.outcomes
+    assert outcome.status == FAILED and "'bind'" in outcome.error and origin in outcome.error
+    provider = create_provider(config.providers[0])
+    records = provider.read(origin).records
+    assert Record(f"www.{origin}", "A", 3600, "192.0.2.1") in records  # our change was not forced through
+    assert Record(f"race.{origin}", "A", 300, "203.0.113.5") in records  # theirs was not overwritten
+
+    # The next run reads the server again, sees the foreign record, and repairs.
+    repaired = run(tmp_path, config, apply=True)
+    assert statuses(repaired) == {origin: APPLIED}
+    records = provider.read(origin).records
+    assert Record(f"www.{origin}", "A", 3600, "192.0.2.2") in records
+    assert not any(r.name == f"race.{origin}" for r in records)
+
+
+@pytest.mark.slow
+def test_rfc2136_drift_by_hand_is_reported(tmp_path, named_server):
+    origin = named_server.new_zone()
+    config = _bind_config(tmp_path, named_server)
+    _bind_zone(tmp_path, origin, 'a("www", "192.0.2.1")\n')
+    run(tmp_path, config, apply=True)
+    _foreign_update(named_server, origin, f"www.{origin}", "203.0.113.9")
+    report = run(tmp_path, config, apply=False)
+    (outcome,) = report.outcomes
+    assert "zone-changed-outside" in [f.code for f in outcome.findings]
+    (change,) = outcome.changes
+    assert change.old == ("203.0.113.9",) and change.new == ("192.0.2.1",)
+
+
+@pytest.mark.slow
+def test_rfc2136_missing_zone_is_blocked_with_instructions(tmp_path, named_server):
+    config = _bind_config(tmp_path, named_server)
+    _bind_zone(tmp_path, "absent.bind.test.", 'a("www", "192.0.2.1")\n')
+    report = run(tmp_path, config, apply=True)
+    (outcome,) = report.outcomes
+    assert outcome.status == BLOCKED
+    (finding,) = [f for f in outcome.findings if f.is_error]
+    assert finding.code == "zone-missing-at-provider" and "cannot create zones" in finding.message
+
+
+@pytest.mark.slow
+def test_rfc2136_server_down_then_back_is_repaired(tmp_path, named_server):
+    origin = named_server.new_zone()
+    config = _bind_config(tmp_path, named_server)
+    _bind_zone(tmp_path, origin, 'a("www", "192.0.2.1")\n')
+    run(tmp_path, config, apply=True)
+    _bind_zone(tmp_path, origin, 'a("www", "192.0.2.2")\n')
+    named_server.stop()
+    try:
+        report = run(tmp_path, config, apply=True)
+    finally:
+        named_server.start()
+    (outcome,) = report.outcomes
+    assert outcome.status == FAILED and "'bind'" in outcome.error and report.exit_code == 1
+    assert statuses(run(tmp_path, config, apply=True)) == {origin: APPLIED}
+    records = create_provider(config.providers[0]).read(origin).records
+    assert Record(f"www.{origin}", "A", 3600, "192.0.2.2") in records
+
+
+def test_alias_is_flattened_through_the_configured_resolver(tmp_path, repo):
+    from tests.test_alias import Responder
+
+    responder = Responder()
+    try:
+        write(repo, "example.com.lua", 'alias("", "web.example.net")\na("www", "192.0.2.2")\n')
+        config = make_config(tmp_path)
+        config = replace(config, defaults=replace(config.defaults, resolver=f"127.0.0.1:{responder.port}"))
+        report = run(tmp_path, config, apply=True)
+    finally:
+        responder.close()
+    assert statuses(report)["example.com."] == APPLIED
+    rrsets = served(tmp_path, "example.com.")
+    assert rrsets[("example.com.", "A")] == {"192.0.2.10", "192.0.2.11"}
+    assert rrsets[("example.com.", "AAAA")] == {"2001:db8::10"}
+    assert not any(rtype == "ALIAS" for _, rtype in rrsets)
