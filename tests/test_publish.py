@@ -463,3 +463,38 @@ def test_alias_is_flattened_through_the_configured_resolver(tmp_path, repo):
     assert rrsets[("example.com.", "A")] == {"192.0.2.10", "192.0.2.11"}
     assert rrsets[("example.com.", "AAAA")] == {"2001:db8::10"}
     assert not any(rtype == "ALIAS" for _, rtype in rrsets)
+
+
+@pytest.mark.slow
+def test_powerdns_zone_created_published_and_stable(tmp_path, pdns_server, monkeypatch):
+    """PowerDNS creates missing zones itself; the API key comes from the environment."""
+    from tests.servers import unique_zone
+
+    origin = unique_zone("pdns.test.")
+    monkeypatch.setenv("TEST_PDNS_API_KEY", pdns_server.api_key)
+    config = load_config_text(f"""
+[source]
+path = "zones"
+[defaults]
+nameservers = {NAMESERVERS}
+[[provider]]
+name = "pdns"
+type = "powerdns"
+api_url = "{pdns_server.api_url}"
+api_key = "env:TEST_PDNS_API_KEY"
+server_id = "{pdns_server.server_id}"
+[state]
+path = "state.db"
+""", base=tmp_path)
+    write(tmp_path / "zones", f"{origin.rstrip('.')}.lua",
+          'a("www", "192.0.2.1")\ncname("docs", "example.github.io")\ntxt("long", string.rep("y", 400))\n')
+    report = run(tmp_path, config, apply=True)
+    assert statuses(report) == {origin: APPLIED}, report.to_text()
+    assert run(tmp_path, config, apply=False).plan.change_count == 0
+    # A CNAME replaced by an A record, and back: delete first, then add, with no server error.
+    write(tmp_path / "zones", f"{origin.rstrip('.')}.lua", 'cname("www", "web.example.net")\na("docs", "192.0.2.5")\n')
+    assert statuses(run(tmp_path, config, apply=True)) == {origin: APPLIED}
+    records = create_provider(config.providers[0]).read(origin).records
+    assert Record(f"www.{origin}", "CNAME", 3600, "web.example.net.") in records
+    assert Record(f"docs.{origin}", "A", 3600, "192.0.2.5") in records
+    assert run(tmp_path, config, apply=False).plan.change_count == 0
