@@ -200,8 +200,12 @@ class ZoneFileProvider:
         return Path(name)
 
     def _run(self, origin: str, command: str, what: str, file: Path | None = None) -> None:
-        argv = [part.format(zone=origin.rstrip(".") or ".", file=str(file or self.path(origin)))
-                for part in shlex.split(command)]
+        try:
+            argv = [part.format(zone=origin.rstrip(".") or ".", file=str(file or self.path(origin)))
+                    for part in shlex.split(command)]
+        except (KeyError, IndexError, ValueError) as error:
+            raise self._error(origin, f"{what}: bad command template {command!r} (use {{zone}} and "
+                                      f"{{file}}): {error}") from None
         try:
             result = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout)
         except FileNotFoundError:
