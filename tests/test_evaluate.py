@@ -1,0 +1,95 @@
+"""Evaluating whole repositories: Lua and BIND side by side, clones, settings, isolation."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from publisher.evaluate import evaluate_file, evaluate_repository
+
+REPO_ROOT = Path(__file__).parent.parent
+EXAMPLE_ZONES = REPO_ROOT / "zones"
+
+
+@pytest.fixture
+def example_repo(tmp_path) -> Path:
+    target = tmp_path / "zones"
+    shutil.copytree(EXAMPLE_ZONES, target)
+    return target
+
+
+def by_origin(result):
+    return {z.origin: z for z in result.zones}
+
+
+def test_example_repository_evaluates_without_errors():
+    result = evaluate_repository(EXAMPLE_ZONES)
+    zones = by_origin(result)
+    assert set(zones) == {"example.com.", "example.net.", "example.org.", "example.io.",
+                          "2.0.192.in-addr.arpa.", "shop.example."}
+    errors = [f.to_text() for z in result.zones for f in z.findings if f.is_error]
+    assert errors == []
+    assert result.skipped == ("README.md",)
+    com = zones["example.com."].zone
+    assert ("www.example.com.", "A", "192.0.2.10") in {(r.name, r.type, r.data) for r in com.records}
+    assert any(r.name == "fm1._domainkey.example.com." and r.type == "CNAME" for r in com.records)
+    assert zones["example.com."].zone.ignores[0].matches("_acme-challenge.www.example.com.", "TXT")
+    assert zones["shop.example."].zone.secondaries == ("192.0.2.200",)
+    reverse = zones["2.0.192.in-addr.arpa."].zone
+    assert ("10.2.0.192.in-addr.arpa.", "PTR", "www.example.com.") in {(r.name, r.type, r.data)
+                                                                        for r in reverse.records}
+
+
+def test_clones_move_owner_names_and_keep_contents():
+    zones = by_origin(evaluate_repository(EXAMPLE_ZONES))
+    original = zones["example.com."].zone
+    clone = zones["example.net."].zone
+    assert clone.clone_of == "example.com."
+    assert len(clone.records) == len(original.records)
+    names = {r.name for r in clone.records}
+    assert "www.example.net." in names and "www.example.com." not in names
+    status = next(r for r in clone.records if r.name == "status.example.net.")
+    assert status.data == "www.example.com."  # contents are copied as they are, like LuaDNS
+    assert clone.ignores[0].matches("_acme-challenge.example.net.", "TXT")
+
+
+def test_a_broken_zone_fails_alone_and_its_clones_with_it(example_repo):
+    (example_repo / "example.com.lua").write_text('a("www", "192.0.2.1")\ncnae("docs", "x.example.net")\n')
+    zones = by_origin(evaluate_repository(example_repo))
+    broken = zones["example.com."]
+    assert broken.has_errors
+    error = next(f for f in broken.findings if f.is_error)
+    assert (error.file, error.line) == ("example.com.lua", 2)
+    assert [f.code for f in zones["example.net."].findings] == ["clone-source-has-errors"]
+    assert not zones["example.io."].has_errors
+    assert not zones["shop.example."].has_errors
+
+
+def test_validation_findings_carry_file_and_line(example_repo):
+    (example_repo / "example.io.bind").write_text(
+        "$TTL 300\n@ IN SOA ns1.example.net. h.example.net. 1 3600 600 1209600 300\n"
+        "@ IN NS ns1.example.net.\n@ IN NS ns2.example.net.\n"
+        "www IN CNAME web\nwww IN A 192.0.2.1\nweb IN A 192.0.2.2\n")
+    zone = by_origin(evaluate_repository(example_repo))["example.io."]
+    cname_errors = [f for f in zone.findings if f.code == "cname-and-other-data"]
+    assert cname_errors and cname_errors[0].file == "example.io.bind" and cname_errors[0].line in (5, 6)
+
+
+def test_single_bind_file_needs_its_own_soa_and_ns(tmp_path):
+    path = tmp_path / "example.test.bind"
+    path.write_text("$TTL 300\nwww IN A 192.0.2.1\n")
+    result = evaluate_file(path)
+    assert result.origin == "example.test."
+    assert result.has_errors
+    codes = {f.code for f in result.findings if f.is_error}
+    assert "soa-missing" in codes
+
+
+def test_single_lua_file_uses_templates_beside_it(tmp_path):
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "web.lua").write_text('function web(n) a(n, "192.0.2.9") end\n')
+    path = tmp_path / "site.test.lua"
+    path.write_text('web("www")\n')
+    result = evaluate_file(path, display_file="site.test.lua")
+    assert not result.has_errors, [f.to_text() for f in result.findings]
+    assert [(r.name, r.data) for r in result.zone.records if r.type == "A"] == [("www.site.test.", "192.0.2.9")]
