@@ -9,6 +9,7 @@ unsent mail are in the state database and resume on the next start.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,8 +25,8 @@ from publisher.config import Config, ConfigError, load_config
 
 def parse_listen(listen: str) -> tuple[str, int]:
     """``HOST:PORT``, ``[V6]:PORT`` or ``:PORT`` (all interfaces)."""
-    host, _, port = listen.rpartition(":")
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    host, colon, port = listen.rpartition(":")
+    if not colon or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"--listen {listen!r}: expected HOST:PORT")
     host = host.strip("[]") or "0.0.0.0"
     return host, int(port)
@@ -77,6 +78,13 @@ def development_token(config: Config) -> str | None:
     return token
 
 
+def _child_exit(server, worker) -> None:
+    """Drop a dead web worker's live gauges from the shared Prometheus files."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+        multiprocess.mark_process_dead(worker.pid)
+
+
 def gunicorn_options(host: str, port: int) -> dict:
     return {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
@@ -91,6 +99,7 @@ def gunicorn_options(host: str, port: int) -> dict:
         "logger_class": RedactingLogger,
         "limit_request_line": 4094,
         "proc_name": "zone-publisher",
+        "child_exit": _child_exit,
         "control_socket_disable": True,  # several services (and tests) on one host must not share it
     }
 
@@ -98,12 +107,16 @@ def gunicorn_options(host: str, port: int) -> dict:
 def run(args) -> int:
     # Request counters are summed over gunicorn workers through files in this directory; it must be
     # set before prometheus_client is imported (by publisher.web).
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="zone-publisher-metrics-"))
+    metrics_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="zone-publisher-metrics-")
     try:
         config = load_config(args.config) if args.config else Config.default()
         host, port = parse_listen(args.listen)
     except (ConfigError, ValueError) as error:
         print(f"zone-publisher serve: {error}", file=sys.stderr)
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
         return 2
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -138,4 +151,6 @@ def run(args) -> int:
             worker.wait(timeout=10)
         except subprocess.TimeoutExpired:
             worker.kill()
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
