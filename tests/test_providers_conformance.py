@@ -157,6 +157,53 @@ def test_apex_ns_change_keeps_the_apex_delegated(target: Target) -> None:
     publish(target, moved)
 
 
+def test_apex_ns_change_refused_without_force_through_publish(target: Target, tmp_path) -> None:
+    """The orchestrator (publish) against each real provider: an apex NS change is blocked and
+    nothing is applied until --force; after every apply the next plan is empty."""
+    from publisher.config import load_config_text
+    from publisher.publish import APPLIED, BLOCKED, UNCHANGED, publish
+    from publisher.state import StateStore
+
+    o = target.origin
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    config = load_config_text(f"""
+[source]
+path = "zones"
+[defaults]
+ttl = 300
+nameservers = ["ns1.{o}"]
+hostmaster = "hostmaster.{o}"
+[[provider]]
+name = "{target.provider.name}"
+type = "zonefile"
+directory = "unused"
+[state]
+path = "state.db"
+""", base=tmp_path)
+
+    def run(ns: str, force: bool = False):
+        (zones / f"{o}bind").write_text(f"$TTL 300\n@ IN NS ns1.{o}\n{ns}ns1 IN A 127.0.0.1\nwww IN A 192.0.2.80\n")
+        with StateStore(config.state.path) as state:
+            report = publish(config, zones, apply=True, force=force, state=state,
+                             providers={target.provider.name: target.provider})
+        (outcome,) = [outcome for outcome in report.outcomes if outcome.zone == o]
+        return outcome
+
+    def apex_ns() -> set[str]:
+        return {r.data for r in target.provider.read(o).records if (r.name, r.type) == (o, "NS")}
+
+    assert run("").status == APPLIED
+    assert run("").status == UNCHANGED
+    blocked = run("@ IN NS ns2.example.net.\n")
+    assert blocked.status == BLOCKED and "apex-ns-change" in [f.code for f in blocked.findings]
+    assert apex_ns() == {f"ns1.{o}"}
+    assert run("@ IN NS ns2.example.net.\n", force=True).status == APPLIED
+    assert apex_ns() == {f"ns1.{o}", "ns2.example.net."}
+    assert run("@ IN NS ns2.example.net.\n").status == UNCHANGED
+    assert target.served_serial() == target.provider.serial(o)
+
+
 def test_ten_thousand_records(target: Target) -> None:
     o = target.origin
     desired = base(o) + [Record(f"host{i}.{o}", "A", 300, f"10.{i // 65536}.{i // 256 % 256}.{i % 256}")
