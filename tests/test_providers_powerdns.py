@@ -92,3 +92,14 @@ def test_api_rejection_reports_the_api_message(pdns_server) -> None:
     assert origin in message and "'pdns'" in message and "CNAME" in message
     assert pdns_server.api_key not in message
     assert provider.serial(origin) == 1  # the PATCH is all or nothing
+
+
+@pytest.mark.slow
+def test_secondaries_become_zone_metadata(pdns_server) -> None:
+    provider = PowerDNSProvider("pdns", pdns_server.api_url, pdns_server.api_key)
+    origin = pdns_server.new_zone()
+    assert provider.secondaries(origin) == ()
+    provider.set_secondaries(origin, ["192.0.2.20", "2001:db8::20", "192.0.2.20"])
+    assert provider.secondaries(origin) == ("192.0.2.20", "2001:db8::20")
+    provider.set_secondaries(origin, [])
+    assert provider.secondaries(origin) == ()

@@ -39,7 +39,8 @@ class PowerDNSProvider:
         self.timeout = timeout
         self.kind = kind
         self.nameservers = tuple(nameservers)
-        self.capabilities = Capabilities(record_types=RECORD_TYPES, can_create_zones=True)
+        self.capabilities = Capabilities(record_types=RECORD_TYPES, can_create_zones=True,
+                                         configures_secondaries=True)
         self._session = requests.Session()
         self._session.headers.update({"X-API-Key": api_key, "Accept": "application/json"})
 
@@ -151,6 +152,25 @@ class PowerDNSProvider:
 
     def delete_zone(self, origin: str) -> None:
         self._request("DELETE", self._zone_url(origin), origin, "deleting the zone")
+
+    # ------------------------------------------------------------------ secondaries
+
+    def secondaries(self, origin: str) -> tuple[str, ...]:
+        """The IPs allowed to transfer the zone (its ``ALLOW-AXFR-FROM`` metadata)."""
+        response = self._request("GET", f"{self._zone_url(origin)}/metadata/ALLOW-AXFR-FROM", origin,
+                                 "reading secondaries")
+        return () if response is None else tuple(sorted(response.json().get("metadata", [])))
+
+    def set_secondaries(self, origin: str, ips: Sequence[str]) -> None:
+        """Zone metadata ``ALLOW-AXFR-FROM`` and ``ALSO-NOTIFY`` (PowerDNS sends NOTIFY only for
+        zones of kind Master/Primary; the transfer ACL applies to every kind)."""
+        wanted = sorted(set(ips))
+        for kind in ("ALLOW-AXFR-FROM", "ALSO-NOTIFY"):
+            url = f"{self._zone_url(origin)}/metadata/{kind}"
+            if wanted:
+                self._request("PUT", url, origin, f"setting {kind}", json={"kind": kind, "metadata": wanted})
+            else:
+                self._request("DELETE", url, origin, f"clearing {kind}")
 
 
 def _replace(name: str, rtype: str, ttl: int, datas: Sequence[str]) -> dict[str, Any]:
