@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from publisher.model import CREATE, DELETE, ERROR, UPDATE, WARNING, Change, Finding, IgnoreRule, Record

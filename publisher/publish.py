@@ -17,7 +17,7 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from publisher.alias import AliasResolver, flatten_aliases
 from publisher.config import Config
@@ -25,7 +25,7 @@ from publisher.model import ERROR, WARNING, Change, Finding, Record, Zone, ZoneR
 from publisher.plan import (Plan, ZonePlan, apply_changes, capability_findings, diff_records,
                             safety_findings)
 from publisher.providers.base import Provider, ProviderError
-from publisher.soa import make_soa, next_serial, soa_serial, without_serial
+from publisher.soa import make_soa, next_serial, without_serial
 from publisher.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -167,9 +167,6 @@ class _Work:
         )
 
 
-ProviderFactory = Callable[[Any, Config], Provider]
-
-
 def publish(
     config: Config,
     repo_path: Path,
@@ -292,9 +289,11 @@ class _Run:
         work = _Work(origin, provider_name, file=result.file, zone=result.zone, findings=result.findings)
         if result.has_errors or result.zone is None:
             work.status = KEPT_LAST_GOOD
+            served = ("keeps serving the last good version" if self.state.serial(provider_name, origin) is not None
+                      else "serves nothing for it until the errors are fixed")
             work.findings += (Finding(WARNING, "kept-last-good", origin, result.file, 0,
                                       f"not published to {provider_name!r}: the zone has errors; the provider "
-                                      "keeps serving the last good version"),)
+                                      f"{served}"),)
             return work
         mark = time.perf_counter()
         try:
@@ -494,4 +493,4 @@ def _with_serial(soa_data: str, serial: int) -> str:
 
 
 __all__ = ["publish", "PublishReport", "ZoneOutcome", "UNCHANGED", "APPLIED", "PLANNED", "BLOCKED", "FAILED",
-           "KEPT_LAST_GOOD", "soa_serial"]
+           "KEPT_LAST_GOOD"]

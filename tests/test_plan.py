@@ -88,7 +88,7 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 
 from publisher.model import ERROR, WARNING, Change  # noqa: E402
 from publisher.plan import Plan, ZonePlan, apply_changes, capability_findings, safety_findings  # noqa: E402
-from publisher.soa import date_serial, make_soa, next_serial, serial_gt, without_serial  # noqa: E402
+from publisher.soa import make_soa, next_serial, serial_gt, without_serial  # noqa: E402
 from publisher.config import Defaults  # noqa: E402
 
 _names = st.sampled_from(["example.com.", "a.example.com.", "b.example.com.", "c.b.example.com."])
