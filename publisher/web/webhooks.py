@@ -48,6 +48,47 @@ def repository_matches(payload_name: str | None, url: str | None) -> bool:
     return configured == name or configured.endswith("/" + name)
 
 
+_WEBHOOK_PATH = re.compile(r"^/(?:notifications/([^/]+)/push|hooks/([^/]+))$")
+
+
+class WebhookGate:
+    """WSGI middleware refusing rate-limited clients and unknown tokens before Flask runs.
+
+    A flood of bad requests then costs a regex, a dict lookup and one SHA-256 each, so it cannot
+    starve the valid pushes (the Flask view repeats both checks, which keeps it correct alone).
+    """
+
+    def __init__(self, app, shared) -> None:
+        self.app = app
+        self.shared = shared
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") == "POST":
+            match = _WEBHOOK_PATH.match(environ.get("PATH_INFO", ""))
+            if match:
+                client = environ.get("REMOTE_ADDR") or "unknown"
+                limiter = self.shared.limiter
+                if limiter.blocked(client):
+                    return self._refuse(start_response, "429 Too Many Requests", "rate-limited",
+                                        b'{"status":"rate-limited","reason":"too many failed attempts; try again later"}')
+                token = match.group(1) or match.group(2)
+                if not self.shared.tokens.matches(token):
+                    limiter.fail(client)
+                    if limiter.blocked(client):
+                        log.warning("webhook: %s is now rate-limited after repeated authentication failures", client)
+                    else:
+                        log.warning("webhook refused from %s: unknown token", client)
+                    return self._refuse(start_response, "403 Forbidden", "bad-token",
+                                        b'{"status":"bad-token","reason":"unknown token"}')
+        return self.app(environ, start_response)
+
+    @staticmethod
+    def _refuse(start_response, status: str, outcome: str, body: bytes):
+        WEBHOOK_REQUESTS.labels(outcome=outcome).inc()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+
 def _answer(status: int, outcome: str, started: float, **body):
     WEBHOOK_REQUESTS.labels(outcome=outcome).inc()
     WEBHOOK_LATENCY.observe(time.perf_counter() - started)
