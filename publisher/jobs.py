@@ -211,6 +211,10 @@ class JobQueue:
         row = db.execute("SELECT commit_sha FROM published_commits WHERE repository = ?", (repository,)).fetchone()
         return row["commit_sha"] if row else None
 
+    def has_queued(self) -> bool:
+        """A cheap read (no write lock), so an idle worker can look often."""
+        return self._connection.execute("SELECT 1 FROM jobs WHERE state = ? LIMIT 1", (QUEUED,)).fetchone() is not None
+
     def claim(self, owner: str | None = None, *, now: float | None = None) -> Job | None:
         """Take the oldest queued job of a repository that has nothing running, or None."""
         owner = owner or worker_identity()

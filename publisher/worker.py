@@ -162,10 +162,12 @@ class Worker:
 
     # -- loops ----------------------------------------------------------------------------------
 
-    def run_jobs(self, stop: threading.Event, idle: float = 0.5) -> None:
+    def run_jobs(self, stop: threading.Event, idle: float = 0.05) -> None:
+        # The web workers are other processes: the queue is looked at every ``idle`` seconds with a
+        # read-only query, which keeps push-to-publish latency low without holding the write lock.
         while not stop.is_set():
             try:
-                if self.run_once() is not None:
+                if self.queue.has_queued() and self.run_once() is not None:
                     continue
             except Exception:  # the database may be briefly unavailable; keep going
                 log.exception("worker loop error")

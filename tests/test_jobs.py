@@ -20,9 +20,12 @@ def queue(tmp_path):
 
 
 def test_enqueue_then_claim_then_finish(queue):
+    assert not queue.has_queued()
     result = queue.enqueue(REPO, sender="github", delivery_id="d1", ref="refs/heads/main", commit="a" * 40)
     assert result.status == "queued"
+    assert queue.has_queued()
     job = queue.claim("host:1")
+    assert not queue.has_queued()
     assert (job.id, job.state, job.commit, job.sender) == (result.job_id, RUNNING, "a" * 40, "github")
     assert queue.claim("host:1") is None
     queue.finish(job.id, run_id=7, published_commit="a" * 40)
