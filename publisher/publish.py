@@ -299,6 +299,7 @@ class _Run:
         try:
             work.provider = provider = self.provider(provider_name)
             serial, current, current_soa, drift = self.read_current(work)
+            secondaries = self.secondaries_change(provider, origin, result.zone, serial is not None)
         except ProviderError as error:
             return self.fail(work, error)
         except Exception as error:  # a provider bug must not stop the other zones
@@ -330,7 +331,7 @@ class _Run:
         work.plan = ZonePlan(origin, provider_name, changes, drift + findings, serial, serial_after,
                              soa=make_soa(origin, serial_after, self.config.defaults, apex_ns, ttl),
                              soa_changed=soa_changed, create_zone=not exists,
-                             secondaries=self.secondaries_change(provider, origin, zone, exists))
+                             secondaries=secondaries)
         work.status = BLOCKED if work.plan.blocked else (PLANNED if work.plan.has_changes else UNCHANGED)
         work.timings["plan"] = time.perf_counter() - mark
         return work

@@ -487,12 +487,17 @@ server_id = "{pdns_server.server_id}"
 path = "state.db"
 """, base=tmp_path)
     write(tmp_path / "zones", f"{origin.rstrip('.')}.lua",
-          'a("www", "192.0.2.1")\ncname("docs", "example.github.io")\ntxt("long", string.rep("y", 400))\n')
+          'a("www", "192.0.2.1")\ncname("docs", "example.github.io")\ntxt("long", string.rep("y", 400))\n'
+          'slave("ns3.example.net", "192.0.2.53")\n')
     report = run(tmp_path, config, apply=True)
     assert statuses(report) == {origin: APPLIED}, report.to_text()
-    assert run(tmp_path, config, apply=False).plan.change_count == 0
+    provider = create_provider(config.providers[0])
+    assert provider.secondaries(origin) == ("192.0.2.53",)
+    again = run(tmp_path, config, apply=False)
+    assert statuses(again) == {origin: UNCHANGED} and again.plan.change_count == 0
     # A CNAME replaced by an A record, and back: delete first, then add, with no server error.
-    write(tmp_path / "zones", f"{origin.rstrip('.')}.lua", 'cname("www", "web.example.net")\na("docs", "192.0.2.5")\n')
+    write(tmp_path / "zones", f"{origin.rstrip('.')}.lua", 'cname("www", "web.example.net")\na("docs", "192.0.2.5")\n'
+          'slave("ns3.example.net", "192.0.2.53")\n')
     assert statuses(run(tmp_path, config, apply=True)) == {origin: APPLIED}
     records = create_provider(config.providers[0]).read(origin).records
     assert Record(f"www.{origin}", "CNAME", 3600, "web.example.net.") in records
