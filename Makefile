@@ -22,7 +22,7 @@ install-system:
 	fi
 
 run: install
-	$(PYTHON) -m publisher build zones --out var/zones
+	$(PYTHON) -m publisher serve --listen 127.0.0.1:8053
 
 test: install-system install
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
