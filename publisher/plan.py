@@ -29,23 +29,24 @@ def _name_sort_key(name: str) -> tuple[str, ...]:
     return tuple(reversed(name.rstrip(".").split(".")))
 
 
-def _group(records: Iterable[Record], keys: set[tuple[str, str]] | None = None,
-           ) -> dict[tuple[str, str], tuple[int, frozenset[str]]]:
-    """RRsets as {(name, type): (ttl, data set)}, only for ``keys`` when given; the TTL of an RRset
-    is its first record's."""
-    ttls: dict[tuple[str, str], int] = {}
-    datas: dict[tuple[str, str], set[str]] = {}
+def _group(records: Iterable[Record], keys: set[tuple[str, str]],
+           ) -> dict[tuple[str, str], tuple[int, set[str]]]:
+    """RRsets at ``keys`` as {(name, type): (ttl, data set)}; an RRset's TTL is its first record's."""
+    groups: dict[tuple[str, str], tuple[int, set[str]]] = {}
     for record in records:
         key = (record.name, record.type)
-        if keys is not None and key not in keys:
+        if key not in keys or record.type in _EXCLUDED_TYPES:
             continue
-        if record.type in _EXCLUDED_TYPES:
-            continue
-        if key not in ttls:
-            ttls[key] = record.ttl
-            datas[key] = set()
-        datas[key].add(record.data)
-    return {key: (ttls[key], frozenset(datas[key])) for key in ttls}
+        group = groups.get(key)
+        if group is None:
+            groups[key] = (record.ttl, {record.data})
+        else:
+            group[1].add(record.data)
+    return groups
+
+
+def _ordered(data: set[str]) -> tuple[str, ...]:
+    return tuple(data) if len(data) == 1 else tuple(sorted(data))
 
 
 def is_ignored(name: str, rtype: str, ignores: Sequence[IgnoreRule]) -> bool:
@@ -90,28 +91,29 @@ def diff_records(
         if record.name in touched_names:
             desired_types.setdefault(record.name, set()).add(record.type)
 
-    for key in sorted(set(want) | set(have), key=lambda k: (_name_sort_key(k[0]), k[1])):
+    order = {name: _name_sort_key(name) for name in touched_names}
+    for key in sorted(touched, key=lambda k: (order[k[0]], k[1])):
         name, rtype = key
         protected = bool(ignores) and is_ignored(name, rtype, ignores)
         if key not in want:
-            if protected:
+            if protected or key not in have:  # key not in have: an SOA, excluded on both sides
                 continue
             old_ttl, old = have[key]
-            change = Change(DELETE, name, rtype, old_ttl, old=tuple(sorted(old)), old_ttl=old_ttl)
+            change = Change(DELETE, name, rtype, old_ttl, old=_ordered(old), old_ttl=old_ttl)
             types_here = desired_types.get(name, set())
             conflicts = ("CNAME" in types_here) or (rtype == "CNAME" and bool(types_here))
             (conflicting_deletes if conflicts else other_deletes).append(change)
             continue
         ttl, new = want[key]
         if key not in have:
-            creates.append(Change(CREATE, name, rtype, ttl, new=tuple(sorted(new))))
+            creates.append(Change(CREATE, name, rtype, ttl, new=_ordered(new)))
             continue
         old_ttl, old = have[key]
         if protected:
             new = new | old  # git may add to an ignored RRset, never take away
         if new != old or ttl != old_ttl:
             updates.append(
-                Change(UPDATE, name, rtype, ttl, old=tuple(sorted(old)), new=tuple(sorted(new)), old_ttl=old_ttl)
+                Change(UPDATE, name, rtype, ttl, old=_ordered(old), new=_ordered(new), old_ttl=old_ttl)
             )
     return tuple(conflicting_deletes + updates + creates + other_deletes)
 
