@@ -34,6 +34,7 @@ from publisher.runs import BRANCH_DELETED, RunRecord
 log = logging.getLogger(__name__)
 
 MAIL, WEBHOOK = "mail", "webhook"
+MAX_PLAN_CHARS = 100_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -185,7 +186,10 @@ def run_text(run: RunRecord, status_url: str = "") -> str:
             lines.append(f"  {outcome.zone} on {outcome.provider}: {outcome.status}"
                          + (f": {outcome.error}" if outcome.error else ""))
     if run.plan_markdown.strip():
-        lines += ["", "Plan:", run.plan_markdown.rstrip()]
+        plan = run.plan_markdown.rstrip()
+        if len(plan) > MAX_PLAN_CHARS:  # a first publish can hold thousands of changes
+            plan = plan[:MAX_PLAN_CHARS].rsplit("\n", 1)[0] + "\n… (plan truncated; the status page has it all)"
+        lines += ["", "Plan:", plan]
     else:
         changed = [z for z in run.zones if z.changes]
         if changed:

@@ -64,10 +64,13 @@ class ZoneOutcome:
         return self.status in ("blocked", "failed", "kept-last-good") or bool(self.error) or any(
             f.is_error for f in self.findings)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"zone": self.zone, "provider": self.provider, "status": self.status,
-                "changes": [c.to_dict() for c in self.changes], "findings": [f.to_dict() for f in self.findings],
+    def to_dict(self, *, include_changes: bool = True) -> dict[str, Any]:
+        data = {"zone": self.zone, "provider": self.provider, "status": self.status,
+                "change_count": len(self.changes), "findings": [f.to_dict() for f in self.findings],
                 "error": self.error}
+        if include_changes:
+            data["changes"] = [c.to_dict() for c in self.changes]
+        return data
 
 
 @dataclass(frozen=True)
@@ -106,14 +109,16 @@ class RunRecord:
             seen.update(dict.fromkeys(outcome.findings))
         return tuple(seen)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, include_changes: bool = True) -> dict[str, Any]:
+        """JSON form; lists leave the changes out (a first publish can hold thousands)."""
         return {"id": self.id, "job_id": self.job_id, "repository": self.repository, "trigger": self.trigger,
                 "sender": self.sender, "commit": self.commit, "author": {"name": self.author_name,
                                                                          "email": self.author_email},
                 "subject": self.subject, "status": self.status, "started": self.started,
                 "finished": self.finished, "duration": round(self.finished - self.started, 6),
                 "timings": dict(self.timings), "error": self.error,
-                "findings": [f.to_dict() for f in self.findings], "zones": [z.to_dict() for z in self.zones]}
+                "findings": [f.to_dict() for f in self.findings],
+                "zones": [z.to_dict(include_changes=include_changes) for z in self.zones]}
 
 
 def _change(data: Mapping[str, Any]) -> Change:
@@ -188,14 +193,14 @@ class RunStore:
         return [self._from_row(row, with_zones) for row in rows]
 
     def zone_states(self) -> list[tuple[int, float, ZoneOutcome]]:
-        """The latest outcome of every (zone, provider): (run id, finished, outcome), by zone."""
+        """The latest outcome of every (zone, provider): (run id, finished, outcome), by zone.
+        The outcomes carry no changes (the status page does not show them there)."""
         rows = self._connection.execute(
-            "SELECT z.*, r.finished FROM run_zones z JOIN runs r ON r.id = z.run_id"
+            "SELECT z.run_id, z.zone, z.provider, z.status, z.findings, z.error, r.finished FROM run_zones z JOIN runs r ON r.id = z.run_id"
             " WHERE z.run_id = (SELECT MAX(run_id) FROM run_zones x WHERE x.zone = z.zone AND x.provider = z.provider)"
             " ORDER BY z.zone, z.provider").fetchall()
         return [(row["run_id"], row["finished"],
-                 ZoneOutcome(row["zone"], row["provider"], row["status"],
-                             tuple(_change(c) for c in json.loads(row["changes"])), _findings(row["findings"]),
+                 ZoneOutcome(row["zone"], row["provider"], row["status"], (), _findings(row["findings"]),
                              row["error"])) for row in rows]
 
     def counts(self) -> dict[str, int]:

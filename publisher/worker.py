@@ -21,7 +21,8 @@ from pathlib import Path
 
 from publisher.config import Config, load_config
 from publisher.fetch import Checkout, FetchError, fetch, remote_head
-from publisher.jobs import BRANCH_DELETED, DONE, FAILED as JOB_FAILED, POLL, Enqueued, Job, JobQueue, source_key
+from publisher.jobs import (BRANCH_DELETED, DONE, FAILED as JOB_FAILED, POLL, Enqueued, Job, JobQueue, source_key,
+                            worker_identity)
 from publisher.notify import Notifier, Outbox, queue_run_notifications
 from publisher.runs import BRANCH_DELETED as RUN_BRANCH_DELETED, FAILED, OK, PROBLEMS, RunRecord, RunStore, ZoneOutcome
 
@@ -171,6 +172,12 @@ class Worker:
                     continue
             except Exception:  # the database may be briefly unavailable; keep going
                 log.exception("worker loop error")
+                # This thread is the only runner here: a job still marked running by us is stuck.
+                mine = worker_identity()
+                try:
+                    self.queue.requeue_abandoned(alive=lambda owner: owner != mine)
+                except Exception:
+                    log.exception("cannot requeue this worker's jobs yet")
             self.wake.wait(idle)
             self.wake.clear()
 

@@ -51,6 +51,11 @@ def test_body_names_zone_file_line_and_the_plan():
     assert "http://publisher.example/runs/42" in text
 
 
+def test_huge_plans_are_truncated_in_mail():
+    text = run_text(problem_run(plan_markdown="| create | x |\n" * 20000))
+    assert len(text) < 110_000 and "plan truncated" in text
+
+
 def test_only_runs_with_problems_are_mailed_unless_every_run(outbox, tmp_path):
     settings = NotifyConfig(to=("ops@example.org",), outbox=tmp_path / "mail")
     assert queue_run_notifications(outbox, problem_run(status=OK, zones=()), settings) == []

@@ -18,6 +18,8 @@ def test_record_round_trip_and_zone_states(tmp_path):
     assert loaded.zones == first.zones and loaded.timings == {"fetch": 0.1} and loaded.id == first_id
     assert loaded.all_findings == (FINDING,)
     assert loaded.to_dict()["zones"][1]["changes"][0]["new"] == ["192.0.2.1"]
+    listed = loaded.to_dict(include_changes=False)["zones"][1]
+    assert "changes" not in listed and listed["change_count"] == 1
 
     second_id = store.record(RunRecord("example/dns", "poll", FAILED, 3.0, 4.0,
                                        zones=(ZoneOutcome("example.com.", "p", "failed", error="p: timeout"),)))

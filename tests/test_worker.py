@@ -117,3 +117,31 @@ def test_unsafe_checkout_fails_the_run_and_is_retried_by_the_poll(setup):
     assert worker.queue.get(run.job_id).state == JOB_FAILED
     assert worker.outbox.pending() == 1
     assert worker.poll_once() is not None  # not published: the poll keeps trying
+
+
+def test_a_database_error_mid_run_requeues_the_job_and_the_loop_goes_on(setup, monkeypatch):
+    import sqlite3
+    import threading
+
+    from tests.test_service_e2e import wait_until
+
+    tmp_path, remote, worker = setup
+    original, calls = worker.runs.record, []
+
+    def flaky(run):
+        calls.append(run)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return original(run)
+
+    monkeypatch.setattr(worker.runs, "record", flaky)
+    job_id = worker.queue.enqueue(worker.repository).job_id
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_jobs, args=(stop,))
+    thread.start()
+    try:
+        wait_until(lambda: worker.queue.get(job_id).state == DONE, "the job to be retried and finish")
+    finally:
+        stop.set()
+        thread.join()
+    assert len(calls) == 2 and "192.0.2.1" in served(tmp_path)

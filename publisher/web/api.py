@@ -12,7 +12,7 @@ blueprint = Blueprint("api", __name__)
 @blueprint.get("/api/runs")
 def runs():
     limit = max(1, min(request.args.get("limit", 50, type=int) or 50, 500))
-    return jsonify(runs=[run.to_dict() for run in services().runs.recent(limit)])
+    return jsonify(runs=[run.to_dict(include_changes=False) for run in services().runs.recent(limit)])
 
 
 @blueprint.get("/api/runs/<int:run_id>")
