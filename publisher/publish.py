@@ -21,9 +21,11 @@ from typing import Mapping, Sequence
 
 from publisher.alias import AliasResolver, flatten_aliases
 from publisher.config import Config
+from publisher.evaluate import EvaluationOptions, evaluate_repository
 from publisher.model import ERROR, WARNING, Change, Finding, Record, Zone, ZoneResult
 from publisher.plan import (Plan, ZonePlan, apply_changes, capability_findings, diff_records,
                             safety_findings)
+from publisher.providers import create_provider
 from publisher.providers.base import Provider, ProviderError
 from publisher.soa import make_soa, next_serial, without_serial
 from publisher.state import StateStore
@@ -254,8 +256,6 @@ class _Run:
 
     def evaluate(self, repo_path: Path) -> tuple[ZoneResult, ...]:
         """Every zone of the repository; zones with their own default TTL are evaluated again with it."""
-        from publisher.evaluate import EvaluationOptions, evaluate_repository
-
         if not repo_path.is_dir():
             raise OSError(f"{repo_path} is not a directory")
         base = EvaluationOptions(default_ttl=self.config.defaults.ttl)
@@ -274,8 +274,6 @@ class _Run:
         if name in self.provider_errors:
             raise ProviderError(self.provider_errors[name])
         if name not in self.providers:
-            from publisher.providers import create_provider
-
             try:
                 self.providers[name] = create_provider(self.config.provider(name), self.config)
             except (ProviderError, OSError, ValueError) as error:
