@@ -1,0 +1,336 @@
+"""Evaluate LuaDNS-style Lua zone files into ``Zone`` records (see docs/lua-zone-language.md).
+
+Each zone runs in the sandbox (``publisher.sandbox``): the repository's ``templates.lua`` (legacy)
+and ``templates/*.lua`` in file-name order, then the zone file, in one fresh environment.  The
+record functions are Lua code (``lua/prelude.lua``) that already produce canonical data for the
+common types; this module turns the columns they return into ``Record`` tuples, canonicalises the
+rest through ``publisher.rdata``, and turns Lua errors into findings with helpful messages.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Sequence
+from urllib.parse import unquote
+
+import dns.exception
+import dns.ipv6
+
+from publisher.model import ERROR, WARNING, Finding, IgnoreRule, Record, ServiceRecord, Zone, ZoneResult
+from publisher.rdata import RdataError, canonical_rdata, canonical_type
+from publisher.sandbox import Chunk, LuaSandbox, SandboxLimits, SandboxResult
+
+RECORD_FUNCTIONS = ("a", "aaaa", "cname", "ns", "ptr", "txt", "spf", "mx", "srv", "caa", "sshfp", "tlsa",
+                    "ds", "alias", "redirect", "forward", "slave", "ignore", "https", "svcb", "dname", "rr")
+KNOWN_FUNCTIONS = RECORD_FUNCTIONS + ("concat", "require", "pairs", "ipairs", "tostring", "tonumber",
+                                      "unpack", "pcall", "error", "assert", "type", "select", "print")
+TEMPLATE_METHODS = ("google_workspace", "github_pages", "netlify", "office365", "mailgun", "migadu",
+                    "mailbox_org", "shopify", "wordpress")
+# Names people reach for that mean something else here.
+FUNCTION_HINTS = {
+    "aname": "an ALIAS record is written alias(name, target)",
+    "flatten": "an ALIAS record is written alias(name, target)",
+    "soa": "the SOA record is generated from the configuration; remove this call",
+    "txt_record": "TXT records are written txt(name, text)",
+}
+
+
+def evaluate_lua_zones(repo: Path, zones: Sequence[tuple[Path, str]], *, default_ttl: int = 3600,
+                       limits: SandboxLimits = SandboxLimits()) -> list[ZoneResult]:
+    """Evaluate each ``(zone file, origin)`` of ``repo`` with one reused sandbox worker.
+
+    A zone that fails (syntax, runtime error, a limit) has ``zone=None`` and an error finding;
+    it never affects the others.
+    """
+    repo = Path(repo)
+    templates, template_findings = _read_templates(repo)
+    results = []
+    with LuaSandbox(limits) as sandbox:
+        for path, origin in zones:
+            results.append(_evaluate(sandbox, repo, Path(path), origin, templates, template_findings, default_ttl))
+    return results
+
+
+def evaluate_lua_zone(repo: Path, path: Path, origin: str, *, default_ttl: int = 3600,
+                      limits: SandboxLimits = SandboxLimits()) -> ZoneResult:
+    """Evaluate one Lua zone file of ``repo`` (templates included)."""
+    return evaluate_lua_zones(repo, [(path, origin)], default_ttl=default_ttl, limits=limits)[0]
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _relative(repo: Path, path: Path) -> str:
+    try:
+        return path.resolve().relative_to(repo.resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _read_templates(repo: Path) -> tuple[list[tuple[str, bytes]], list[tuple[str, str]]]:
+    """Templates in run order (root templates.lua first), and problems reading them."""
+    candidates = []
+    if (repo / "templates.lua").exists():
+        candidates.append(repo / "templates.lua")
+    folder = repo / "templates"
+    if folder.is_dir():
+        candidates += sorted((p for p in folder.iterdir() if p.name.endswith(".lua")), key=lambda p: p.name)
+    templates, problems = [], []
+    root = repo.resolve()
+    for path in candidates:
+        name = path.relative_to(repo).as_posix()
+        resolved = path.resolve()
+        if not resolved.is_relative_to(root) or not resolved.is_file():
+            problems.append((name, "is a link to something outside the repository or not a regular file; not used"))
+            continue
+        templates.append((name, resolved.read_bytes()))
+    return templates, problems
+
+
+def _chunk_name(name: str) -> str:
+    # Lua shortens chunk names to 59 characters in messages; keep them short and unique.
+    return name if len(name) <= 55 else "..." + name[-52:]
+
+
+def _evaluate(sandbox: LuaSandbox, repo: Path, path: Path, origin: str, templates: list[tuple[str, bytes]],
+              template_problems: list[tuple[str, str]], default_ttl: int) -> ZoneResult:
+    origin = origin.lower().rstrip(".") + "."
+    file = _relative(repo, path)
+    findings: list[Finding] = [Finding(ERROR, "template-not-regular-file", origin, name, 0, f"{name} {why}")
+                               for name, why in template_problems]
+    try:
+        resolved = path.resolve()
+        if not resolved.is_file() or (path.is_symlink() and not resolved.is_relative_to(repo.resolve())):
+            raise OSError("not a regular file inside the repository")
+        source = resolved.read_bytes()
+    except OSError as error:
+        findings.append(Finding(ERROR, "zone-file-unreadable", origin, file, 0, f"cannot read {file}: {error}"))
+        return ZoneResult(origin, file, None, tuple(findings))
+    files = [name for name, _ in templates] + [file]
+    sources = [text for _, text in templates] + [source]
+    chunks = [Chunk(_chunk_name(name), text) for name, text in zip(files, sources)]
+    result = sandbox.evaluate(origin, chunks, default_ttl=default_ttl)
+    return _zone_result(result, origin, file, files, chunks, sources, findings)
+
+
+def _zone_result(result: SandboxResult, origin: str, file: str, files: list[str], chunks: list[Chunk],
+                 sources: list[bytes], findings: list[Finding]) -> ZoneResult:
+    columns = result.columns or {}
+    # files[0] is used for position 0 (unknown): attribute it to the zone file.
+    by_index = [file] + files
+    findings += _lua_findings(columns.get("findings", b""), origin, by_index)
+    if result.finding_count > 1000:
+        findings.append(Finding(ERROR, "too-many-findings", origin, file, 0,
+                                f"{result.finding_count - 1000} more problems not shown"))
+    failure = _failure(result, origin, file, files, chunks, sources)
+    if failure is not None:
+        findings.append(failure)
+        return ZoneResult(origin, file, None, tuple(findings))
+    records = _records(columns, result.count, origin, by_index, findings)
+    services = tuple(_services(columns.get("services", b""), by_index))
+    ignores = tuple(IgnoreRule(pattern, rtype) for pattern, rtype in _rows(columns.get("ignores", b""), 2))
+    secondaries = tuple(dict.fromkeys(_text(columns.get("secondaries", b"")).split("\n"))) if columns.get("secondaries") else ()
+    zone = Zone(origin, records, file, secondaries=secondaries, ignores=ignores, services=services)
+    return ZoneResult(origin, file, zone, tuple(findings))
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _rows(data: bytes, width: int) -> list[list[str]]:
+    if not data:
+        return []
+    return [[unquote(field, errors="surrogateescape") for field in line.split("\t")][:width]
+            for line in _text(data).split("\n")]
+
+
+def _lua_findings(data: bytes, origin: str, by_index: list[str]) -> list[Finding]:
+    return [Finding(severity, code, origin, by_index[int(index)] if int(index) < len(by_index) else by_index[0],
+                    int(line), message)
+            for severity, code, index, line, message in _rows(data, 5)]
+
+
+def _services(data: bytes, by_index: list[str]) -> list[ServiceRecord]:
+    return [ServiceRecord(kind, name, target, int(mode), int(ttl), by_index[int(index)], int(line))
+            for kind, name, target, mode, ttl, index, line in _rows(data, 7)]
+
+
+class _IntCache(dict):
+    def __missing__(self, key: str) -> int:
+        value = self[key] = int(key)
+        return value
+
+
+def _records(columns: dict[str, bytes], count: int, origin: str, by_index: list[str],
+             findings: list[Finding]) -> tuple[Record, ...]:
+    if not count:
+        return ()
+    names = columns["names"].decode("ascii").split("\n")
+    apex = "@." + origin  # how the prelude spells the apex (it sends names relative to the origin)
+    if apex in names:
+        names = [origin if name == apex else name for name in names]
+    types = columns["types"].decode("ascii").split("\n")
+    ttls = list(map(_IntCache().__getitem__, columns["ttls"].decode("ascii").split("\n")))
+    datas = _text(columns["datas"]).split("\n")
+    file_of = {str(index): name for index, name in enumerate(by_index)}
+    files = list(map(file_of.__getitem__, columns["files"].decode("ascii").split("\n")))
+    lines = list(map(int, columns["lines"].decode("ascii").split("\n")))
+    interned: dict[str, str] = {}
+    types = [interned.setdefault(t, t) for t in types]
+    dropped = False
+    for position in (int(n) - 1 for n in columns["fix"].split(b"\n") if n):
+        rtype = types[position]
+        try:
+            if rtype == "AAAA":
+                datas[position] = _canonical_ipv6(datas[position])
+                continue
+            text = unquote(datas[position], errors="surrogateescape")
+            rtype = canonical_type(rtype[1:])
+            if rtype in ("SOA", "ANY", "AXFR", "IXFR", "OPT", "TSIG", "TKEY", "MAILA", "MAILB", "NONE"):
+                raise RdataError(f"{rtype} records cannot be written in a zone file")
+            types[position] = interned.setdefault(rtype, rtype)
+            datas[position] = canonical_rdata(rtype, text, origin)
+        except RdataError as error:
+            function = "rr" if rtype.startswith("?") else rtype.lower()
+            findings.append(Finding(ERROR, "invalid-rdata", origin, files[position], lines[position],
+                                    f"{function}: {error}"))
+            names[position] = None  # type: ignore[call-overload]
+            dropped = True
+    records = tuple(map(Record, names, types, ttls, datas, files, lines))
+    if dropped:
+        records = tuple(record for record in records if record.name is not None)
+    return records
+
+
+def _canonical_ipv6(text: str) -> str:
+    """AAAA data exactly as dnspython prints it."""
+    try:
+        return dns.ipv6.inet_ntoa(dns.ipv6.inet_aton(text))
+    except (dns.exception.SyntaxError, ValueError) as error:
+        raise RdataError(f"invalid IPv6 address {text!r}") from error
+
+
+# --------------------------------------------------------------------------------------------
+# Errors that stop a zone, explained
+# --------------------------------------------------------------------------------------------
+
+_LIMIT_CODES = {"cpu": "lua-cpu-limit", "memory": "lua-memory-limit", "records": "lua-record-limit",
+                "wall": "lua-time-limit", "process": "lua-process-limit"}
+_LIMIT_ADVICE = {
+    "cpu": "the zone used more CPU time than allowed; look for an endless loop",
+    "memory": "the zone used more memory than allowed; look for a runaway string or table",
+    "records": "the zone creates more records than allowed",
+    "wall": "the zone took too long and was stopped (a pathological string pattern or an endless loop)",
+    "process": "the evaluation process was stopped",
+}
+
+
+def _failure(result: SandboxResult, origin: str, file: str, files: list[str], chunks: list[Chunk],
+             sources: list[bytes]) -> Finding | None:
+    """The error finding for a zone that did not evaluate, or None when it did."""
+    if result.limit:
+        where_file, where_line = file, 0
+        if 0 < result.limit_chunk <= len(files):
+            where_file, where_line = files[result.limit_chunk - 1], result.limit_line
+        detail = result.error if result.status == "killed" else result.limit_message
+        message = f"{_LIMIT_ADVICE.get(result.limit, 'a limit was exceeded')} ({detail})"
+        return Finding(ERROR, _LIMIT_CODES.get(result.limit, "lua-limit"), origin, where_file, where_line, message)
+    if result.status == "ok":
+        return None
+    if result.status == "syntax":
+        number, _, message = result.error.partition("\t")
+        index = int(number) - 1
+        return _syntax_finding(origin, files[index], chunks[index].name, sources[index], message)
+    if result.status == "error":
+        return _runtime_finding(origin, file, files, chunks, sources, result.error)
+    return Finding(ERROR, "lua-sandbox-failure", origin, file, 0, result.error or "evaluation failed")
+
+
+def _split_position(message: str, chunks: list[Chunk]) -> tuple[int, int, str]:
+    """(chunk index or -1, line, rest) from a Lua message 'name:12: text'."""
+    for index, chunk in enumerate(chunks):
+        prefix = chunk.name + ":"
+        if message.startswith(prefix):
+            line, _, rest = message[len(prefix):].partition(": ")
+            if line.isdigit():
+                return index, int(line), rest
+    return -1, 0, message
+
+
+def _source_line(source: bytes, line: int) -> str:
+    lines = source.decode("utf-8", "replace").splitlines()
+    return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+_PYTHON_STYLE = re.compile(r"^\s*(def|function|if|elif|else|for|while|class)\b[^\n]*:\s*(#.*)?$")
+
+
+def _syntax_finding(origin: str, file: str, chunk_name: str, source: bytes, message: str) -> Finding:
+    if "binary chunk" in message:
+        return Finding(ERROR, "lua-bytecode", origin, file, 1,
+                       "precompiled Lua bytecode is not accepted; commit the Lua source instead")
+    _, line, text = _split_position(message, [Chunk(chunk_name, b"")])
+    lines = source.decode("utf-8", "replace").splitlines()
+    for number, content in enumerate(lines[: max(line, 1)], start=1):
+        if _PYTHON_STYLE.match(content) and "--" not in content.split(":")[0]:
+            return Finding(ERROR, "lua-syntax-error", origin, file, number,
+                           f"this looks like Python ({content.strip()!r}): Lua writes 'function f() ... end' "
+                           "and 'if x then ... end', without a colon")
+    current = _source_line(source, line)
+    if "near '#'" in text:
+        hint = "'#' does not start a comment in Lua; comments start with --"
+    elif "unfinished string" in text:
+        hint = (f"unterminated string ({text}): close it with the same quote on the same line "
+                "(use [[...]] for text spanning lines)")
+    elif "near ')'" in text and re.search(r",\s*\)", current):
+        hint = "a trailing comma before ')': remove the last comma in the call"
+    elif "malformed number" in text:
+        hint = f"{text}: addresses and names must be quoted strings, e.g. \"192.0.2.1\""
+    elif "unexpected symbol" in text and current.lstrip().startswith("//"):
+        hint = "'//' does not start a comment in Lua; comments start with --"
+    else:
+        hint = f"syntax error: {text}"
+    return Finding(ERROR, "lua-syntax-error", origin, file, line, hint)
+
+
+_CALL_NIL = re.compile(r"attempt to call a nil value \((global|method|field) '([^']+)'\)")
+_INDEX_NIL = re.compile(r"attempt to index a nil value \((global|local|upvalue|field) '([^']+)'\)")
+
+
+def _runtime_finding(origin: str, file: str, files: list[str], chunks: list[Chunk], sources: list[bytes],
+                     message: str) -> Finding:
+    index, line, text = _split_position(message, chunks)
+    where = files[index] if index >= 0 else file
+    if text.startswith("not enough memory"):
+        return Finding(ERROR, "lua-memory-limit", origin, where, line, _LIMIT_ADVICE["memory"])
+    called = _CALL_NIL.search(text)
+    if called:
+        kind, name = called.groups()
+        if name in FUNCTION_HINTS:
+            hint = f"{name} is not a function: {FUNCTION_HINTS[name]}"
+        else:
+            choices = TEMPLATE_METHODS if kind == "method" else KNOWN_FUNCTIONS
+            close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+            hint = f"{name} is not defined" + (f"; did you mean {close[0]}?" if close else
+                                               f" (the record functions are {', '.join(RECORD_FUNCTIONS)})")
+        return Finding(ERROR, "lua-undefined-function", origin, where, line, hint)
+    indexed = _INDEX_NIL.search(text)
+    if indexed:
+        name = indexed.group(2)
+        current = _source_line(sources[index], line) if index >= 0 else ""
+        dotted = re.search(rf"(?<![\w\"'.]){re.escape(name)}((?:\.[\w-]+)+)", current)
+        if dotted:
+            written = name + dotted.group(1)
+            return Finding(ERROR, "lua-unquoted-name", origin, where, line,
+                           f"{written} is read as a variable, and {name} is not defined: "
+                           f"names must be quoted strings, write \"{written}\"")
+        return Finding(ERROR, "lua-runtime-error", origin, where, line,
+                       f"{text} ({name} is not defined or is nil)")
+    return Finding(ERROR, "lua-runtime-error", origin, where, line, text)
+
+
+WARNING_CODES = ("single-label-target", "spf-record-type")  # the warnings the evaluator emits
+__all__ = ["evaluate_lua_zones", "evaluate_lua_zone", "SandboxLimits", "WARNING_CODES", "ERROR", "WARNING"]

@@ -1,0 +1,354 @@
+"""The Lua sandbox: zone code runs in a worker process, in a fresh Lua runtime per zone.
+
+Three layers hold it in:
+
+1. **The Lua environment** (``lua/prelude.lua``): zone code sees only safe library copies and the
+   record functions, which are written in Lua; no Python object or callable is ever put in reach,
+   and the runtime is created with ``register_eval=False, register_builtins=False`` and an
+   attribute filter that refuses everything.  A count hook enforces CPU time (also inside
+   ``pcall`` and coroutines), lupa's ``max_memory`` bounds memory, the prelude counts records.
+2. **The worker process**: a separate Python started with ``-I`` and an empty environment (so no
+   secrets), with ``RLIMIT_AS`` and ``RLIMIT_CPU`` set per zone.  A C call that no hook can
+   interrupt (a pathological pattern match) is killed by the kernel or by the parent.
+3. **The parent's wall clock**: if no answer arrives in ``wall_seconds`` the parent kills the
+   worker, reports that zone as failed, and starts a fresh worker for the next one.
+
+Parent and worker speak length-prefixed frames over pipes: a JSON header plus raw bytes, never
+pickle, so even a subverted worker cannot make the parent run code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+LUA_DIR = Path(__file__).parent / "lua"
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Per-zone limits.  The defaults let a 1,000,000-record zone through and stop anything
+    much bigger or slower; a service may lower them."""
+
+    cpu_seconds: float = 20.0  # Lua CPU time (instruction hook), per zone
+    memory_bytes: int = 1536 * 1024 * 1024  # Lua heap (lupa max_memory), per zone
+    max_records: int = 2_000_000
+    wall_seconds: float = 60.0  # hard limit: the parent kills the worker after this
+    process_memory_bytes: int = 0  # RLIMIT_AS of the worker; 0 = derived from memory_bytes
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One Lua source to run: ``name`` is how errors and records refer to it (repo-relative)."""
+
+    name: str
+    source: bytes
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """Raw outcome of one zone, as the worker reports it.
+
+    ``status``: "ok", "syntax" (``error`` = chunk number TAB message), "error" (a Lua error),
+    or "killed" (the worker died or was killed: ``error`` says why).  ``limit`` is "", "cpu",
+    "memory", "records", "wall" or "process".  ``columns`` holds the prelude's tab/newline
+    separated columns (see ``lua_zone``), keyed by name.
+    """
+
+    status: str
+    error: str = ""
+    limit: str = ""
+    limit_message: str = ""
+    limit_chunk: int = 0
+    limit_line: int = 0
+    count: int = 0
+    finding_count: int = 0
+    columns: dict[str, bytes] | None = None
+
+
+# Order of the values `run` in prelude.lua returns after the fixed header values.
+COLUMN_NAMES = ("names", "types", "ttls", "datas", "files", "lines", "fix", "findings")
+TAIL_NAMES = ("services", "ignores", "secondaries")
+
+
+# --------------------------------------------------------------------------------------------
+# Framing (both sides)
+# --------------------------------------------------------------------------------------------
+
+
+def _write_frame(fd: int, header: dict, payload: bytes = b"") -> None:
+    data = json.dumps(header).encode()
+    _write_all(fd, struct.pack(">IQ", len(data), len(payload)) + data)
+    _write_all(fd, payload)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _read_exactly(fd: int, size: int, deadline: float | None) -> bytes | None:
+    """``size`` bytes from ``fd``; None on EOF; TimeoutError past ``deadline`` (monotonic)."""
+    parts = []
+    remaining = size
+    while remaining:
+        if deadline is not None:
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not select.select([fd], [], [], wait)[0]:
+                raise TimeoutError
+        chunk = os.read(fd, min(remaining, 1 << 24))
+        if not chunk:
+            return None
+        parts.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(parts)
+
+
+def _read_frame(fd: int, deadline: float | None = None) -> tuple[dict, bytes] | None:
+    head = _read_exactly(fd, 12, deadline)
+    if head is None:
+        return None
+    header_size, payload_size = struct.unpack(">IQ", head)
+    header = _read_exactly(fd, header_size, deadline)
+    payload = _read_exactly(fd, payload_size, deadline) if payload_size else b""
+    if header is None or payload is None:
+        return None
+    return json.loads(header), payload
+
+
+# --------------------------------------------------------------------------------------------
+# Worker side
+# --------------------------------------------------------------------------------------------
+
+
+def _deny_attribute(obj: object, name: object, is_setting: bool) -> object:
+    raise AttributeError("zone code cannot access Python objects")
+
+
+def evaluate_in_process(origin: str, chunks: Sequence[Chunk], *, default_ttl: int,
+                        limits: SandboxLimits) -> SandboxResult:
+    """Run ``chunks`` (templates then the zone) in a fresh runtime in THIS process.
+
+    Only the worker calls this: without the process-level limits a C-level hang would hang the
+    caller.  Exposed for the worker and for debugging.
+    """
+    # Lua 5.4, not 5.1 (what LuaDNS runs): a Lua 5.1 function holds at most 2^18 constants, so a
+    # 1,000,000-line zone file fails to compile with "constant table overflow", while 5.4 loads
+    # it in ~2 s.  The prelude restores what 5.1 zone files use (unpack, table.getn, math.mod,
+    # math.pow, integral floats printed without ".0" by tostring and in names/TTLs).
+    from lupa import lua54  # imported here: only the worker needs Lua
+
+    runtime = lua54.LuaRuntime(
+        encoding=None,
+        register_eval=False,
+        register_builtins=False,
+        unpack_returned_tuples=False,
+        attribute_filter=_deny_attribute,
+        max_memory=limits.memory_bytes,
+    )
+    try:
+        loader = runtime.eval("function(source) return assert(load(source, '=(prelude)', 't'))() end")
+        run = loader((LUA_DIR / "prelude.lua").read_bytes())
+        loader = None
+        arguments: list[object] = [origin.encode(), default_ttl, limits.max_records, float(limits.cpu_seconds),
+                                   (LUA_DIR / "builtin_templates.lua").read_bytes()]
+        for chunk in chunks:
+            arguments += [chunk.name.encode(), chunk.source]
+        values = run(*arguments)
+    except lua54.LuaMemoryError:
+        return SandboxResult("error", error="not enough memory", limit="memory",
+                             limit_message="memory limit exceeded")
+    except lua54.LuaError as error:  # only if the prelude itself failed: a bug, not a zone error
+        return SandboxResult("error", error=f"sandbox failure: {error}")
+    finally:
+        runtime = None
+    status, error, limit, limit_message, limit_chunk, limit_line, count = values[:7]
+    columns = dict(zip(COLUMN_NAMES, values[7:15]))
+    finding_count = values[15]
+    columns.update(zip(TAIL_NAMES, values[16:19]))
+    return SandboxResult(status.decode(), error.decode("utf-8", "replace"), limit.decode(),
+                         limit_message.decode("utf-8", "replace"), limit_chunk, limit_line, count,
+                         finding_count, columns)
+
+
+def _set_process_limits(limits: SandboxLimits) -> None:
+    """Kernel-enforced backstops for this zone: CPU seconds from now, and address space."""
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_now = used.ru_utime + used.ru_stime
+    hard_cpu = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    soft_cpu = int(cpu_now + limits.cpu_seconds * 1.5 + 5)
+    if hard_cpu != resource.RLIM_INFINITY:
+        soft_cpu = min(soft_cpu, hard_cpu)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft_cpu, hard_cpu))
+    address_space = limits.process_memory_bytes or (_BASE_ADDRESS_SPACE + 2 * limits.memory_bytes + (512 << 20))
+    hard_as = resource.getrlimit(resource.RLIMIT_AS)[1]
+    if hard_as != resource.RLIM_INFINITY:
+        address_space = min(address_space, hard_as)
+    resource.setrlimit(resource.RLIMIT_AS, (address_space, hard_as))
+
+
+_BASE_ADDRESS_SPACE = 0
+
+
+def _virtual_size() -> int:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 512 << 20
+
+
+def worker_main() -> None:
+    """Entry point of the worker process: evaluate zones read from stdin until EOF."""
+    global _BASE_ADDRESS_SPACE
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGXCPU must not leave core files
+    import lupa.lua54  # noqa: F401  (loaded before measuring the base address space)
+
+    _BASE_ADDRESS_SPACE = _virtual_size()
+    requests, replies = sys.stdin.fileno(), sys.stdout.fileno()
+    sys.stdout = sys.stderr  # nothing may write into the reply pipe by accident
+    while True:
+        frame = _read_frame(requests)
+        if frame is None:
+            return
+        header, payload = frame
+        limits = SandboxLimits(**header["limits"])
+        chunks, offset = [], 0
+        for name, size in header["chunks"]:
+            chunks.append(Chunk(name, payload[offset:offset + size]))
+            offset += size
+        payload = b""
+        _set_process_limits(limits)
+        try:
+            result = evaluate_in_process(header["origin"], chunks, default_ttl=header["default_ttl"], limits=limits)
+        except MemoryError:
+            result = SandboxResult("error", error="not enough memory", limit="process",
+                                   limit_message="the evaluation ran out of process memory")
+        chunks = []
+        columns = result.columns or {}
+        names = list(columns)
+        sizes = [len(columns[name]) for name in names]
+        reply = {key: value for key, value in asdict(result).items() if key != "columns"}
+        reply["columns"] = [[name, size] for name, size in zip(names, sizes)]
+        body = b"".join(columns[name] for name in names)
+        result = columns = None
+        _write_frame(replies, reply, body)
+
+
+# --------------------------------------------------------------------------------------------
+# Parent side
+# --------------------------------------------------------------------------------------------
+
+
+class LuaSandbox:
+    """A reusable worker process; ``evaluate`` runs one zone.  Use as a context manager.
+
+    A zone that hangs, crashes or exhausts the worker fails alone: the worker is killed and a
+    fresh one is started for the next zone.
+    """
+
+    def __init__(self, limits: SandboxLimits = SandboxLimits()) -> None:
+        self.limits = limits
+        self._process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "LuaSandbox":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        try:
+            process.stdin.close()
+            process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            process.kill()
+            process.wait()
+        if process.stdout:
+            process.stdout.close()
+
+    def _kill(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.kill()
+        process.wait()
+        for pipe in (process.stdin, process.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+
+    def _start(self) -> subprocess.Popen:
+        package_parent = str(Path(__file__).resolve().parent.parent)
+        code = f"import sys; sys.path.insert(0, {package_parent!r}); from publisher.sandbox import worker_main; worker_main()"
+        environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+        return subprocess.Popen(
+            [sys.executable, "-I", "-c", code],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env=environment, cwd="/", close_fds=True,
+        )
+
+    def evaluate(self, origin: str, chunks: Sequence[Chunk], *, default_ttl: int = 3600) -> SandboxResult:
+        """Evaluate one zone (``chunks``: templates first, the zone file last) in the worker."""
+        limits = self.limits
+        if self._process is None or self._process.poll() is not None:
+            self._kill()
+            self._process = self._start()
+        process = self._process
+        header = {
+            "origin": origin,
+            "default_ttl": default_ttl,
+            "limits": asdict(limits),
+            "chunks": [[chunk.name, len(chunk.source)] for chunk in chunks],
+        }
+        try:
+            _write_frame(process.stdin.fileno(), header, b"".join(chunk.source for chunk in chunks))
+            frame = _read_frame(process.stdout.fileno(), time.monotonic() + limits.wall_seconds)
+        except TimeoutError:
+            self._kill()
+            return SandboxResult("killed", error=f"evaluation took longer than {limits.wall_seconds:g} s and was stopped",
+                                 limit="wall", limit_message="wall-clock limit exceeded")
+        except (BrokenPipeError, OSError):
+            frame = None
+        if frame is None:
+            returncode = process.wait()
+            self._kill()
+            return SandboxResult("killed", error=_death_reason(returncode), limit="process",
+                                 limit_message="process limit exceeded")
+        reply, payload = frame
+        columns, offset = {}, 0
+        for name, size in reply.pop("columns"):
+            columns[name] = payload[offset:offset + size]
+            offset += size
+        return SandboxResult(columns=columns, **reply)
+
+
+def _death_reason(returncode: int) -> str:
+    import signal
+
+    if returncode < 0:
+        number = -returncode
+        if number == signal.SIGXCPU:
+            return "the evaluation used too much CPU time and was stopped"
+        if number == signal.SIGKILL:
+            return "the evaluation was killed (out of memory?)"
+        return f"the evaluation process died ({signal.Signals(number).name})"
+    return f"the evaluation process exited unexpectedly (status {returncode})"
