@@ -315,7 +315,8 @@ path = "state.db"
     config = load_config_text(text, base=tmp_path)
     first = run(tmp_path, config, apply=True)
     assert statuses(first) == {origin: APPLIED}, first.to_text()
-    assert run(tmp_path, config, apply=False).plan.change_count == 0
+    (again,) = run(tmp_path, config, apply=False).outcomes
+    assert again.status == UNCHANGED and "zone-changed-outside" not in [f.code for f in again.findings]
 
     write(zones, f"{name}.lua", 'ns("", concat("ns1", _a))\na("ns1", "127.0.0.1")\na("www", "192.0.2.7")\n')
     edit = run(tmp_path, config, apply=True)
@@ -503,3 +504,22 @@ path = "state.db"
     assert Record(f"www.{origin}", "CNAME", 3600, "web.example.net.") in records
     assert Record(f"docs.{origin}", "A", 3600, "192.0.2.5") in records
     assert run(tmp_path, config, apply=False).plan.change_count == 0
+
+
+@pytest.mark.slow
+def test_knot_publish_edit_and_no_drift_afterwards(tmp_path, knot_server):
+    """The serial Knot serves after our update is the one we store: no false drift next run."""
+    origin = knot_server.new_zone()
+    config = _bind_config(tmp_path, knot_server)
+    _bind_zone(tmp_path, origin, 'a("www", "192.0.2.1")\ntxt("long", string.rep("z", 600))\n')
+    assert statuses(run(tmp_path, config, apply=True)) == {origin: APPLIED}
+    _bind_zone(tmp_path, origin, 'a("www", "192.0.2.1", 60)\n')  # TTL-only change, and a delete
+    edit = run(tmp_path, config, apply=True)
+    assert statuses(edit) == {origin: APPLIED}
+    again = run(tmp_path, config, apply=False)
+    (outcome,) = again.outcomes
+    assert outcome.status == UNCHANGED
+    assert "zone-changed-outside" not in [f.code for f in outcome.findings]
+    records = create_provider(config.providers[0]).read(origin).records
+    assert Record(f"www.{origin}", "A", 60, "192.0.2.1") in records
+    assert not any(r.name == f"long.{origin}" for r in records)
