@@ -523,3 +523,16 @@ def test_knot_publish_edit_and_no_drift_afterwards(tmp_path, knot_server):
     records = create_provider(config.providers[0]).read(origin).records
     assert Record(f"www.{origin}", "A", 60, "192.0.2.1") in records
     assert not any(r.name == f"long.{origin}" for r in records)
+
+
+def test_embedded_default_publishes_the_example_repository(tmp_path):
+    """What `make run` does: the repository's own zones/ into var/zones, every zone accepted by
+    named-checkzone (the default name servers need no glue in any example zone)."""
+    config = Config.default(tmp_path)
+    zones = Path(__file__).parent.parent / "zones"
+    report = publish(config, zones, apply=True)
+    assert report.outcomes and {o.status for o in report.outcomes} == {APPLIED}, report.to_text()
+    assert (tmp_path / "var" / "state.db").exists()
+    assert sorted(p.name for p in (tmp_path / "var" / "zones").glob("*.zone")) == sorted(
+        f"{o.zone.rstrip('.')}.zone" for o in report.outcomes)
+    assert publish(config, zones, apply=False).plan.change_count == 0
