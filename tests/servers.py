@@ -78,6 +78,17 @@ def query_soa_serial(address: str, port: int, origin: str, timeout: float = 1.0)
     return None
 
 
+def wait_for_serial(address: str, port: int, origin: str, expected: int | None, timeout: float = 15.0) -> int | None:
+    """The served serial once it equals ``expected`` (zone loads and reloads are asynchronous in
+    named), or the last one seen when ``timeout`` runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        serial = query_soa_serial(address, port, origin)
+        if serial == expected or time.monotonic() > deadline:
+            return serial
+        time.sleep(0.02)
+
+
 def _tcp_open(address: str, port: int) -> bool:
     try:
         with socket.create_connection((address, port), timeout=0.5):

@@ -13,7 +13,7 @@ from publisher.model import CREATE, DELETE, Change, Record
 from publisher.providers import create_provider
 from publisher.providers.base import ConcurrentChangeError, ProviderError
 from publisher.providers.zonefile import HEADER, ZoneFileProvider
-from tests.servers import query_soa_serial, unique_zone
+from tests.servers import unique_zone, wait_for_serial
 
 DATA = Path(__file__).parent / "data" / "providers"
 ORIGIN = "example.test."
@@ -151,10 +151,10 @@ def test_named_loads_the_include_with_secondaries(named_server) -> None:
                                 reconfig_command=f"{rndc} reconfig")
     origin = unique_zone("files.test.")
     provider.create_zone(origin, soa(1, origin), nameservers(origin))
-    assert query_soa_serial(named_server.address, named_server.port, origin) == 1
+    assert wait_for_serial(named_server.address, named_server.port, origin, 1) == 1
     provider.set_secondaries(origin, ["127.0.0.2"])  # reconfig fails loudly if named rejects the include
     provider.apply(origin, [Change(CREATE, f"www.{origin}", "A", 300, new=("192.0.2.1",))], soa(2, origin), 1)
-    assert query_soa_serial(named_server.address, named_server.port, origin) == 2
+    assert wait_for_serial(named_server.address, named_server.port, origin, 2) == 2
     provider.set_secondaries(origin, [])
     provider.delete_zone(origin)
-    assert query_soa_serial(named_server.address, named_server.port, origin) is None
+    assert wait_for_serial(named_server.address, named_server.port, origin, None) is None

@@ -8,6 +8,9 @@ uncompressed), so its exact size is known, and a message takes changes until the
 overflow; the signed message is measured again before it is sent.  Encoding the wire directly
 rather than through ``dns.message`` halves the client's share of a 10,000-record publish.
 
+The one exception to the given order: NS additions go after the other additions (see
+``glue_before_nameservers``), because BIND checks NS glue after every message.
+
 Every message carries a prerequisite "the SOA is exactly what we last saw" and replaces the SOA,
 so a change made by someone else between our read and our write, or between two of our messages,
 fails the prerequisite (NXRRSET) and surfaces as ConcurrentChangeError instead of being
@@ -89,6 +92,21 @@ def serial_after(serial: int, steps: int = 1) -> int:
 def serial_gt(a: int, b: int) -> bool:
     """RFC 1982: is ``a`` strictly after ``b``?"""
     return a != b and ((a - b) % 2**32) < 2**31
+
+
+def glue_before_nameservers(changes: Sequence[Change]) -> list[Change]:
+    """The planner's order, except NS additions move after every other addition.
+
+    BIND checks each UPDATE message on its own and refuses one that leaves an in-zone NS name
+    without an address; when changes span several messages, a new NS must not arrive before its
+    glue.  They stay ahead of the trailing deletes, so old glue outlives the NS that needed it.
+    """
+    nameservers = [c for c in changes if c.type == "NS" and c.action != DELETE]
+    if not nameservers:
+        return list(changes)
+    rest = [c for c in changes if not (c.type == "NS" and c.action != DELETE)]
+    last_addition = max((i for i, c in enumerate(rest) if c.action != DELETE), default=-1)
+    return rest[: last_addition + 1] + nameservers + rest[last_addition + 1:]
 
 
 def rdata_to_text(rdtype: str, rdata: dns.rdata.Rdata, origin: str) -> str:
@@ -259,7 +277,8 @@ class RFC2136Provider:
             raise ConcurrentChangeError(
                 f"provider {self.name!r}, zone {origin}: serial is {current.serial}, expected "
                 f"{expected_serial}: the zone changed since it was read; nothing applied")
-        encoded = [self._encode_change(zone, change) for change in changes if change.type != "SOA"]
+        ordered = glue_before_nameservers([change for change in changes if change.type != "SOA"])
+        encoded = [self._encode_change(zone, change) for change in ordered]
         batches = self._pack(origin, [item for item in encoded if item[1]], current)
         target = serial_of(soa.data)
         soa_template = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.SOA, soa.data)
