@@ -536,3 +536,31 @@ def test_embedded_default_publishes_the_example_repository(tmp_path):
     assert sorted(p.name for p in (tmp_path / "var" / "zones").glob("*.zone")) == sorted(
         f"{o.zone.rstrip('.')}.zone" for o in report.outcomes)
     assert publish(config, zones, apply=False).plan.change_count == 0
+
+
+def _with_timers(config: Config, **timers) -> Config:
+    return replace(config, defaults=replace(config.defaults, **timers))
+
+
+def test_soa_settings_change_is_applied_without_record_changes(tmp_path, repo):
+    config = make_config(tmp_path)
+    run(tmp_path, config, apply=True)
+    report = run(tmp_path, _with_timers(config, refresh=7777), apply=True)
+    assert statuses(report) == {"example.com.": APPLIED, "example.org.": APPLIED}
+    assert all(not o.changes for o in report.outcomes)
+    soa = create_provider(config.providers[0]).read("example.com.").soa
+    assert soa.data.split()[3] == "7777"
+    assert set(statuses(run(tmp_path, _with_timers(config, refresh=7777), apply=False)).values()) == {UNCHANGED}
+
+
+@pytest.mark.slow
+def test_rfc2136_soa_settings_change(tmp_path, named_server):
+    origin = named_server.new_zone()
+    config = _bind_config(tmp_path, named_server)
+    _bind_zone(tmp_path, origin, 'a("www", "192.0.2.1")\n')
+    run(tmp_path, config, apply=True)
+    changed = _with_timers(config, retry=1234)
+    assert statuses(run(tmp_path, changed, apply=True)) == {origin: APPLIED}
+    snapshot = create_provider(config.providers[0]).read(origin)
+    assert snapshot.soa.data.split()[4] == "1234"
+    assert statuses(run(tmp_path, changed, apply=False)) == {origin: UNCHANGED}
