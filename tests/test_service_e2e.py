@@ -336,11 +336,11 @@ def test_burst_of_50_pushes_makes_at_most_two_runs(service_factory, mail):
     runs_before = len(service.runs())
     newest = service.commit("192.0.2.51", "Newest")
     commits = [f"{n:040x}" for n in range(1, 50)] + [newest]  # 49 earlier pushes, then the newest
-    codes: list[int] = []
+    codes: dict[str, int] = {}
 
     def send(chunk):
         for commit in chunk:
-            codes.append(service.hook(commit).status_code)
+            codes[commit] = service.hook(commit).status_code
 
     threads = [threading.Thread(target=send, args=(commits[i::5],)) for i in range(4)]
     for thread in threads:
@@ -348,7 +348,9 @@ def test_burst_of_50_pushes_makes_at_most_two_runs(service_factory, mail):
     for thread in threads:
         thread.join()
     send(commits[4::5])  # the newest is sent last
-    assert len(codes) == 50 and set(codes) == {202}
+    # The head is already in git, so a run may have published it before its own webhook arrives:
+    # that one is then acknowledged with 200 ("already published").
+    assert len(codes) == 50 and {codes.pop(newest)} <= {200, 202} and set(codes.values()) == {202}
     wait_until(lambda: service.served() == {"192.0.2.51"}, "the newest commit")
     wait_until(service.idle, "the queue to drain")
     assert len(service.runs()) - runs_before <= 2
