@@ -39,7 +39,7 @@ SECRET_KEYS = frozenset({
 # Type-specific provider keys (beyond name, type, zones); paths among them resolved against the file.
 PROVIDER_KEYS: Mapping[str, frozenset[str]] = {
     "rfc2136": frozenset({"server", "port", "tsig_keyfile", "tsig_name", "tsig_algorithm", "tsig_secret",
-                          "timeout", "max_message_size", "transfer_server"}),
+                          "timeout", "max_message_size"}),
     "powerdns": frozenset({"api_url", "api_key", "server_id", "timeout", "kind", "nameservers"}),
     "zonefile": frozenset({"directory", "reload_command", "check_command", "named_conf", "reconfig_command",
                            "timeout"}),
