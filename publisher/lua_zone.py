@@ -112,11 +112,11 @@ def _evaluate(sandbox: LuaSandbox, repo: Path, path: Path, origin: str, template
     sources = [text for _, text in templates] + [source]
     chunks = [Chunk(_chunk_name(name), text) for name, text in zip(files, sources)]
     result = sandbox.evaluate(origin, chunks, default_ttl=default_ttl)
-    return _zone_result(result, origin, file, files, chunks, sources, findings)
+    return _zone_result(result, origin, file, files, chunks, sources, findings, sandbox.limits)
 
 
 def _zone_result(result: SandboxResult, origin: str, file: str, files: list[str], chunks: list[Chunk],
-                 sources: list[bytes], findings: list[Finding]) -> ZoneResult:
+                 sources: list[bytes], findings: list[Finding], limits: SandboxLimits) -> ZoneResult:
     columns = result.columns or {}
     # files[0] is used for position 0 (unknown): attribute it to the zone file.
     by_index = [file] + files
@@ -124,7 +124,7 @@ def _zone_result(result: SandboxResult, origin: str, file: str, files: list[str]
     if result.finding_count > 1000:
         findings.append(Finding(ERROR, "too-many-findings", origin, file, 0,
                                 f"{result.finding_count - 1000} more problems not shown"))
-    failure = _failure(result, origin, file, files, chunks, sources)
+    failure = _failure(result, origin, file, files, chunks, sources, limits)
     if failure is not None:
         findings.append(failure)
         return ZoneResult(origin, file, None, tuple(findings))
@@ -219,25 +219,31 @@ def _canonical_ipv6(text: str) -> str:
 
 _LIMIT_CODES = {"cpu": "lua-cpu-limit", "memory": "lua-memory-limit", "records": "lua-record-limit",
                 "wall": "lua-time-limit", "process": "lua-process-limit"}
-_LIMIT_ADVICE = {
-    "cpu": "the zone used more CPU time than allowed; look for an endless loop",
-    "memory": "the zone used more memory than allowed; look for a runaway string or table",
-    "records": "the zone creates more records than allowed",
-    "wall": "the zone took too long and was stopped (a pathological string pattern or an endless loop)",
-    "process": "the evaluation process was stopped",
-}
+
+
+def _limit_message(result: SandboxResult, limits: SandboxLimits) -> str:
+    if result.limit == "cpu":
+        return f"CPU time limit of {limits.cpu_seconds:g} s exceeded: look for an endless loop"
+    if result.limit == "memory":
+        return (f"memory limit of {limits.memory_bytes / 2**20:g} MiB exceeded: "
+                "look for a runaway string or table")
+    if result.limit == "records":
+        return f"more than {limits.max_records} records, the configured maximum"
+    if result.limit == "wall":
+        return (f"stopped after {limits.wall_seconds:g} s: a pathological string pattern "
+                "or another library call that never finishes")
+    return f"stopped: {result.error or result.limit_message}"
 
 
 def _failure(result: SandboxResult, origin: str, file: str, files: list[str], chunks: list[Chunk],
-             sources: list[bytes]) -> Finding | None:
+             sources: list[bytes], limits: SandboxLimits) -> Finding | None:
     """The error finding for a zone that did not evaluate, or None when it did."""
     if result.limit:
         where_file, where_line = file, 0
         if 0 < result.limit_chunk <= len(files):
             where_file, where_line = files[result.limit_chunk - 1], result.limit_line
-        detail = result.error if result.status == "killed" else result.limit_message
-        message = f"{_LIMIT_ADVICE.get(result.limit, 'a limit was exceeded')} ({detail})"
-        return Finding(ERROR, _LIMIT_CODES.get(result.limit, "lua-limit"), origin, where_file, where_line, message)
+        return Finding(ERROR, _LIMIT_CODES.get(result.limit, "lua-limit"), origin, where_file, where_line,
+                       _limit_message(result, limits))
     if result.status == "ok":
         return None
     if result.status == "syntax":
@@ -304,8 +310,6 @@ def _runtime_finding(origin: str, file: str, files: list[str], chunks: list[Chun
                      message: str) -> Finding:
     index, line, text = _split_position(message, chunks)
     where = files[index] if index >= 0 else file
-    if text.startswith("not enough memory"):
-        return Finding(ERROR, "lua-memory-limit", origin, where, line, _LIMIT_ADVICE["memory"])
     called = _CALL_NIL.search(text)
     if called:
         kind, name = called.groups()

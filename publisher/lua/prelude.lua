@@ -9,7 +9,7 @@
 
 local debug_getinfo, debug_sethook = debug.getinfo, debug.sethook
 local load, clock, collectgarbage = load, os.clock, collectgarbage
-local type, tostring, tonumber, error, pcall = type, tostring, tonumber, error, pcall
+local type, tostring, tonumber, error, pcall, xpcall = type, tostring, tonumber, error, pcall, xpcall
 local select, pairs, ipairs, next = select, pairs, ipairs, next
 local setmetatable, getmetatable, rawget = setmetatable, getmetatable, rawget
 local s_lower, s_upper, s_find, s_match = string.lower, string.upper, string.find, string.match
@@ -60,6 +60,7 @@ local SERVICES, IGNORES, SECONDARIES = {}, {}, {}
 local FILE_INDEX = {} -- chunk source ("=example.com.lua") -> 1-based file number
 local LIMIT, LIMIT_MESSAGE, LIMIT_FILE, LIMIT_LINE = "", "", 0, 0
 local DEADLINE = 0
+local LAST_FILE, LAST_LINE = 0, 0
 local OVER = false
 
 -- Escapes for the tab/newline separated columns handed to Python (only where user text can land).
@@ -613,10 +614,11 @@ local function hook()
     return
   end
   if not OVER then
+    LAST_FILE, LAST_LINE = where(3) -- where a memory error most likely happened, if one does
     if clock() <= DEADLINE then return end
     OVER = true
     if LIMIT == "" then
-      LIMIT, LIMIT_MESSAGE = "cpu", "CPU time limit exceeded (an endless loop?)"
+      LIMIT, LIMIT_MESSAGE = "cpu", "CPU time limit exceeded"
       LIMIT_FILE, LIMIT_LINE = where()
     end
     debug_sethook(hook, "", 1)
@@ -651,6 +653,14 @@ local function new_environment()
     env[key] = _G[key]
   end
   env.tostring = user_tostring
+  -- An error raised by the CPU hook reaches the message handler while Lua still has hooks off,
+  -- so a handler that loops could never be stopped: once over the limit, skip user handlers.
+  env.xpcall = function(f, handler, ...)
+    return xpcall(f, function(e)
+      if OVER then return e end
+      return handler(e)
+    end, ...)
+  end
   env.setmetatable = safe_setmetatable
   env.print = function() end
   env.unpack = t_unpack
@@ -693,6 +703,22 @@ local function new_environment()
   return env
 end
 
+-- Message handler of the zone run: an error raised inside the prelude or the built-in templates
+-- (say a bad argument that reached a library function) is re-labelled with the zone or template
+-- line that led there, so every error names a repository file.
+local CHUNK_NAMES = {}
+local function locate(err)
+  if type(err) ~= "string" or OVER then return err end
+  local internal = s_find(err, "^%(prelude%):%d+: ") or s_find(err, "^%(templates%):%d+: ")
+  for _, name in next, CHUNK_NAMES do
+    if s_sub(err, 1, #name + 1) == name .. ":" then return err end
+  end
+  local file, line = where(2)
+  if file == 0 then return err end
+  if internal then err = s_gsub(err, "^%([a-z]+%):%d+: ", "") end
+  return CHUNK_NAMES[file] .. ":" .. line .. ": " .. err
+end
+
 local function describe_error(err)
   if type(err) == "string" then return err end
   if err == nil then return "error (nil)" end
@@ -709,7 +735,10 @@ local function run(origin, default_ttl, max_records, cpu_seconds, builtin_source
   DEFAULT_TTL, MAX_RECORDS = default_ttl, max_records
   BUILTIN_TEMPLATES = assert(load(builtin_source, "=(templates)", "t", {ipairs = ipairs}))
   local chunks = t_pack(...)
-  for i = 1, chunks.n, 2 do FILE_INDEX["=" .. chunks[i]] = (i + 1) // 2 end
+  for i = 1, chunks.n, 2 do
+    FILE_INDEX["=" .. chunks[i]] = (i + 1) // 2
+    CHUNK_NAMES[(i + 1) // 2] = chunks[i]
+  end
 
   local env = new_environment()
   local function body()
@@ -722,13 +751,13 @@ local function run(origin, default_ttl, max_records, cpu_seconds, builtin_source
   end
   DEADLINE = clock() + cpu_seconds
   debug_sethook(hook, "", HOOK_COUNT)
-  local ok, status, syntax_file, syntax_message = pcall(body)
+  local ok, status, syntax_file, syntax_message = xpcall(body, locate)
   debug_sethook()
   local err = ""
   if not ok then
     status, err = "error", describe_error(status)
-    if err == "not enough memory" and LIMIT == "" then
-      LIMIT, LIMIT_MESSAGE = "memory", "memory limit exceeded"
+    if LIMIT == "" and (err == "not enough memory" or s_find(err, "string too large", 1, true)) then
+      LIMIT, LIMIT_MESSAGE, LIMIT_FILE, LIMIT_LINE = "memory", "memory limit exceeded", LAST_FILE, LAST_LINE
     end
   elseif status == "syntax" then
     err = syntax_file .. "\t" .. describe_error(syntax_message)

@@ -1,0 +1,211 @@
+"""The Lua sandbox holds: each attack fails alone with a clear finding, and the next zone (in the
+same batch, hence the same or a fresh worker) still evaluates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from publisher.lua_zone import evaluate_lua_zones
+from publisher.sandbox import Chunk, LuaSandbox, SandboxLimits
+
+# Small limits keep the attacks quick; the wall clock must exceed the Lua CPU limit so the hook,
+# not the parent, stops the Lua-level loops.
+LIMITS = SandboxLimits(cpu_seconds=1.0, memory_bytes=64 << 20, max_records=1000, wall_seconds=6.0)
+
+HEALTHY = 'a("ok", "192.0.2.7")\nlocal s = ("abc"):upper() .. string.rep("x", 3)\ntxt("s", s)\n'
+
+
+def run_attack(tmp_path: Path, attack: str, limits: SandboxLimits = LIMITS):
+    """Evaluate the attack zone, then a healthy zone in the same batch; return both results."""
+    (tmp_path / "attack.test.lua").write_text(attack)
+    (tmp_path / "healthy.test.lua").write_text(HEALTHY)
+    attacked, healthy = evaluate_lua_zones(
+        tmp_path, [(tmp_path / "attack.test.lua", "attack.test."), (tmp_path / "healthy.test.lua", "healthy.test.")],
+        limits=limits)
+    assert healthy.zone is not None and healthy.findings == (), [f.to_text() for f in healthy.findings]
+    assert [(r.name, r.data) for r in healthy.zone.records] == [("ok.healthy.test.", "192.0.2.7"),
+                                                                ("s.healthy.test.", '"ABCxxx"')]
+    return attacked
+
+
+def single_error(result):
+    assert result.zone is None
+    errors = [f for f in result.findings if f.is_error]
+    assert len(errors) == 1, [f.to_text() for f in result.findings]
+    return errors[0]
+
+
+# ----------------------------------------------------------------------------- CPU
+
+@pytest.mark.parametrize("attack, line", [
+    ("a('x', '192.0.2.1')\nwhile true do end\n", 2),
+    ("local ok = pcall(function()\n  while true do end\nend)\nwhile true do pcall(function() while true do end end) end\n", 2),
+    ("while true do\n  pcall(error, 'x')\nend\n", 2),
+    ("local ok, err = xpcall(function() while true do end end, function(e) while true do end end)\n"
+     "a('after', '192.0.2.1')\n", 1),
+])
+def test_endless_loops_stop_even_inside_pcall(tmp_path, attack, line):
+    finding = single_error(run_attack(tmp_path, attack))
+    assert finding.code == "lua-cpu-limit"
+    assert "CPU time limit of 1 s exceeded" in finding.message
+    assert (finding.file, finding.line) == ("attack.test.lua", line)
+
+
+@pytest.mark.parametrize("attack", [
+    "local co = coroutine.create(function()\n while true do end\nend)\ncoroutine.resume(co)\nwhile true do end\n",
+    "local f = coroutine.wrap(function()\n while true do end\nend)\npcall(f)\nwhile true do end\n",
+    "while true do\n coroutine.resume(coroutine.create(function() while true do end end))\nend\n",
+])
+def test_endless_loops_inside_coroutines_stop(tmp_path, attack):
+    finding = single_error(run_attack(tmp_path, attack))
+    assert finding.code == "lua-cpu-limit"
+
+
+# ----------------------------------------------------------------------------- memory
+
+@pytest.mark.parametrize("attack", [
+    'local s = string.rep("x", 2^30)\n',
+    'local s = "x"\nfor i = 1, 40 do s = s .. s end\n',
+    'local t = {}\nlocal i = 0\nwhile true do i = i + 1; t[i] = string.rep("x", 1000) .. i end\n',
+    'local t = {}\nfor i = 1, 1e9 do t[i] = i end\n',
+    'local ok = true\nlocal t = {}\nwhile true do pcall(function() t[#t + 1] = string.rep("y", 1e6) .. #t end) end\n',
+])
+def test_memory_bombs_fail_alone(tmp_path, attack):
+    finding = single_error(run_attack(tmp_path, attack))
+    assert finding.code in ("lua-memory-limit", "lua-cpu-limit")
+    if finding.code == "lua-memory-limit":
+        assert "memory limit of 64 MiB exceeded" in finding.message
+
+
+def test_record_count_is_limited(tmp_path):
+    finding = single_error(run_attack(tmp_path, 'for i = 1, 5000 do\n  a("h" .. i, "192.0.2.1")\nend\n'))
+    assert finding.code == "lua-record-limit"
+    assert "more than 1000 records" in finding.message
+    assert finding.line == 2
+
+
+# ----------------------------------------------------------------------------- C-level hangs
+
+def test_pathological_pattern_is_killed_by_the_process_limit(tmp_path):
+    limits = SandboxLimits(cpu_seconds=1.0, memory_bytes=64 << 20, max_records=1000, wall_seconds=3.0)
+    attack = 'a("x", "192.0.2.1")\nstring.find(string.rep("a", 100000), string.rep("a*", 40) .. "b")\n'
+    finding = single_error(run_attack(tmp_path, attack, limits))
+    assert finding.code in ("lua-time-limit", "lua-process-limit")
+    assert finding.file == "attack.test.lua"
+
+
+def test_a_killed_worker_is_replaced_for_the_next_zone():
+    limits = SandboxLimits(cpu_seconds=1.0, memory_bytes=64 << 20, wall_seconds=2.0)
+    hang = Chunk("hang.lua", b'string.find(string.rep("a", 50000), string.rep("a*", 30) .. "b")')
+    fine = Chunk("fine.lua", b'a("", "192.0.2.1")')
+    with LuaSandbox(limits) as sandbox:
+        first = sandbox.evaluate("one.test.", [fine])
+        killed = sandbox.evaluate("two.test.", [hang])
+        again = sandbox.evaluate("three.test.", [fine])
+    assert (first.status, first.count) == ("ok", 1)
+    assert (killed.status, killed.limit) == ("killed", "wall")
+    assert (again.status, again.count) == ("ok", 1)
+
+
+# ----------------------------------------------------------------------------- escapes
+
+@pytest.mark.parametrize("name", ["os", "io", "debug", "package", "load", "loadstring", "dofile", "loadfile",
+                                  "collectgarbage", "setfenv", "getfenv", "python", "module"])
+def test_dangerous_globals_do_not_exist(tmp_path, name):
+    result = run_attack(tmp_path, f'if {name} ~= nil then a("leak", "192.0.2.1") end\na("fine", "192.0.2.2")\n')
+    assert [r.name for r in result.zone.records] == ["fine.attack.test."]
+
+
+def test_string_dump_and_bytecode_are_refused(tmp_path):
+    result = run_attack(tmp_path, 'if string.dump == nil and ("").dump == nil then a("no-dump", "192.0.2.1") end\n')
+    assert [r.name for r in result.zone.records] == ["no-dump.attack.test."]
+    finding = single_error(run_attack(tmp_path, 'local f = load("\\27Lua")\n'))
+    assert finding.code == "lua-undefined-function" and finding.line == 1
+
+
+def test_a_precompiled_zone_file_is_refused(tmp_path):
+    (tmp_path / "attack.test.lua").write_bytes(b"\x1bLuaT\x00\x19\x93\r\n\x1a\n")
+    (result,) = evaluate_lua_zones(tmp_path, [(tmp_path / "attack.test.lua", "attack.test.")], limits=LIMITS)
+    assert single_error(result).code == "lua-bytecode"
+
+
+def test_os_getenv_is_unreachable(tmp_path):
+    finding = single_error(run_attack(tmp_path, 'txt("env", os.getenv("HOME"))\n'))
+    assert finding.line == 1 and "os" in finding.message
+
+
+def test_require_only_knows_the_builtin_templates(tmp_path):
+    finding = single_error(run_attack(tmp_path, 'local os = require("os")\n'))
+    assert finding.code == "lua-runtime-error"
+    assert 'only require("templates")' in finding.message
+
+
+@pytest.mark.parametrize("attack", [
+    'getmetatable("").__index = function() return "pwned" end\n',
+    'rawset(getmetatable(""), "__index", {})\n',
+    'setmetatable("", {})\n',
+])
+def test_the_string_metatable_is_locked(tmp_path, attack):
+    finding = single_error(run_attack(tmp_path, attack))
+    assert finding.line == 1
+
+
+def test_getmetatable_of_a_string_is_harmless(tmp_path):
+    result = run_attack(tmp_path, 'if getmetatable("") == false then a("locked", "192.0.2.1") end\n')
+    assert [r.name for r in result.zone.records] == ["locked.attack.test."]
+
+
+def test_changes_to_library_tables_stay_in_their_zone(tmp_path):
+    attack = ('string.rep = nil\nrawset(string, "upper", nil)\ntable.concat = nil\nleaked_global = 1\n'
+              'function string.shout(s) return s:upper() .. "!" end\n')
+    result = run_attack(tmp_path, attack)  # run_attack checks the next zone still has rep/upper
+    assert result.zone is not None and result.findings == ()
+
+
+def test_a_zone_can_extend_string_for_its_own_methods(tmp_path):
+    result = run_attack(tmp_path, 'function string.host(s) return s .. "-host" end\na(("web"):host(), "192.0.2.1")\n')
+    assert [r.name for r in result.zone.records] == ["web-host.attack.test."]
+
+
+def test_globals_do_not_leak_between_zones(tmp_path):
+    (tmp_path / "one.test.lua").write_text('shared = "one"\na = nil\n')
+    (tmp_path / "two.test.lua").write_text('if shared == nil then a("clean", "192.0.2.1") end\n')
+    one, two = evaluate_lua_zones(tmp_path, [(tmp_path / "one.test.lua", "one.test."),
+                                             (tmp_path / "two.test.lua", "two.test.")], limits=LIMITS)
+    assert one.zone is not None
+    assert [r.name for r in two.zone.records] == ["clean.two.test."]
+
+
+@pytest.mark.parametrize("attack", [
+    'local x = python.eval("1")\n',
+    'local x = ("").__class__.__mro__\n',
+    'local x = a.__globals__\n',
+    'local x = _G.python.builtins\n',
+])
+def test_python_objects_are_unreachable(tmp_path, attack):
+    finding = single_error(run_attack(tmp_path, attack))
+    assert finding.line == 1
+
+
+def test_no_value_in_the_environment_is_a_python_object(tmp_path):
+    # Walk every value reachable from the environment: all must be plain Lua types.
+    attack = '''
+local seen, bad = {}, 0
+local function walk(v)
+  if type(v) == "userdata" then bad = bad + 1 end
+  if type(v) ~= "table" or seen[v] then return end
+  seen[v] = true
+  for k, x in pairs(v) do walk(k); walk(x) end
+end
+walk(_G)
+if bad == 0 then a("clean", "192.0.2.1") end
+'''
+    result = run_attack(tmp_path, attack)
+    assert [r.name for r in result.zone.records] == ["clean.attack.test."]
+
+
+def test_gc_metamethods_are_refused(tmp_path):
+    finding = single_error(run_attack(tmp_path, 'setmetatable({}, {__gc = function() while true do end end})\n'))
+    assert "__gc" in finding.message and finding.line == 1
