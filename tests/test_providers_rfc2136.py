@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from types import MappingProxyType
 
+import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
@@ -78,6 +79,17 @@ def test_nameserver_additions_follow_other_additions_and_precede_deletes() -> No
     assert glue_before_nameservers(planned) == [conflict, www, new_glue, apex_ns, delegation, old_glue,
                                                 gone_delegation]
     assert glue_before_nameservers([www, new_glue]) == [www, new_glue]
+
+
+@pytest.mark.parametrize("name", ["www.example.com.", "a.b.example.com.", "*.example.com.", "we\\.ird.example.com.",
+                                  "other.org.", "caf\\195\\169.example.com."])
+def test_owner_names_encode_as_dnspython_would(name: str) -> None:
+    from publisher.providers.rfc2136 import _owner_wire
+
+    owner, zone = dns.name.from_text(name), dns.name.from_text("example.com.")
+    expected = (b"".join(bytes((len(label),)) + label for label in owner.relativize(zone).labels) + b"\xc0\x0c"
+                if owner.is_subdomain(zone) else owner.to_wire())
+    assert _owner_wire(name, "example.com.") == expected
 
 
 def test_serial_arithmetic_wraps_as_rfc_1982() -> None:

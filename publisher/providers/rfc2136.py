@@ -109,6 +109,35 @@ def glue_before_nameservers(changes: Sequence[Change]) -> list[Change]:
     return rest[: last_addition + 1] + nameservers + rest[last_addition + 1:]
 
 
+def _owner_wire(name: str, origin: str) -> bytes:
+    """Wire form of an owner name, compressed against the zone name at offset 12.
+
+    Model names are absolute and lower-case, so plain names are encoded from the text directly;
+    escaped ones (rare) go through dnspython.
+    """
+    if name.endswith("." + origin) and "\\" not in name:
+        try:
+            encoded = [label.encode("ascii") for label in name[: -len(origin) - 1].split(".")]
+        except UnicodeEncodeError:
+            encoded = []
+        if encoded and all(0 < len(label) < 64 for label in encoded):
+            return b"".join(bytes((len(label),)) + label for label in encoded) + _ZONE_POINTER
+    owner = dns.name.from_text(name)
+    zone = dns.name.from_text(origin)
+    if owner.is_subdomain(zone):
+        return b"".join(bytes((len(label),)) + label for label in owner.relativize(zone).labels) + _ZONE_POINTER
+    return owner.to_wire()  # out of zone: the server answers NOTZONE
+
+
+def _rdata_wire(rdtype: int, text: str) -> bytes:
+    """Uncompressed rdata wire form; addresses directly, other types through dnspython."""
+    if rdtype == dns.rdatatype.A:
+        return socket.inet_pton(socket.AF_INET, text)
+    if rdtype == dns.rdatatype.AAAA:
+        return socket.inet_pton(socket.AF_INET6, text)
+    return dns.rdata.from_text(dns.rdataclass.IN, rdtype, text).to_wire()
+
+
 def rdata_to_text(rdtype: str, rdata: dns.rdata.Rdata, origin: str) -> str:
     """Canonical model text of rdata received from a server (see ``publisher.rdata``)."""
     if rdtype in _NAME_ONLY_TYPES:
@@ -278,7 +307,7 @@ class RFC2136Provider:
                 f"provider {self.name!r}, zone {origin}: serial is {current.serial}, expected "
                 f"{expected_serial}: the zone changed since it was read; nothing applied")
         ordered = glue_before_nameservers([change for change in changes if change.type != "SOA"])
-        encoded = [self._encode_change(zone, change) for change in ordered]
+        encoded = [self._encode_change(zone, origin, change) for change in ordered]
         batches = self._pack(origin, [item for item in encoded if item[1]], current)
         target = serial_of(soa.data)
         soa_template = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.SOA, soa.data)
@@ -307,28 +336,22 @@ class RFC2136Provider:
                 f"{{ {key}; }}; and allow-transfer) or to knot.conf (with an ACL allowing update and "
                 f"transfer for that key), then publish again")
 
-    def _encode_change(self, zone: dns.name.Name, change: Change) -> tuple[int, bytes]:
+    def _encode_change(self, zone: dns.name.Name, origin: str, change: Change) -> tuple[int, bytes]:
         """One change as update-section RRs in wire format: (RR count, bytes), in sending order.
 
         Owners are compressed against the zone name (offset 12, right after the header); rdata is
         written uncompressed, so the size of a message is exactly the sum of its parts.
         """
-        owner = dns.name.from_text(change.name)
         rdtype = dns.rdatatype.from_text(change.type)
-        if owner == zone:
-            owner_wire = _ZONE_POINTER
-        elif owner.is_subdomain(zone):
-            owner_wire = b"".join(bytes((len(label),)) + label
-                                  for label in owner.relativize(zone).labels) + _ZONE_POINTER
-        else:
-            owner_wire = owner.to_wire()  # out of zone: the server answers NOTZONE
+        at_apex = change.name == origin
+        owner_wire = _ZONE_POINTER if at_apex else _owner_wire(change.name, origin)
 
         def rrs(texts: Iterable[str], rdclass: int, ttl: int) -> list[bytes]:
             encoded = []
             for text in texts:
                 try:
-                    rdata = dns.rdata.from_text(dns.rdataclass.IN, rdtype, text).to_wire()
-                except (dns.exception.DNSException, ValueError) as error:
+                    rdata = _rdata_wire(rdtype, text)
+                except (dns.exception.DNSException, ValueError, OSError) as error:
                     raise ProviderError(f"provider {self.name!r}, zone {zone}: cannot encode "
                                         f"{change.name} {change.type}: {error}") from None
                 encoded.append(owner_wire + struct.pack("!HHIH", rdtype, rdclass, ttl, len(rdata)) + rdata)
@@ -348,7 +371,7 @@ class RFC2136Provider:
                 to_add, to_delete = tuple(d for d in change.new if d not in old), sorted(old - new)
             adds = rrs(to_add, dns.rdataclass.IN, change.ttl)
             deletes = rrs(to_delete, dns.rdataclass.NONE, 0)
-            if rdtype == dns.rdatatype.NS and owner == zone:
+            if rdtype == dns.rdatatype.NS and at_apex:
                 # The apex NS set must never run out, and servers skip deleting its last record.
                 parts = adds + deletes
                 if change.ttl != change.old_ttl:
