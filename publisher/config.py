@@ -34,6 +34,7 @@ PROVIDER_TYPES = ("rfc2136", "powerdns", "zonefile")
 # Keys that may hold "env:NAME" / "file:PATH" references.
 SECRET_KEYS = frozenset({
     "tsig_secret", "api_key", "secret", "tokens", "smtp_password", "smtp_username", "webhook_secret",
+    "webhook_url",  # Slack-style URLs carry their secret in the path
 })
 
 # Type-specific provider keys (beyond name, type, zones); paths among them resolved against the file.
@@ -152,7 +153,7 @@ class NotifyConfig:
     notify_author: bool = False  # also mail the commit author
     every_run: bool = False  # mail every run, not only runs with problems
     outbox: Path | None = None  # write .eml files here instead of sending (make run)
-    webhook_url: str | None = None
+    webhook_url: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
     timeout: float = 10.0
 

@@ -135,7 +135,7 @@ def test_embedded_default(tmp_path):
 
 def test_example_config_documents_a_loadable_shape(monkeypatch):
     example = Path(__file__).parent.parent / "examples" / "config.toml"
-    for name in ("PDNS_API_KEY", "SMTP_PASSWORD", "WEBHOOK_SECRET"):
+    for name in ("PDNS_API_KEY", "SMTP_PASSWORD", "WEBHOOK_SECRET", "NOTIFY_WEBHOOK_URL"):
         monkeypatch.setenv(name, "x")
     text = example.read_text()
     assert "env:" in text
