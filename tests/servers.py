@@ -11,6 +11,7 @@ Registered for every test module through ``pytest_plugins`` in ``tests/conftest.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import os
 import shutil
@@ -97,6 +98,14 @@ def _tcp_open(address: str, port: int) -> bool:
         return False
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies, even by SIGKILL (no leaked servers)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 @dataclass
 class _Daemon:
     """A server process started from an argv, with its output going to a log file."""
@@ -108,7 +117,8 @@ class _Daemon:
     def start(self) -> None:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
 
     def stop(self) -> None:
