@@ -24,9 +24,11 @@ from publisher.model import CREATE, DELETE, ERROR, UPDATE, WARNING, Change, Find
 _EXCLUDED_TYPES = frozenset({"SOA"})
 
 
-def _name_sort_key(name: str) -> tuple[str, ...]:
-    """DNS canonical-ish order: by labels from the root, so a zone prints parent before child."""
-    return tuple(reversed(name.rstrip(".").split(".")))
+def _key_order(key: tuple[str, str]) -> str:
+    """Sort key of an RRset: labels from the root (parents before children), then the type; one
+    string compares much faster than tuples of labels on 100,000-RRset plans."""
+    name, rtype = key
+    return "\x01".join(reversed(name.rstrip(".").split("."))) + "\x00" + rtype
 
 
 def _group(records: Iterable[Record], keys: set[tuple[str, str]],
@@ -84,15 +86,13 @@ def diff_records(
     creates: list[Change] = []
     other_deletes: list[Change] = []
 
-    # Names where desired data conflicts with current data of another type (CNAME rules).
-    touched_names = {name for name, _ in touched}
+    # Types about to be created or changed per name, to spot deletes that must go first (CNAME
+    # rules).  Unchanged RRsets cannot conflict: the server holds them together already.
     desired_types: dict[str, set[str]] = {}
-    for record in desired:
-        if record.name in touched_names:
-            desired_types.setdefault(record.name, set()).add(record.type)
+    for name, rtype in want:
+        desired_types.setdefault(name, set()).add(rtype)
 
-    order = {name: _name_sort_key(name) for name in touched_names}
-    for key in sorted(touched, key=lambda k: (order[k[0]], k[1])):
+    for key in sorted(touched, key=_key_order):
         name, rtype = key
         protected = bool(ignores) and is_ignored(name, rtype, ignores)
         if key not in want:
@@ -120,17 +120,24 @@ def diff_records(
 
 def apply_changes(current: Iterable[Record], changes: Iterable[Change]) -> tuple[Record, ...]:
     """What a server holds after ``changes`` are applied to ``current`` (SOA left out)."""
-    rrsets: dict[tuple[str, str], tuple[Record, ...]] = {}
+    rrsets: dict[tuple[str, str], list[Record]] = {}
     for record in current:
-        if record.type not in _EXCLUDED_TYPES:
-            rrsets.setdefault((record.name, record.type), ())
-            rrsets[(record.name, record.type)] += (Record(record.name, record.type, record.ttl, record.data),)
+        if record.type in _EXCLUDED_TYPES:
+            continue
+        if record.file or record.line:  # state keeps what the server holds, not where it came from
+            record = Record(record.name, record.type, record.ttl, record.data)
+        key = (record.name, record.type)
+        rrset = rrsets.get(key)
+        if rrset is None:
+            rrsets[key] = [record]
+        else:
+            rrset.append(record)
     for change in changes:
         key = (change.name, change.type)
         if change.action == DELETE:
             rrsets.pop(key, None)
         else:
-            rrsets[key] = tuple(Record(change.name, change.type, change.ttl, data) for data in change.new)
+            rrsets[key] = [Record(change.name, change.type, change.ttl, data) for data in change.new]
     return tuple(record for rrset in rrsets.values() for record in rrset)
 
 

@@ -77,6 +77,14 @@ def test_apex_ns_change_is_one_update_in_place():
     assert change.new == ("ns1.example.net.", "ns3.example.net.")
 
 
+def test_parents_come_before_children():
+    desired = [rec("b.a.example.com.", "A", "192.0.2.1"), rec("a.example.com.", "TXT", '"x"'),
+               rec("example.com.", "MX", "0 ."), rec("a.example.com.", "A", "192.0.2.2"), rec("z.example.com.", "A", "192.0.2.3")]
+    assert [(c.name, c.type) for c in diff_records(desired, [])] == [
+        ("example.com.", "MX"), ("a.example.com.", "A"), ("a.example.com.", "TXT"), ("b.a.example.com.", "A"),
+        ("z.example.com.", "A")]
+
+
 def test_order_is_deterministic():
     desired = [rec(f"h{i}.example.com.", "A", f"192.0.2.{i}") for i in range(20)]
     assert diff_records(desired, []) == diff_records(list(reversed(desired)), [])
