@@ -20,7 +20,7 @@ import socket
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -231,11 +231,14 @@ class JobQueue:
         return self.get(row["id"])
 
     def finish(self, job_id: int, *, state: str = DONE, run_id: int | None = None, error: str | None = None,
-               published_commit: str | None = None, now: float | None = None) -> None:
-        """Close a running job; ``published_commit`` marks that commit as published."""
+               published_commit: str | None = None, now: float | None = None,
+               db: sqlite3.Connection | None = None) -> None:
+        """Close a running job; ``published_commit`` marks that commit as published.  With ``db``,
+        run inside the caller's open transaction on that connection (same database file)."""
         now = time.time() if now is None else now
-        db = self._connection
-        with transaction(db):
+        own = db is None
+        db = self._connection if own else db
+        with transaction(db) if own else nullcontext():
             row = db.execute("SELECT repository FROM jobs WHERE id = ?", (job_id,)).fetchone()
             db.execute("UPDATE jobs SET state = ?, finished = ?, updated = ?, run_id = ?, error = ? WHERE id = ?",
                        (state, now, now, run_id, error, job_id))

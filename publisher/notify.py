@@ -14,12 +14,14 @@ import json
 import logging
 import os
 import smtplib
+import sqlite3
 import ssl
 import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import nullcontext
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -86,9 +88,12 @@ class Outbox:
             self._local.connection = None
 
     def add(self, kind: str, destination: Sequence[str], payload: bytes, *, run_id: int | None = None,
-            now: float | None = None) -> int:
+            now: float | None = None, db: sqlite3.Connection | None = None) -> int:
+        """Queue one message; with ``db``, inside the caller's open transaction on that connection."""
         now = time.time() if now is None else now
-        with transaction(self._connection) as db:
+        own = db is None
+        db = self._connection if own else db
+        with transaction(db) if own else nullcontext():
             cursor = db.execute(
                 "INSERT INTO outbox (kind, run_id, destination, payload, created, next_attempt) VALUES (?, ?, ?, ?, ?, ?)",
                 (kind, run_id, json.dumps(list(destination)), payload, now, now))
@@ -216,18 +221,21 @@ def compose_mail(run: RunRecord, settings: NotifyConfig, status_url: str = "") -
     return message
 
 
-def queue_run_notifications(outbox: Outbox, run: RunRecord, settings: NotifyConfig, *, status_url: str = "") -> list[int]:
-    """Write the run's messages to the outbox (before anything is sent); returns their ids."""
+def queue_run_notifications(outbox: Outbox, run: RunRecord, settings: NotifyConfig, *, status_url: str = "",
+                            db: sqlite3.Connection | None = None) -> list[int]:
+    """Write the run's messages to the outbox (before anything is sent); returns their ids.
+    ``db``: add them inside the caller's transaction (see ``Outbox.add``)."""
     if not wants_notification(run, settings):
         return []
     queued = []
     people = recipients(run, settings)
     if people and (settings.smtp_host or settings.outbox):
-        queued.append(outbox.add(MAIL, people, bytes(compose_mail(run, settings, status_url)), run_id=run.id))
+        queued.append(outbox.add(MAIL, people, bytes(compose_mail(run, settings, status_url)), run_id=run.id,
+                                 db=db))
     if settings.webhook_url:
         body = json.dumps({"event": "run", "summary": run_summary(run), "text": run_text(run, status_url),
                            "run": run.to_dict()}, sort_keys=True).encode()
-        queued.append(outbox.add(WEBHOOK, (settings.webhook_url,), body, run_id=run.id))
+        queued.append(outbox.add(WEBHOOK, (settings.webhook_url,), body, run_id=run.id, db=db))
     return queued
 
 

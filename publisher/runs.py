@@ -4,10 +4,11 @@ timings), kept in the state database for the status page, the API and the notifi
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from publisher.jobs import connect, transaction
 from publisher.model import Change, Finding
@@ -150,8 +151,10 @@ class RunStore:
             connection.close()
             self._local.connection = None
 
-    def record(self, run: RunRecord) -> int:
-        """Store ``run``; returns its id."""
+    def record(self, run: RunRecord, *, then: Callable[[sqlite3.Connection, int], None] | None = None) -> int:
+        """Store ``run``; returns its id.  ``then(connection, run_id)`` runs inside the same
+        transaction, so what it writes (the run's mail, the job's end) commits with the record or
+        not at all."""
         db = self._connection
         with transaction(db):
             cursor = db.execute(
@@ -167,6 +170,8 @@ class RunStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, z.zone, z.provider, z.status, json.dumps([c.to_dict() for c in z.changes]),
                   json.dumps([f.to_dict() for f in z.findings]), z.error) for z in run.zones])
+            if then is not None:
+                then(db, run_id)
         return run_id
 
     def _zones(self, run_id: int) -> tuple[ZoneOutcome, ...]:

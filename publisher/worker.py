@@ -93,12 +93,20 @@ class Worker:
             run, published = RunRecord(job.repository, job.kind, FAILED, now, now, commit=job.commit,
                                        sender=job.sender, error=f"internal error: {type(error).__name__}: {error}",
                                        job_id=job.id), None
-        run_id = self.runs.record(run)
+        queued: list[int] = []
+
+        def mail_and_finish(db, run_id: int) -> None:
+            # One transaction: the record, its mail and the job's end commit together, so a crash
+            # leaves either all of them (mail will be sent) or none (the job runs again).
+            queued.extend(queue_run_notifications(self.outbox, replace(run, id=run_id), self.config.notify,
+                                                  status_url=self.status_url, db=db))
+            self.queue.finish(job.id, state=JOB_FAILED if run.status == FAILED else DONE, run_id=run_id,
+                              error=run.error or None, published_commit=published, db=db)
+
+        run_id = self.runs.record(run, then=mail_and_finish)
         run = replace(run, id=run_id)
-        if queue_run_notifications(self.outbox, run, self.config.notify, status_url=self.status_url):
+        if queued:
             self.notifier.wake.set()
-        self.queue.finish(job.id, state=JOB_FAILED if run.status == FAILED else DONE, run_id=run_id,
-                          error=run.error or None, published_commit=published)
         log.info("job %d finished: run %d %s (commit %s)", job.id, run_id, run.status, (run.commit or "-")[:12])
         return run
 

@@ -29,3 +29,22 @@ def test_record_round_trip_and_zone_states(tmp_path):
     assert store.counts() == {PROBLEMS: 1, FAILED: 1}
     assert store.get(999) is None
     assert not RunRecord("r", "push", OK, 0, 0).has_problems
+
+
+def test_record_and_what_follows_commit_together_or_not_at_all(tmp_path):
+    import pytest
+
+    from publisher.notify import MAIL, Outbox
+
+    store, outbox = RunStore(tmp_path / "state.db"), Outbox(tmp_path / "state.db")
+
+    def mail_then_crash(db, run_id):
+        outbox.add(MAIL, ["ops@example.org"], b"mail", run_id=run_id, db=db)
+        raise RuntimeError("crash before the job is finished")
+
+    with pytest.raises(RuntimeError):
+        store.record(RunRecord("r", "push", PROBLEMS, 0, 1), then=mail_then_crash)
+    assert store.recent() == [] and outbox.pending() == 0
+    run_id = store.record(RunRecord("r", "push", PROBLEMS, 0, 1),
+                          then=lambda db, run_id: outbox.add(MAIL, ["ops@example.org"], b"m", run_id=run_id, db=db))
+    assert store.get(run_id) is not None and outbox.pending() == 1

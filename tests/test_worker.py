@@ -128,11 +128,11 @@ def test_a_database_error_mid_run_requeues_the_job_and_the_loop_goes_on(setup, m
     tmp_path, remote, worker = setup
     original, calls = worker.runs.record, []
 
-    def flaky(run):
+    def flaky(run, **kwargs):
         calls.append(run)
         if len(calls) == 1:
             raise sqlite3.OperationalError("database is locked")
-        return original(run)
+        return original(run, **kwargs)
 
     monkeypatch.setattr(worker.runs, "record", flaky)
     job_id = worker.queue.enqueue(worker.repository).job_id
