@@ -182,19 +182,18 @@ def _records(columns: dict[str, bytes], count: int, origin: str, by_index: list[
     types = [interned.setdefault(t, t) for t in types]
     dropped = False
     for position in (int(n) - 1 for n in columns["fix"].split(b"\n") if n):
-        rtype = types[position]
+        written = types[position]  # "AAAA", or "?CAA" from caa() etc., or "!CAA" from rr()
+        function = "rr" if written[0] == "!" else written.lstrip("?").lower()
         try:
-            if rtype == "AAAA":
+            if written == "AAAA":
                 datas[position] = _canonical_ipv6(datas[position])
                 continue
-            text = unquote(datas[position], errors="surrogateescape")
-            rtype = canonical_type(rtype[1:])
-            if rtype in ("SOA", "ANY", "AXFR", "IXFR", "OPT", "TSIG", "TKEY", "MAILA", "MAILB", "NONE"):
+            rtype = canonical_type(written[1:])
+            if rtype in _NOT_IN_ZONES:
                 raise RdataError(f"{rtype} records cannot be written in a zone file")
             types[position] = interned.setdefault(rtype, rtype)
-            datas[position] = canonical_rdata(rtype, text, origin)
+            datas[position] = canonical_rdata(rtype, unquote(datas[position], errors="surrogateescape"), origin)
         except RdataError as error:
-            function = "rr" if rtype.startswith("?") else rtype.lower()
             findings.append(Finding(ERROR, "invalid-rdata", origin, files[position], lines[position],
                                     f"{function}: {error}"))
             names[position] = None  # type: ignore[call-overload]
@@ -203,6 +202,9 @@ def _records(columns: dict[str, bytes], count: int, origin: str, by_index: list[
     if dropped:
         records = tuple(record for record in records if record.name is not None)
     return records
+
+
+_NOT_IN_ZONES = frozenset({"SOA", "ANY", "AXFR", "IXFR", "OPT", "TSIG", "TKEY", "MAILA", "MAILB", "NONE"})
 
 
 def _canonical_ipv6(text: str) -> str:

@@ -146,3 +146,258 @@ def test_each_builtin_template(tmp_path, call, expected):
     result = zone_from(tmp_path, f'local templates = require("templates")\n{call}\n')
     assert expected in {(n, t, d) for n, t, _, d in records(result)}
     assert not [f for f in result.findings if f.is_error]
+
+
+# ----------------------------------------------------------------------------- common mistakes
+
+MISTAKES = [
+    # (source, line, code, words the message must contain)
+    ('a("", "192.0.2.1")\nfunction web(name):\n  a(name, "192.0.2.2")\nend\n', 2, "lua-syntax-error", "Python"),
+    ('local x = 1\nif x:\n  a("", "192.0.2.2")\nend\n', 2, "lua-syntax-error", "Python"),
+    ('a("", "192.0.2.1")\n# the web server\na("www", "192.0.2.2")\n', 2, "lua-syntax-error", "comments start with --"),
+    ('a("", "192.0.2.1")\na("www", "192.0.2.2",)\n', 2, "lua-syntax-error", "trailing comma"),
+    ('a("", "192.0.2.1")\ncnae("www", "example.net")\n', 2, "lua-undefined-function", "did you mean cname?"),
+    ('a("", "192.0.2.1")\ncname("www", concact("web", _a))\n', 2, "lua-undefined-function", "did you mean concat?"),
+    ('a("", "192.0.2.1")\naname("", "lb.example.net")\n', 2, "lua-undefined-function", "alias(name, target)"),
+    ('a("", "192.0.2.1")\ntxt("", "v=spf1 -all)\na("x", "192.0.2.3")\n', 2, "lua-syntax-error", "unterminated string"),
+    ('a("", "192.0.2.1")\ntxt(google._domainkey, "v=DKIM1; p=abc")\n', 2, "lua-unquoted-name",
+     'write "google._domainkey"'),
+    ('a("", 192.0.2.1)\n', 1, "lua-syntax-error", 'quoted strings'),
+    ('local t = require("templates")\nt:gogle_workspace()\n', 2, "lua-undefined-function", "google_workspace"),
+    ('a("", "192.0.2.1")\nlocal s = string.rep()\n', 2, "lua-runtime-error", "bad argument #1 to 'rep'"),
+    ('a("", "192.0.2.1")\n\nerror("custom failure")\n', 3, "lua-runtime-error", "custom failure"),
+    ('setmetatable({}, {__gc = print})\n', 1, "lua-runtime-error", "__gc"),
+]
+
+
+@pytest.mark.parametrize("source, line, code, words", MISTAKES)
+def test_common_mistakes_are_reported_at_file_and_line(tmp_path, source, line, code, words):
+    result = zone_from(tmp_path, source)
+    assert result.zone is None
+    (finding,) = result.findings
+    assert (finding.file, finding.line, finding.code, finding.severity) == ("example.com.lua", line, code, "error")
+    assert words in finding.message
+
+
+def test_ipv4_in_aaaa_is_a_record_finding_that_hides_nothing(tmp_path):
+    result = zone_from(tmp_path, 'a("", "192.0.2.1")\naaaa("www", "192.0.2.2")\naaaa("v6", "zzz")\n'
+                                 'a("bad", "300.1.1.1")\na("ok", "192.0.2.9")\n')
+    assert [(f.line, f.code) for f in result.findings] == [(2, "ipv4-in-aaaa"), (3, "invalid-ipv6"), (4, "invalid-ipv4")]
+    assert 'use a() for IPv4' in result.findings[0].message
+    assert [r.name for r in result.zone.records] == ["example.com.", "ok.example.com."]
+    assert result.has_errors
+
+
+def test_errors_in_templates_name_the_template(tmp_path):
+    result = zone_from(tmp_path, 'helper()\n', templates={"templates/mail.lua": "function helper()\n  mx('', nil)\n  boom()\nend\n"})
+    assert [(f.file, f.line, f.code) for f in result.findings] == [
+        ("templates/mail.lua", 2, "nil-name"), ("templates/mail.lua", 3, "lua-undefined-function")]
+    assert result.findings[0].message.startswith("mx: exchanger is nil")
+
+
+def test_syntax_error_in_a_template(tmp_path):
+    result = zone_from(tmp_path, 'a("", "192.0.2.1")\n', templates={"templates.lua": "x = 1\ny = = 2\n"})
+    (finding,) = result.findings
+    assert (finding.file, finding.line, finding.code) == ("templates.lua", 2, "lua-syntax-error")
+
+
+# ----------------------------------------------------------------------------- names
+
+@pytest.mark.parametrize("written, absolute", [
+    ('""', "example.com."), ("_a", "example.com."), ('"example.com"', "example.com."), ('"Example.COM."', "example.com."),
+    ('"www"', "www.example.com."), ('"*.dev"', "*.dev.example.com."), ('"_sip._tcp"', "_sip._tcp.example.com."),
+    ('"mail.example.com"', "mail.example.com."), ('"Mail.Example.com."', "mail.example.com."),
+    ("7", "7.example.com."), ("7.0", "7.example.com."), ('concat("a", "b")', "a.b.example.com."),
+    ('concat("www", _a)', "www.example.com."), ('concat(1, 2)', "1.2.example.com."),
+])
+def test_owner_name_rules(tmp_path, written, absolute):
+    result = zone_from(tmp_path, f'a({written}, "192.0.2.1")\n')
+    assert records(result) == [(absolute, "A", 3600, "192.0.2.1")]
+    assert result.findings == ()
+
+
+@pytest.mark.parametrize("written, code, words", [
+    ('"@"', "at-sign-name", 'write "" or _a'),
+    ("nil", "nil-name", "the name is nil"),
+    ("undefined_variable", "nil-name", "the name is nil"),
+    ('"www.example.org."', "name-outside-zone", "outside the zone example.com."),
+    ('"a..b"', "invalid-name", "empty label"),
+    ('"bad name"', "invalid-name", "characters not allowed"),
+    ('"bücher"', "invalid-name", "xn--"),
+    ('string.rep("x", 64)', "invalid-name", "longer than 63"),
+    ("{}", "invalid-name", "must be a string"),
+])
+def test_bad_owner_names(tmp_path, written, code, words):
+    result = zone_from(tmp_path, f'\na({written}, "192.0.2.1")\n')
+    (finding,) = result.findings
+    assert (finding.line, finding.code) == (2, code)
+    assert finding.message.startswith("a: ") and words in finding.message
+    assert result.zone is not None and result.zone.records == ()
+
+
+def test_targets_are_fully_qualified(tmp_path):
+    result = zone_from(tmp_path, 'cname("a", "Target.Example.NET")\ncname("b", "target.example.net.")\n'
+                                 'mx("", ".", 0)\nsrv("_x._tcp", ".", 0)\nns("", "ns1.example.com")\n')
+    assert [d for _, _, _, d in records(result)] == ["target.example.net.", "target.example.net.", "0 .",
+                                                     "0 0 0 .", "ns1.example.com."]
+    assert result.findings == ()
+
+
+def test_single_label_target_warns_with_concat_hint(tmp_path):
+    result = zone_from(tmp_path, 'cname("autodiscover", "autodiscover")\n')
+    assert records(result) == [("autodiscover.example.com.", "CNAME", 3600, "autodiscover.")]
+    (finding,) = result.findings
+    assert (finding.severity, finding.code, finding.line) == ("warning", "single-label-target", 1)
+    assert 'concat("autodiscover", _a)' in finding.message
+
+
+# ----------------------------------------------------------------------------- record functions
+
+def test_argument_orders_and_defaults(tmp_path):
+    source = """
+mx("", "mx.example.net")
+srv("_imaps._tcp", "imap.example.net", 993)
+srv("_sip._tcp", "sip.example.net", 5060, 10, 20, 60)
+caa("", "letsencrypt.org")
+caa("", "pki.example.net", "issuewild", 128)
+sshfp("h", 1, "0123456789abcdef0123456789abcdef01234567")
+tlsa("_443._tcp", 3, string.rep("ab", 32))
+ds("child", 12345, "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF")
+alias("", "LB.example.net")
+dname("old", "new.example.net")
+svcb("_dns", 1, "dns.example.net", "alpn=dot port=853")
+https("www", 0, "cdn.example.net")
+rr("txtrr", "txt", '"one" "two"', 120)
+ptr("1.2", "host.example.com")
+"""
+    result = zone_from(tmp_path, source)
+    assert records(result) == [
+        ("example.com.", "MX", 3600, "0 mx.example.net."),
+        ("_imaps._tcp.example.com.", "SRV", 3600, "0 0 993 imap.example.net."),
+        ("_sip._tcp.example.com.", "SRV", 60, "10 20 5060 sip.example.net."),
+        ("example.com.", "CAA", 3600, '0 issue "letsencrypt.org"'),
+        ("example.com.", "CAA", 3600, '128 issuewild "pki.example.net"'),
+        ("h.example.com.", "SSHFP", 3600, "1 1 0123456789abcdef0123456789abcdef01234567"),
+        ("_443._tcp.example.com.", "TLSA", 3600, "3 1 1 " + "ab" * 32),
+        ("child.example.com.", "DS", 3600,
+         "12345 13 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+        ("example.com.", "ALIAS", 3600, "lb.example.net."),
+        ("old.example.com.", "DNAME", 3600, "new.example.net."),
+        ("_dns.example.com.", "SVCB", 3600, canonical_rdata("SVCB", "1 dns.example.net. alpn=dot port=853", "example.com.")),
+        ("www.example.com.", "HTTPS", 3600, "0 cdn.example.net."),
+        ("txtrr.example.com.", "TXT", 120, '"one" "two"'),
+        ("1.2.example.com.", "PTR", 3600, "host.example.com."),
+    ]
+    assert result.findings == ()
+
+
+def test_record_functions_return_the_record(tmp_path):
+    source = ('local r = a("www", "192.0.2.1", 60)\n'
+              'txt("check", r.name .. " " .. r.type .. " " .. r.content .. " " .. r.ttl)\n'
+              'local m = mx("", "mx.example.net", 5)\ntxt("m", m.content)\n')
+    result = zone_from(tmp_path, source)
+    texts = {n: d for n, t, _, d in records(result) if t == "TXT"}
+    assert texts["check.example.com."] == '"www A 192.0.2.1 60"'
+    assert texts["m.example.com."] == '"5 mx.example.net."'
+
+
+@pytest.mark.parametrize("ttl, ok", [("300.0", 300), ("0", 0), ("2147483647", 2147483647), ("300.5", None),
+                                     ("0/0", None), ("-1", None), ("2^31", None), ('"ten"', None)])
+def test_ttl_rules(tmp_path, ttl, ok):
+    result = zone_from(tmp_path, f'a("www", "192.0.2.1", {ttl})\n')
+    if ok is None:
+        assert [f.code for f in result.findings] == ["invalid-ttl"]
+        assert result.zone.records == ()
+    else:
+        assert records(result) == [("www.example.com.", "A", ok, "192.0.2.1")]
+
+
+def test_default_ttl_is_configurable(tmp_path):
+    assert records(zone_from(tmp_path, 'a("", "192.0.2.1")\n', default_ttl=900)) == [("example.com.", "A", 900, "192.0.2.1")]
+
+
+def test_txt_splitting_and_escaping_agree_with_dnspython(tmp_path):
+    source = ('txt("long", string.rep("0123456789", 60))\n'
+              'txt("quote", "say \\"hi\\" \\\\ back")\n'
+              'txt("utf8", "caf\\u{E9} \\1 tab\\tend")\n'
+              'txt("empty", "")\n'
+              'txt("exact", string.rep("x", 255))\n'
+              'txt("multi", {"first", "second"})\n')
+    result = zone_from(tmp_path, source)
+    for name, _, _, data in records(result):
+        assert canonical_rdata("TXT", data, "example.com.") == data
+    texts = {n: d for n, _, _, d in records(result)}
+    assert texts["long.example.com."].count('"') == 6  # 255 + 255 + 90
+    assert texts["quote.example.com."] == '"say \\"hi\\" \\\\ back"'
+    assert texts["utf8.example.com."] == '"caf\\195\\169 \\001 tab\\009end"'
+    assert texts["empty.example.com."] == '""'
+    assert texts["exact.example.com."].count('"') == 2
+    assert texts["multi.example.com."] == '"first" "second"'
+
+
+def test_spf_warns_and_suggests_txt(tmp_path):
+    result = zone_from(tmp_path, 'spf("", "v=spf1 -all")\n')
+    assert records(result) == [("example.com.", "SPF", 3600, '"v=spf1 -all"')]
+    (finding,) = result.findings
+    assert (finding.severity, finding.code) == ("warning", "spf-record-type") and "txt()" in finding.message
+
+
+def test_slave_outside_the_zone_adds_no_address(tmp_path):
+    result = zone_from(tmp_path, 'slave("ns.partner.net", "203.0.113.5")\nslave("ns2", "2001:db8::5")\n')
+    assert records(result) == [("example.com.", "NS", 3600, "ns.partner.net."),
+                               ("example.com.", "NS", 3600, "ns2.")]
+    assert result.zone.secondaries == ("203.0.113.5", "2001:db8::5")
+
+
+def test_ignore_patterns_are_absolute(tmp_path):
+    result = zone_from(tmp_path, 'ignore("_acme-challenge.%", "TXT")\nignore("legacy")\nignore("%", "*")\n'
+                                 'ignore("", "mx")\nignore("Host.Example.com", "a")\n')
+    assert result.zone.ignores == (("_acme-challenge.%.", "TXT"), ("legacy.example.com.", "*"), ("%.", "*"),
+                                   ("example.com.", "MX"), ("host.example.com.", "A"))
+
+
+def test_rdata_errors_from_rr_and_soa(tmp_path):
+    result = zone_from(tmp_path, 'rr("x", "CAA", "0 bad tag value")\nrr("y", "FOO", "1")\nrr("", "SOA", "x")\n'
+                                 'a("ok", "192.0.2.1")\n')
+    assert sorted((f.line, f.code, f.message.split(":")[0]) for f in result.findings) == [
+        (1, "invalid-rdata", "rr"), (2, "invalid-rdata", "rr"), (3, "soa-in-lua", "rr")]
+    assert [r.name for r in result.zone.records] == ["ok.example.com."]
+
+
+def test_lua51_compatibility(tmp_path):
+    source = ('local t = {"192.0.2.1", "192.0.2.2"}\nlocal x, y = unpack(t)\na("u", y)\n'
+              'a("n" .. table.getn(t), x)\na("m" .. math.mod(7, 3), x)\n'
+              'a("p" .. tostring(math.pow(2, 3)), x)\na("d" .. tostring(10 / 2), x)\n'
+              'a(10 / 2, x, 600 / 2)\n')
+    assert [(n, ttl) for n, _, ttl, _ in records(zone_from(tmp_path, source))] == [
+        ("u.example.com.", 3600), ("n2.example.com.", 3600), ("m1.example.com.", 3600),
+        ("p8.example.com.", 3600), ("d5.example.com.", 3600), ("5.example.com.", 300)]
+
+
+def test_templates_run_in_order_in_a_fresh_environment(tmp_path):
+    templates = {"templates.lua": 'order = "root"\n', "templates/b.lua": 'order = order .. ",b"\n',
+                 "templates/a.lua": 'order = order .. ",a"\ncounter = (counter or 0) + 1\n'}
+    for name, text in templates.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    (tmp_path / "one.test.lua").write_text('txt("", order .. "," .. counter)\n')
+    (tmp_path / "two.test.lua").write_text('txt("", order .. "," .. counter)\n')
+    one, two = evaluate_lua_zones(tmp_path, [(tmp_path / "one.test.lua", "one.test."), (tmp_path / "two.test.lua", "two.test.")])
+    assert records(one) == [("one.test.", "TXT", 3600, '"root,a,b,1"')]
+    assert records(two) == [("two.test.", "TXT", 3600, '"root,a,b,1"')]
+
+
+def test_missing_zone_file_is_a_finding(tmp_path):
+    result = evaluate_lua_zone(tmp_path, tmp_path / "nope.test.lua", "nope.test.")
+    assert result.zone is None and [f.code for f in result.findings] == ["zone-file-unreadable"]
+
+
+def test_symlinked_template_outside_the_repository_is_refused(tmp_path):
+    outside = tmp_path / "outside.lua"
+    outside.write_text("x = 1\n")
+    repo = tmp_path / "repo"
+    (repo / "templates").mkdir(parents=True)
+    (repo / "templates" / "evil.lua").symlink_to(outside)
+    (repo / "example.com.lua").write_text('a("", "192.0.2.1")\n')
+    result = evaluate_lua_zone(repo, repo / "example.com.lua", "example.com.")
+    assert [f.code for f in result.findings] == ["template-not-regular-file"]

@@ -103,6 +103,7 @@ local function got(v)
     if #v > 60 then v = s_sub(v, 1, 57) .. "..." end
     return s_format("%q", v)
   elseif t == "number" then
+    if v ~= v then return "NaN" end
     return numtext(v)
   elseif t == "nil" then
     return "nil"
@@ -273,7 +274,10 @@ local function emit(relative, name, rtype, data, ttl, fix)
   N = n
   NAMES[n], TYPES[n], TTLS[n], DATAS[n] = relative, rtype, ttl, data
   FILES[n], LINES[n] = where(4) -- where, emit, the record function, its caller (emit is never tail-called)
-  if fix then FIX[#FIX + 1] = n end
+  if fix then
+    FIX[#FIX + 1] = n
+    if rtype ~= "AAAA" then DATAS[n] = esc(data) end -- raw zone-file text: may hold newlines
+  end
   return {name = name, type = rtype, content = data, ttl = ttl}
 end
 
@@ -521,7 +525,7 @@ function R.rr(name, rtype, rdata, ttl)
     return problem("soa-in-lua", "rr", "the SOA record is generated from the configuration; remove this call")
   end
   local d = text_arg("rr", rdata, "rdata")
-  if o and d and t then return (emit(o, name, "?" .. u, d, t, true)) end
+  if o and d and t then return (emit(o, name, "!" .. u, d, t, true)) end
 end
 
 local function service(kind, name, url, mode, ttl)
