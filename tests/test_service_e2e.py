@@ -283,6 +283,8 @@ def test_kill_9_with_pushes_queued_then_restart_publishes_newest_and_loses_no_ma
     service.start()
     broken, _ = service.push("", "Broken", text='a("www", "nope")\n')
     broken_run = wait_until(lambda: service.run_for(broken), "the broken run")
+    with sqlite3.connect(service.state) as db:  # stop the worker between two delivery attempts
+        wait_until(lambda: db.execute("SELECT MAX(attempts) FROM outbox").fetchone()[0], "a failed delivery")
     os.kill(service.worker_pid(), signal.SIGSTOP)  # hold the worker so the next pushes stay queued
     commits = []
     for number in range(3):
