@@ -246,3 +246,49 @@ def test_new_in_zone_nameserver_with_glue_over_several_messages(server) -> None:
     provider.apply(origin, changes, soa(origin, 2), 1)
     assert len(provider.sizes) > 2
     assert diff_records(desired, provider.read(origin).records) == ()
+
+
+@pytest.mark.slow
+def test_wire_parsed_transfer_equals_dnspython(server) -> None:
+    """The fast AXFR decoder against dnspython's, on records that need every fallback."""
+    import dns.query
+
+    origin = server.new_zone()
+    provider = RFC2136Provider("primary", server.address, server.port, server.key)
+    o = origin
+    desired = glue(o) + [
+        Record(f"*.{o}", "A", 300, "192.0.2.1"),
+        Record(f"v6.{o}", "AAAA", 300, "2001:db8:0:1:1:1:1:1"),
+        Record(f"v6.{o}", "AAAA", 300, "::ffff:192.0.2.1"),
+        Record(f"v6.{o}", "AAAA", 300, "2001:db8::"),
+        Record(f"we\\.ird.{o}", "TXT", 300, '"dots in a label"'),
+        Record(f"txt.{o}", "TXT", 300, '"say \\"hi\\"" "back\\\\slash" "caf\\195\\169" ""'),
+        Record(f"txt.{o}", "TXT", 300, '"' + "x" * 255 + '" "y"'),
+        Record(f"spf.{o}", "SPF", 300, '"v=spf1 -all"'),
+        Record(o, "MX", 300, "10 mail.example.net."),
+        Record(o, "MX", 300, f"20 mx.{o}"),
+        Record(f"mx.{o}", "A", 300, "192.0.2.25"),
+        Record(f"www.{o}", "CNAME", 300, f"{o}"),
+        Record(f"old.{o}", "DNAME", 300, "example.net."),
+        Record(f"1.{o}", "PTR", 300, f"host.{o}"),
+        Record(f"_sip._tcp.{o}", "SRV", 300, f"0 5 5060 sip.{o}"),
+        Record(o, "CAA", 300, '0 issue "letsencrypt.org"'),
+        Record(f"svc.{o}", "HTTPS", 300, canonical_rdata("HTTPS", '1 . alpn="h2,h3" port=8443', o)),
+        Record(f"ssh.{o}", "SSHFP", 300, "1 1 0123456789abcdef0123456789abcdef01234567"),
+        Record(f"_443._tcp.{o}", "TLSA", 300, "3 1 1 " + "ab" * 32),
+        Record(f"sip.{o}", "NAPTR", 300, f'100 10 "S" "SIP+D2U" "" _sip._tcp.{o}'),
+        Record(f"host.{o}", "TYPE65280", 300, "\\# 3 abcdef"),
+    ]
+    provider.apply(o, diff_records(desired, provider.read(o).records), soa(o, 2), 1)
+    fast = provider.read(o)
+    reference = []
+    for message in dns.query.xfr(server.address, o, port=server.port, keyring=server.key.to_dnspython(),
+                                 relativize=False, timeout=10):
+        for rrset in message.answer:
+            rtype = dns.rdatatype.to_text(rrset.rdtype)
+            if rtype != "SOA":
+                reference += [Record(rrset.name.to_text().lower(), rtype, rrset.ttl, rdata_to_text(rtype, rd, o))
+                              for rd in rrset]
+    assert sorted(fast.records) == sorted(reference)
+    assert diff_records(desired, fast.records) == ()
+    assert fast.soa.data == soa(o, 2).data

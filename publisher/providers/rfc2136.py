@@ -21,13 +21,11 @@ planner asked for when that is still ahead of ``current + n - 1`` (RFC 1982), ot
 
 from __future__ import annotations
 
-import queue
 import secrets
 import socket
 import struct
-import threading
 import time
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 import dns.exception
 import dns.message
@@ -41,6 +39,7 @@ import dns.rdtypes.ANY.TSIG
 import dns.tsig
 
 from publisher.model import CREATE, DELETE, UPDATE, Change, Record
+from publisher.providers import axfr
 from publisher.providers.base import Capabilities, ConcurrentChangeError, ProviderError, Snapshot
 from publisher.providers.tsig import TsigKey
 from publisher.rdata import RdataError, canonical_rdata
@@ -63,20 +62,6 @@ _NAMELESS_TYPES = frozenset({
     "A", "AAAA", "TXT", "SPF", "CAA", "SSHFP", "TLSA", "SMIMEA", "DS", "CDS", "DNSKEY", "CDNSKEY",
     "HINFO", "LOC", "OPENPGPKEY", "DHCID", "CERT", "URI",
 })
-
-
-class _TransferRefused(dns.exception.DNSException):
-    """The server answered the AXFR with an error RCODE."""
-
-
-def _recv_exact(sock: socket.socket, count: int) -> bytes:
-    data = b""
-    while len(data) < count:
-        chunk = sock.recv(count - len(data))
-        if not chunk:
-            raise EOFError()
-        data += chunk
-    return data
 
 
 def serial_of(soa_data: str) -> int:
@@ -183,7 +168,7 @@ class RFC2136Provider:
             return "the server rejected the TSIG time (BADTIME: clocks out of sync?)"
         if isinstance(error, dns.tsig.BadSignature):
             return "the answer's TSIG signature does not verify (wrong secret?)"
-        if isinstance(error, _TransferRefused):
+        if isinstance(error, axfr.TransferRefused):
             return f"the server refused the transfer ({error}): does allow-transfer / the ACL allow this key?"
         if isinstance(error, EOFError):
             return str(error) or "the server closed the connection"
@@ -216,84 +201,16 @@ class RFC2136Provider:
     def read(self, origin: str) -> Snapshot | None:
         if self._soa(origin) is None:
             return None
-        records: list[Record] = []
-        soa_record: Record | None = None
         try:
-            for message in self._transfer(origin):
-                for rrset in message.answer:
-                    owner = rrset.name.to_text().lower()
-                    rdtype = dns.rdatatype.to_text(rrset.rdtype)
-                    if rdtype == "SOA":
-                        if soa_record is None:
-                            soa_record = Record(owner, "SOA", rrset.ttl, rdata_to_text("SOA", rrset[0], origin))
-                        continue
-                    ttl = rrset.ttl
-                    for rdata in rrset:
-                        records.append(Record(owner, rdtype, ttl, rdata_to_text(rdtype, rdata, origin)))
-        except (dns.exception.DNSException, OSError, EOFError, RdataError) as error:
+            soa, records = axfr.transfer(self.server, self.port, origin, self._dns_key, self.timeout, rdata_to_text)
+        except ConnectionRefusedError:
+            raise self._error(origin, "AXFR failed: connection refused (server down?)") from None
+        except (dns.exception.DNSException, OSError, EOFError, RdataError, ValueError, IndexError,
+                struct.error) as error:
             raise self._error(origin, f"AXFR failed: {self._describe(error)}") from None
-        if soa_record is None:
+        if soa is None:
             raise self._error(origin, "AXFR returned no SOA")
-        return Snapshot(tuple(records), serial_of(soa_record.data), soa_record)
-
-    def _transfer(self, origin: str) -> Iterator[dns.message.Message]:
-        """The AXFR answer, message by message, TSIG-verified.
-
-        A thread drains the socket while this one parses: Knot drops a transfer whose client
-        stalls longer than its ``tcp-io-timeout`` (seen in tests), and parsing 64 KiB messages with
-        dnspython on a busy machine can take that long.
-        """
-        query = dns.message.make_query(origin, dns.rdatatype.AXFR)
-        if self._dns_key is not None:
-            query.use_tsig(self._dns_key)
-        wire = query.to_wire()
-        sock = self._connect(origin)
-        received: queue.SimpleQueue = queue.SimpleQueue()
-
-        def drain() -> None:
-            try:
-                while True:
-                    (length,) = struct.unpack("!H", _recv_exact(sock, 2))
-                    received.put(_recv_exact(sock, length))
-            except (OSError, EOFError) as error:
-                received.put(error)
-
-        reader = threading.Thread(target=drain, name=f"axfr {origin}", daemon=True)
-        try:
-            sock.sendall(struct.pack("!H", len(wire)) + wire)
-            reader.start()
-            tsig_ctx = None
-            first = True
-            soas = 0
-            while soas < 2:
-                try:
-                    item = received.get(timeout=self.timeout)
-                except queue.Empty:
-                    raise dns.exception.Timeout() from None
-                if isinstance(item, EOFError):
-                    raise EOFError("the server closed the connection before the transfer ended")
-                if isinstance(item, BaseException):
-                    raise item
-                message = dns.message.from_wire(item, keyring=query.keyring, request_mac=query.mac, xfr=True,
-                                                tsig_ctx=tsig_ctx, multi=True)
-                if not query.is_response(message, xfr_continuation=not first):
-                    raise dns.query.BadResponse()
-                if message.rcode() != dns.rcode.NOERROR:
-                    raise _TransferRefused(dns.rcode.to_text(message.rcode()))
-                if first and (not message.answer or message.answer[0].rdtype != dns.rdatatype.SOA):
-                    raise dns.exception.FormError("the transfer does not start with the SOA")
-                first = False
-                tsig_ctx = message.tsig_ctx
-                soas += sum(1 for rrset in message.answer if rrset.rdtype == dns.rdatatype.SOA)
-                yield message
-        finally:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # wakes the reader if it is blocked in recv
-            except OSError:
-                pass
-            sock.close()
-            if reader.is_alive():
-                reader.join(timeout=5)
+        return Snapshot(tuple(records), serial_of(soa.data), soa)
 
     # ------------------------------------------------------------------ writing
 
