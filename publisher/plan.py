@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterable, Sequence
 
 from publisher.model import CREATE, DELETE, ERROR, UPDATE, WARNING, Change, Finding, IgnoreRule, Record
@@ -259,7 +260,7 @@ class Plan:
 
     zone_plans: tuple[ZonePlan, ...] = ()
 
-    @property
+    @cached_property  # a 100,000-change plan takes a while to serialise; it never changes
     def checksum(self) -> str:
         """sha256 of the canonical JSON of every change (serials left out, so a reviewed plan stays
         valid while nothing but the date moves)."""
