@@ -21,8 +21,12 @@ from typing import Iterable, Sequence
 
 from publisher.model import CREATE, DELETE, ERROR, UPDATE, WARNING, Change, Finding, IgnoreRule, Record
 
-# Types a zone's SOA management owns; never part of a record diff.
-_EXCLUDED_TYPES = frozenset({"SOA"})
+# Never part of a record diff: the SOA (the publisher manages it) and what a signing server
+# maintains itself (signatures, denial of existence, BIND's signing-state records).
+SERVER_MANAGED_TYPES = frozenset({"SOA", "RRSIG", "NSEC", "NSEC3", "NSEC3PARAM", "TYPE65534"})
+_EXCLUDED_TYPES = SERVER_MANAGED_TYPES
+# Keys a signing server publishes: git may set them, but a server's own are never deleted.
+_KEPT_TYPES = frozenset({"DNSKEY", "CDS", "CDNSKEY"})
 
 
 def _key_order(key: tuple[str, str]) -> str:
@@ -67,7 +71,8 @@ def diff_records(
 
     A TTL-only difference is an update.  RRsets matched by ``ignores`` are never deleted and
     never lose data: when git also defines them, git's data is added to what the server has.
-    SOA records are ignored on both sides (the publisher manages the SOA itself).
+    SOA and DNSSEC records a signing server maintains are ignored on both sides, and a server's
+    DNSKEY/CDS/CDNSKEY are kept like ignored records.
     """
     desired = tuple(desired)
     current = tuple(current)
@@ -95,7 +100,7 @@ def diff_records(
 
     for key in sorted(touched, key=_key_order):
         name, rtype = key
-        protected = bool(ignores) and is_ignored(name, rtype, ignores)
+        protected = rtype in _KEPT_TYPES or (bool(ignores) and is_ignored(name, rtype, ignores))
         if key not in want:
             if protected or key not in have:  # key not in have: an SOA, excluded on both sides
                 continue

@@ -23,8 +23,8 @@ from publisher.alias import AliasResolver, flatten_aliases
 from publisher.config import Config
 from publisher.evaluate import EvaluationOptions, evaluate_repository
 from publisher.model import ERROR, WARNING, Change, Finding, Record, Zone, ZoneResult
-from publisher.plan import (Plan, ZonePlan, apply_changes, capability_findings, diff_records,
-                            safety_findings)
+from publisher.plan import (SERVER_MANAGED_TYPES, Plan, ZonePlan, apply_changes, capability_findings,
+                            diff_records, safety_findings)
 from publisher.providers import create_provider
 from publisher.providers.base import Provider, ProviderError
 from publisher.soa import make_soa, next_serial, without_serial
@@ -372,7 +372,9 @@ class _Run:
             drift = (Finding(WARNING, "zone-changed-outside", origin, work.file, 0,
                              f"zone changed outside the publisher at provider {name!r} (serial {snapshot.serial}, "
                              f"last published {stored_serial}); planning against what the server serves"),)
-        records = tuple(r for r in snapshot.records if r.type != "SOA")
+        # Signatures and NSEC records of a signed zone are the server's, not ours: leaving them
+        # out keeps them out of the diff, the thresholds and the stored state.
+        records = tuple(r for r in snapshot.records if r.type not in SERVER_MANAGED_TYPES)
         return snapshot.serial, records, snapshot.soa, drift
 
     def desired_records(self, zone: Zone, provider: Provider, current: Sequence[Record],
@@ -452,7 +454,8 @@ class _Run:
                                                                  if r.name == origin and r.type == "NS"))
                     # Plan the rest against what the new zone holds (its NS, maybe more).
                     snapshot = provider.read(origin)
-                    work.current = tuple(r for r in snapshot.records if r.type != "SOA") if snapshot else ()
+                    work.current = (tuple(r for r in snapshot.records if r.type not in SERVER_MANAGED_TYPES)
+                                    if snapshot else ())
                     changes = diff_records(work.desired, work.current, ignores=work.zone.ignores)
                     expected = snapshot.serial if snapshot else None
                 else:

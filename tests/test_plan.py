@@ -40,6 +40,20 @@ def test_soa_is_never_part_of_the_diff():
     assert diff_records([soa], []) == ()
 
 
+def test_records_a_signing_server_maintains_are_left_alone():
+    current = [rec("example.com.", "RRSIG", "A 13 2 300 20261231000000 20261201000000 12345 example.com. AAAA"),
+               rec("example.com.", "NSEC", "www.example.com. A NS SOA RRSIG NSEC DNSKEY"),
+               rec("example.com.", "NSEC3PARAM", "1 0 0 -"),
+               rec("example.com.", "TYPE65534", "\\# 5 0d30390001"),
+               rec("example.com.", "DNSKEY", "257 3 13 AAAA"), rec("example.com.", "CDS", "12345 13 2 AAAA"),
+               rec("example.com.", "A", "192.0.2.1")]
+    assert diff_records([rec("example.com.", "A", "192.0.2.1")], current) == ()
+    # git may still publish its own keys: they are added, the server's are kept.
+    (change,) = diff_records([rec("example.com.", "A", "192.0.2.1"), rec("example.com.", "DNSKEY", "256 3 13 BBBB")],
+                             current)
+    assert change.action == UPDATE and change.new == ("256 3 13 BBBB", "257 3 13 AAAA")
+
+
 def test_ignored_records_are_never_deleted_and_never_lose_data():
     ignores = (IgnoreRule("%.dyn.example.com.", "A"), IgnoreRule("acme.example.com.", "*"))
     current = [rec("h1.dyn.example.com.", "A", "192.0.2.1"), rec("acme.example.com.", "TXT", '"token"'),

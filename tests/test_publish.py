@@ -586,3 +586,39 @@ def test_rfc2136_10k_records_with_a_new_soa_then_one_edit(tmp_path, named_server
     snapshot = create_provider(config.providers[0]).read(origin)
     assert len(snapshot.records) == 10_002 and Record(f"h5.{origin}", "A", 3600, "10.9.9.9") in snapshot.records
     assert snapshot.soa.data.startswith("ns1.nameservers.example. ")
+
+
+@pytest.mark.slow
+def test_rfc2136_signed_zone_keeps_its_dnssec_records(tmp_path, named_server):
+    """BIND signs the zone itself (dnssec-policy): its RRSIG/NSEC/DNSKEY are neither deleted nor
+    counted against the thresholds, and a plan after apply is empty."""
+    import time
+
+    from tests.servers import minimal_zone_text, query_soa_serial, unique_zone
+
+    origin = unique_zone("bind.test.")
+    name = origin.rstrip(".")
+    (named_server.directory / "dynamic" / f"{name}.db").write_text(minimal_zone_text(origin))
+    named_server.rndc("addzone", name, f'{{ type primary; file "dynamic/{name}.db"; '
+                                       f'allow-update {{ key "{named_server.key.name}"; }}; '
+                                       f'allow-transfer {{ key "{named_server.key.name}"; }}; dnssec-policy default; }};')
+    deadline = time.monotonic() + 30
+    provider_config = _bind_config(tmp_path, named_server).providers[0]
+    provider = create_provider(provider_config)
+    while time.monotonic() < deadline:
+        snapshot = provider.read(origin) if query_soa_serial(named_server.address, named_server.port, origin) else None
+        if snapshot and any(r.type == "RRSIG" for r in snapshot.records):
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("named did not sign the zone")
+    config = _bind_config(tmp_path, named_server)
+    _bind_zone(tmp_path, origin, "".join(f'a("h{i}", "192.0.2.{i}")\n' for i in range(12)))
+    first = run(tmp_path, config, apply=True)
+    assert statuses(first) == {origin: APPLIED}, first.to_text()
+    assert all(c.type not in ("RRSIG", "NSEC", "DNSKEY") for c in first.outcomes[0].changes)
+    (again,) = run(tmp_path, config, apply=False).outcomes
+    assert again.changes == () and again.status == UNCHANGED
+    snapshot = provider.read(origin)
+    assert any(r.type == "DNSKEY" for r in snapshot.records) and any(r.type == "RRSIG" for r in snapshot.records)
+    assert Record(f"h3.{origin}", "A", 3600, "192.0.2.3") in snapshot.records
