@@ -446,7 +446,8 @@ class _Run:
         try:
             provider = work.provider or self.provider(name)
             if plan.delete_zone:
-                provider.delete_zone(origin)
+                if provider.serial(origin) is not None:  # already gone (by hand, or a retry): done
+                    provider.delete_zone(origin)
                 self.state.forget(name, origin)
             else:
                 if plan.create_zone:

@@ -622,3 +622,14 @@ def test_rfc2136_signed_zone_keeps_its_dnssec_records(tmp_path, named_server):
     snapshot = provider.read(origin)
     assert any(r.type == "DNSKEY" for r in snapshot.records) and any(r.type == "RRSIG" for r in snapshot.records)
     assert Record(f"h3.{origin}", "A", 3600, "192.0.2.3") in snapshot.records
+
+
+def test_deleting_a_zone_already_gone_from_the_provider_just_forgets_it(tmp_path, repo):
+    run(tmp_path, apply=True)
+    (repo / "example.org.bind").unlink()
+    (tmp_path / "served" / "example.org.zone").unlink()
+    report = run(tmp_path, apply=True, force=True)
+    assert statuses(report)["example.org."] == APPLIED
+    with StateStore(tmp_path / "state.db") as state:
+        assert state.zones() == (("files", "example.com."),)
+    assert "example.org." not in statuses(run(tmp_path, apply=False))
