@@ -309,7 +309,10 @@ class Plan:
     def to_markdown(self) -> str:
         """For an e-mail or a pull-request comment."""
         out = ["## DNS plan", ""]
+        quiet = [p for p in self.zone_plans if not p.has_changes and not p.findings]
         for plan in self.zone_plans:
+            if not plan.has_changes and not plan.findings:
+                continue  # an email about one zone should not list a hundred unchanged ones
             title = f"### `{plan.zone}` → {plan.provider}"
             if plan.create_zone:
                 title += " (new zone)"
@@ -322,15 +325,19 @@ class Plan:
                     for line in _change_lines(change):
                         sign, name, ttl, rtype, data = line.split(" ", 4)
                         cell = data.replace("|", "\\|")
-                        out.append(f"| {'➕' if sign == '+' else '➖'} | `{name}` | {rtype} | {ttl} | `{cell}` |")
+                        out.append(f"| {'➕' if sign == '+' else '➖'} | `{name}` | {rtype} | {ttl} | `` {cell} `` |")
                 out.append("")
             elif not plan.has_changes:
                 out += ["No changes.", ""]
+            if plan.soa_changed and not plan.create_zone and plan.soa is not None:
+                out += [f"SOA settings change: `{plan.soa.data}`", ""]
             if plan.secondaries is not None:
                 out += [f"Secondaries (also-notify, allow-transfer): {', '.join(plan.secondaries) or 'none'}", ""]
             for finding in plan.findings:
                 out.append(f"- **{finding.severity}** `{finding.code}`: {finding.message}")
             if plan.findings:
                 out.append("")
+        if quiet:
+            out += [f"{len(quiet)} zone/provider pair(s) without changes.", ""]
         out.append(f"{self.change_count} change(s); checksum `{self.checksum}`")
         return "\n".join(out) + "\n"

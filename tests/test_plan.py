@@ -307,4 +307,5 @@ def test_text_and_markdown_list_every_change():
     assert "- old.example.com. 300 A 192.0.2.3" in text and "example.org. -> primary  no changes" in text
     assert plan.checksum in text
     markdown = plan.to_markdown()
-    assert "`old.example.com.`" in markdown and '`"a\\|b"`' in markdown and "No changes." in markdown
+    assert "`old.example.com.`" in markdown and '`` "a\\|b" ``' in markdown
+    assert "example.org." not in markdown and "1 zone/provider pair(s) without changes." in markdown
