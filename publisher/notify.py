@@ -137,6 +137,14 @@ def wants_notification(run: RunRecord, settings: NotifyConfig) -> bool:
     return run.has_problems or settings.every_run
 
 
+def problem_fingerprint(run: RunRecord) -> str:
+    """What a run's problems are, ignoring when and why it ran: two runs with the same fingerprint
+    would send the same news."""
+    zones = sorted(f"{z.zone}|{z.provider}|{z.status}|{z.error}" for z in run.zones if z.has_problems)
+    findings = sorted(f.to_text() for f in run.all_findings)
+    return hashlib.sha256(json.dumps([run.status, run.error, zones, findings]).encode()).hexdigest()
+
+
 def recipients(run: RunRecord, settings: NotifyConfig) -> tuple[str, ...]:
     people = list(settings.to)
     if settings.notify_author and run.author_email and run.author_email not in people:

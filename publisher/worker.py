@@ -23,7 +23,7 @@ from publisher.config import Config, load_config
 from publisher.fetch import Checkout, FetchError, fetch, remote_head
 from publisher.jobs import (BRANCH_DELETED, DONE, FAILED as JOB_FAILED, POLL, Enqueued, Job, JobQueue, source_key,
                             worker_identity)
-from publisher.notify import Notifier, Outbox, queue_run_notifications
+from publisher.notify import Notifier, Outbox, problem_fingerprint, queue_run_notifications
 from publisher.runs import BRANCH_DELETED as RUN_BRANCH_DELETED, FAILED, OK, PROBLEMS, RunRecord, RunStore, ZoneOutcome
 
 log = logging.getLogger("publisher.worker")
@@ -65,6 +65,7 @@ class Worker:
         self.status_url = status_url
         self.providers = providers
         self.wake = threading.Event()
+        self.checkout_lock = threading.Lock()  # the job thread and the poller share the git cache
 
     def close(self) -> None:
         for store in (self.queue, self.runs, self.outbox, self.state):
@@ -94,12 +95,14 @@ class Worker:
                                        sender=job.sender, error=f"internal error: {type(error).__name__}: {error}",
                                        job_id=job.id), None
         queued: list[int] = []
+        notify = not self.repeats_last_news(run)
 
         def mail_and_finish(db, run_id: int) -> None:
             # One transaction: the record, its mail and the job's end commit together, so a crash
             # leaves either all of them (mail will be sent) or none (the job runs again).
-            queued.extend(queue_run_notifications(self.outbox, replace(run, id=run_id), self.config.notify,
-                                                  status_url=self.status_url, db=db))
+            if notify:
+                queued.extend(queue_run_notifications(self.outbox, replace(run, id=run_id), self.config.notify,
+                                                      status_url=self.status_url, db=db))
             self.queue.finish(job.id, state=JOB_FAILED if run.status == FAILED else DONE, run_id=run_id,
                               error=run.error or None, published_commit=published, db=db)
 
@@ -109,6 +112,14 @@ class Worker:
             self.notifier.wake.set()
         log.info("job %d finished: run %d %s (commit %s)", job.id, run_id, run.status, (run.commit or "-")[:12])
         return run
+
+    def repeats_last_news(self, run: RunRecord) -> bool:
+        """A poll run whose problems are exactly those of the previous run (a server still down, a
+        zone still broken) is recorded but not mailed again; pushes are always answered."""
+        if run.trigger != POLL or not run.has_problems:
+            return False
+        previous = self.runs.recent(1)
+        return bool(previous) and problem_fingerprint(previous[0]) == problem_fingerprint(run)
 
     def execute(self, job: Job) -> tuple[RunRecord, str | None]:
         """Run ``job``; returns its record and the commit to mark published (None: run it again later)."""
@@ -120,6 +131,13 @@ class Worker:
             message = (f"the deploy branch {source.branch} was deleted at the forge ({job.sender or 'unknown sender'});"
                        " nothing was published and the last published zones stay served")
             return replace(base, status=RUN_BRANCH_DELETED, finished=time.time(), error=message), None
+        with self.checkout_lock:
+            return self._publish(job, base)
+
+    def _publish(self, job: Job, base: RunRecord) -> tuple[RunRecord, str | None]:
+        from publisher.publish import publish
+
+        source = self.config.source
         timings: dict[str, float] = {}
         mark = time.perf_counter()
         if source.url:
@@ -133,8 +151,6 @@ class Worker:
         timings["fetch"] = time.perf_counter() - mark
         base = replace(base, commit=checkout.commit or job.commit, author_name=checkout.author_name,
                        author_email=checkout.author_email, subject=checkout.subject)
-
-        from publisher.publish import publish
         report = publish(self.config, checkout.path, apply=True, state=self.state, providers=self.providers)
         timings.update(report.timings)
         zones = tuple(ZoneOutcome(o.zone, o.provider, o.status, tuple(o.changes), tuple(o.findings), o.error)
@@ -149,23 +165,50 @@ class Worker:
 
     def poll_once(self) -> Enqueued | None:
         """Queue a run when the branch head moved past the last published commit (a lost webhook,
-        or a failed run to repair)."""
+        or a failed run to repair), or when a provider no longer serves what was published (drift)."""
         source = self.config.source
-        if not source.url or self.queue.pending(self.repository):
+        if self.queue.pending(self.repository):
             return None
-        try:
-            head = remote_head(source)
-        except FetchError as error:
-            log.warning("poll failed: %s", error)
+        head = None
+        if source.url:
+            try:
+                head = remote_head(source)
+            except FetchError as error:
+                log.warning("poll failed: %s", error)
+                return None
+            if head is None:
+                log.warning("poll: branch %s not found at %s", source.branch, source.url)
+                return None
+            if head != self.queue.published_commit(self.repository):
+                return self._enqueue_poll(head, "head %s not published yet" % head[:12])
+        return self.check_drift(head)
+
+    def check_drift(self, head: str | None) -> Enqueued | None:
+        """Plan (never apply) against the providers; queue a run when a zone would change safely or a
+        provider was edited outside the publisher.  Blocked or broken zones are left to the next push,
+        so a standing problem does not mail someone every poll."""
+        from publisher.publish import publish
+
+        with self.checkout_lock:
+            try:
+                checkout = fetch(self.config.source) if self.config.source.url else _local_checkout(
+                    Path(self.config.source.path))
+            except FetchError as error:
+                log.warning("poll: %s", error)
+                return None
+            report = publish(self.config, checkout.path, apply=False, state=self.state, providers=self.providers)
+        drifted = sorted({f"{o.zone} on {o.provider}" for o in report.outcomes
+                          if (o.status == "planned" and o.changes)
+                          or any(f.code == "zone-changed-outside" for f in o.findings)})
+        if not drifted:
             return None
-        if head is None:
-            log.warning("poll: branch %s not found at %s", source.branch, source.url)
-            return None
-        if head == self.queue.published_commit(self.repository):
-            return None
+        return self._enqueue_poll(head or checkout.commit or None, "drift: " + ", ".join(drifted[:5]))
+
+    def _enqueue_poll(self, commit: str | None, why: str) -> Enqueued:
+        source = self.config.source
         queued = self.queue.enqueue(self.repository, kind=POLL, sender="poll", ref=f"refs/heads/{source.branch}",
-                                    commit=head)
-        log.info("poll: head %s not published yet; job %s %s", head[:12], queued.job_id, queued.status)
+                                    commit=commit)
+        log.info("poll: %s; job %s %s", why, queued.job_id, queued.status)
         self.wake.set()
         return queued
 
@@ -191,7 +234,7 @@ class Worker:
 
     def poll_loop(self, stop: threading.Event) -> None:
         interval = self.config.poll.interval
-        if interval <= 0 or not self.config.source.url:
+        if interval <= 0:
             return
         while not stop.wait(interval):
             try:

@@ -108,6 +108,26 @@ def test_poll_catches_a_lost_webhook(setup):
     assert run.commit == sha and "192.0.2.99" in served(tmp_path)
 
 
+def test_poll_repairs_and_reports_a_zone_edited_outside_the_publisher(setup):
+    import re
+
+    tmp_path, remote, worker = setup
+    worker.queue.enqueue(worker.repository)
+    worker.run_once()
+    assert worker.poll_once() is None  # published and in sync: nothing to do
+    path = tmp_path / "served" / "example.test.zone"
+    text = path.read_text()
+    serial = int(re.search(r"SOA \S+ \S+ (\d+)", text).group(1))
+    path.write_text(text.replace("192.0.2.1", "192.0.2.66").replace(f" {serial} ", f" {serial + 1} ", 1))
+    queued = worker.poll_once()
+    assert queued is not None and queued.status == "queued"
+    run = worker.run_once()
+    assert "192.0.2.1" in served(tmp_path) and "192.0.2.66" not in served(tmp_path)
+    assert any(f.code == "zone-changed-outside" for f in run.all_findings), run.all_findings
+    assert worker.outbox.pending() == 1  # drift is worth a mail
+    assert worker.poll_once() is None
+
+
 def test_unsafe_checkout_fails_the_run_and_is_retried_by_the_poll(setup):
     tmp_path, remote, worker = setup
     remote.link("leak.lua", "/etc/hostname", "symlink out")
@@ -117,6 +137,13 @@ def test_unsafe_checkout_fails_the_run_and_is_retried_by_the_poll(setup):
     assert worker.queue.get(run.job_id).state == JOB_FAILED
     assert worker.outbox.pending() == 1
     assert worker.poll_once() is not None  # not published: the poll keeps trying
+    again = worker.run_once()
+    assert again.status == FAILED and again.trigger == POLL
+    assert worker.outbox.pending() == 1  # the same news is not mailed at every poll
+    remote.commit({"example.test.lua": ZONE.replace("192.0.2.1", "192.0.2.2")}, "Another push, same problem")
+    worker.queue.enqueue(worker.repository, sender="github", delivery_id="after")
+    worker.run_once()
+    assert worker.outbox.pending() == 2  # a push is always answered
 
 
 def test_a_database_error_mid_run_requeues_the_job_and_the_loop_goes_on(setup, monkeypatch):
