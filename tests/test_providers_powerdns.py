@@ -103,3 +103,19 @@ def test_secondaries_become_zone_metadata(pdns_server) -> None:
     assert provider.secondaries(origin) == ("192.0.2.20", "2001:db8::20")
     provider.set_secondaries(origin, [])
     assert provider.secondaries(origin) == ()
+
+
+@pytest.mark.slow
+def test_a_plan_over_the_request_limit_is_split_into_patches(pdns_server) -> None:
+    provider = PowerDNSProvider("pdns", pdns_server.api_url, pdns_server.api_key, max_body_size=30_000)
+    origin = pdns_server.new_zone()
+    methods: list[str] = []
+    provider._session.hooks["response"].append(lambda response, **_: methods.append(response.request.method))
+    desired = [Record(origin, "NS", 300, f"ns1.{origin}")] + [
+        Record(f"h{i}.{origin}", "TXT", 300, f'"{i:0200}"') for i in range(600)]
+    before = provider.read(origin)
+    served = provider.apply(origin, diff_records(desired, before.records), soa(origin, 2), before.serial)
+    patches = methods.count("PATCH")
+    assert patches >= 5
+    assert served == 1 + patches == provider.serial(origin)  # one serial step per PATCH
+    assert diff_records(desired, provider.read(origin).records) == ()

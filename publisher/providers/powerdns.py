@@ -2,7 +2,9 @@
 
 Reading is one GET of the zone with its RRsets; applying is ONE PATCH carrying every changed RRset
 (``REPLACE`` with the full new RRset, or ``DELETE``) plus the new SOA, which PowerDNS applies in a
-single backend transaction.  The API has no conditional PATCH, so the concurrency guard is a serial
+single backend transaction.  Only a plan larger than PowerDNS's request limit
+(``webserver-max-bodysize``, 2 MB: about 20,000 RRsets) is split into several PATCHes, each
+bumping the serial like the RFC 2136 provider's messages, with a serial check between them.  The API has no conditional PATCH, so the concurrency guard is a serial
 check (``GET ?rrsets=false``) right before the PATCH: a change made in that short window would not
 be seen.  Zones are created as ``Native`` with ``soa_edit_api`` empty, so the serial served is the
 one the publisher sets.
@@ -10,6 +12,7 @@ one the publisher sets.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Sequence
 from urllib.parse import quote
 
@@ -17,6 +20,7 @@ import requests
 
 from publisher.model import DELETE, Change, Record
 from publisher.providers.base import Capabilities, ConcurrentChangeError, ProviderError, Snapshot
+from publisher.providers.rfc2136 import serial_after, serial_gt, serial_of
 from publisher.rdata import RdataError, canonical_rdata
 
 RECORD_TYPES = frozenset({
@@ -30,7 +34,8 @@ class PowerDNSProvider:
     """A PowerDNS Authoritative server reached through its HTTP API."""
 
     def __init__(self, name: str, api_url: str, api_key: str, server_id: str = "localhost",
-                 timeout: float = 30.0, kind: str = "Native", nameservers: Sequence[str] = ()) -> None:
+                 timeout: float = 30.0, kind: str = "Native", nameservers: Sequence[str] = (),
+                 max_body_size: int = 2_000_000) -> None:
         self.name = name
         self.api_url = api_url.rstrip("/")
         if not self.api_url.endswith("/api/v1"):
@@ -39,6 +44,7 @@ class PowerDNSProvider:
         self.timeout = timeout
         self.kind = kind
         self.nameservers = tuple(nameservers)
+        self.max_body_size = max_body_size
         self.capabilities = Capabilities(record_types=RECORD_TYPES, can_create_zones=True,
                                          configures_secondaries=True)
         self._session = requests.Session()
@@ -122,11 +128,40 @@ class PowerDNSProvider:
             raise ConcurrentChangeError(
                 f"provider {self.name!r}, zone {origin}: serial is {current}, expected {expected_serial}: "
                 f"the zone changed since it was read; nothing applied")
-        rrsets = [self._rrset(change) for change in changes if change.type != "SOA"]
-        rrsets.append(_replace(soa.name, "SOA", soa.ttl, (soa.data,)))
-        self._request("PATCH", self._zone_url(origin), origin, "applying changes", json={"rrsets": rrsets})
+        bodies = self._pack([json.dumps(self._rrset(change)) for change in changes if change.type != "SOA"])
+        target, start = serial_of(soa.data), current
+        for index, body in enumerate(bodies, start=1):
+            if index > 1:  # between PATCHes: did anyone else change the zone?
+                seen = self.serial(origin)
+                if seen != current:
+                    raise ConcurrentChangeError(
+                        f"provider {self.name!r}, zone {origin}: serial changed to {seen} during the apply "
+                        f"(someone else updated the zone); earlier parts were applied, plan again")
+            serial = target if index == len(bodies) and serial_gt(target, serial_after(start, index - 1)) \
+                else serial_after(start, index)
+            new_soa = _replace(soa.name, "SOA", soa.ttl, (_with_serial(soa.data, serial),))
+            payload = '{"rrsets": [' + ", ".join(body + [json.dumps(new_soa)]) + "]}"
+            self._request("PATCH", self._zone_url(origin), origin,
+                          "applying changes" + (f" (part {index}/{len(bodies)})" if len(bodies) > 1 else ""),
+                          data=payload.encode(), headers={"Content-Type": "application/json"})
+            current = serial
         served = self.serial(origin)
-        return int(soa.data.split()[2]) if served is None else served
+        return current if served is None else served
+
+    def _pack(self, rrsets: list[str]) -> list[list[str]]:
+        """RRset changes in as few PATCH bodies as fit PowerDNS's ``webserver-max-bodysize``
+        (2 MB by default); one PATCH is one transaction, so a small plan is all or nothing."""
+        budget = self.max_body_size - 4096  # the SOA and the JSON frame
+        bodies: list[list[str]] = [[]]
+        used = 0
+        for rrset in rrsets:
+            size = len(rrset) + 2
+            if used + size > budget and bodies[-1]:
+                bodies.append([])
+                used = 0
+            bodies[-1].append(rrset)
+            used += size
+        return bodies
 
     @staticmethod
     def _rrset(change: Change) -> dict[str, Any]:
@@ -171,6 +206,12 @@ class PowerDNSProvider:
                 self._request("PUT", url, origin, f"setting {kind}", json={"kind": kind, "metadata": wanted})
             else:
                 self._request("DELETE", url, origin, f"clearing {kind}")
+
+
+def _with_serial(soa_data: str, serial: int) -> str:
+    fields = soa_data.split(" ")
+    fields[2] = str(serial)
+    return " ".join(fields)
 
 
 def _replace(name: str, rtype: str, ttl: int, datas: Sequence[str]) -> dict[str, Any]:
