@@ -13,9 +13,12 @@ one the publisher sets.
 from __future__ import annotations
 
 import json
+import re
+import socket
 from typing import Any, Sequence
 from urllib.parse import quote
 
+import dns.ipv6
 import requests
 
 from publisher.model import DELETE, Change, Record
@@ -28,6 +31,9 @@ RECORD_TYPES = frozenset({
     "HINFO", "HTTPS", "IPSECKEY", "KX", "LOC", "MX", "NAPTR", "NS", "OPENPGPKEY", "PTR", "RP", "SMIMEA",
     "SOA", "SPF", "SRV", "SSHFP", "SVCB", "TLSA", "TXT", "URI",
 })
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_*.-]+\Z")
 
 
 class PowerDNSProvider:
@@ -108,8 +114,8 @@ class PowerDNSProvider:
                 if item.get("disabled"):
                     continue
                 try:
-                    data = canonical_rdata(rtype, item["content"], origin)
-                except RdataError as error:
+                    data = _canonical(rtype, item["content"], origin)
+                except (RdataError, ValueError, OSError) as error:
                     raise self._error(origin, f"cannot understand {owner} {rtype}: {error}") from None
                 if rtype == "SOA":
                     soa = Record(owner, rtype, ttl, data)
@@ -206,6 +212,17 @@ class PowerDNSProvider:
                 self._request("PUT", url, origin, f"setting {kind}", json={"kind": kind, "metadata": wanted})
             else:
                 self._request("DELETE", url, origin, f"clearing {kind}")
+
+
+def _canonical(rtype: str, content: str, origin: str) -> str:
+    """Model text of PowerDNS content: common types directly, the rest through ``canonical_rdata``."""
+    if rtype == "A":
+        return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, content))
+    if rtype == "AAAA":
+        return dns.ipv6.inet_ntoa(dns.ipv6.inet_aton(content))
+    if rtype in ("NS", "CNAME", "PTR", "DNAME") and content.endswith(".") and _PLAIN_NAME.match(content):
+        return content.lower()
+    return canonical_rdata(rtype, content, origin)
 
 
 def _with_serial(soa_data: str, serial: int) -> str:
