@@ -459,11 +459,14 @@ class _Run:
                                     if snapshot else ())
                     changes = diff_records(work.desired, work.current, ignores=work.zone.ignores)
                     expected = snapshot.serial if snapshot else None
+                    # The filled zone must have a newer serial than the empty one secondaries may
+                    # already have transferred.
+                    soa = plan.soa._replace(data=_with_serial(plan.soa.data, next_serial(expected)))
                 else:
-                    changes, expected = plan.changes, plan.serial_before
+                    changes, expected, soa = plan.changes, plan.serial_before, plan.soa
                 if plan.records_change:
-                    served = provider.apply(origin, changes, plan.soa, expected)
-                    soa = plan.soa._replace(data=_with_serial(plan.soa.data, served))
+                    served = provider.apply(origin, changes, soa, expected)
+                    soa = soa._replace(data=_with_serial(soa.data, served))
                     self.state.put(name, origin, served, apply_changes(work.current, changes), soa)
                     work.plan = replace(plan, serial_after=served)
                 elif work.full_read:

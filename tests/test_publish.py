@@ -633,3 +633,26 @@ def test_deleting_a_zone_already_gone_from_the_provider_just_forgets_it(tmp_path
     with StateStore(tmp_path / "state.db") as state:
         assert state.zones() == (("files", "example.com."),)
     assert "example.org." not in statuses(run(tmp_path, apply=False))
+
+
+def test_a_new_zone_is_filled_under_a_newer_serial_than_the_empty_one(tmp_path, repo):
+    """Secondaries may transfer the freshly created, empty zone: the filled one must be newer."""
+    from publisher.providers.zonefile import ZoneFileProvider
+    from publisher.soa import serial_gt
+
+    class Recording(ZoneFileProvider):
+        created: list[int] = []
+
+        def create_zone(self, origin, soa, nameservers):
+            self.created.append(int(soa.data.split()[2]))
+            super().create_zone(origin, soa, nameservers)
+
+    config = make_config(tmp_path)
+    provider = Recording("files", tmp_path / "served")
+    with StateStore(config.state.path) as state:
+        report = publish(config, repo, apply=True, state=state, providers={"files": provider})
+    assert statuses(report) == {"example.com.": APPLIED, "example.org.": APPLIED}
+    assert len(provider.created) == 2
+    for created, outcome in zip(provider.created, report.outcomes):
+        assert serial_gt(outcome.serial_after, created)
+        assert provider.serial(outcome.zone) == outcome.serial_after
