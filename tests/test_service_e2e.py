@@ -121,7 +121,7 @@ interval = {poll}
             return False
 
     def worker_pid(self) -> int:
-        """The dedicated worker process (child of serve running publisher.worker)."""
+        """The dedicated worker process (live child of serve running publisher.worker)."""
         def find():
             for entry in Path("/proc").iterdir():
                 if not entry.name.isdigit():
@@ -131,8 +131,8 @@ interval = {poll}
                     cmdline = (entry / "cmdline").read_bytes()
                 except OSError:
                     continue
-                ppid = int(stat.rsplit(")", 1)[1].split()[1])
-                if ppid == self.process.pid and b"publisher.worker" in cmdline:
+                state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+                if int(ppid) == self.process.pid and state != "Z" and b"publisher.worker" in cmdline:
                     return int(entry.name)
             return None
         return wait_until(find, "the worker process")
@@ -241,6 +241,17 @@ def test_signed_push_is_accepted_and_served_refusals_queue_nothing(service_facto
     log = service.log.read_text()
     assert "/notifications/[redacted]/push" in log
     assert service.token not in log and SECRET not in log
+
+
+def test_a_dead_worker_process_is_restarted(service_factory, mail):
+    service = service_factory(smtp_port=mail.port)
+    service.start()
+    first = service.worker_pid()
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: service.worker_pid() != first, "a new worker process")
+    _, response = service.push("192.0.2.15", "After the worker died")
+    assert response.status_code == 202
+    wait_until(lambda: service.served() == {"192.0.2.15"}, "the push to be published by the new worker")
 
 
 def test_broken_zone_is_mailed_with_file_and_line_and_previous_data_stays(service_factory, mail):

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -57,6 +58,46 @@ class ServiceApplication(BaseApplication):
     def load(self):
         from publisher.web import create_app
         return create_app(self.publisher_config)
+
+
+class WorkerSupervisor:
+    """Keeps the one background worker process running: a worker that dies (OOM killer, a crash in
+    native code) is started again, after a pause that grows while it keeps dying."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.argv = argv
+        self.process: subprocess.Popen | None = None
+        self.restarts = 0
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.argv)
+        threading.Thread(target=self._watch, name="worker-supervisor", daemon=True).start()
+
+    def _watch(self) -> None:
+        pause = 1.0
+        while not self._stop.wait(1.0):
+            # poll() also sees a worker already reaped by gunicorn's SIGCHLD handler.
+            if self.process.poll() is None:
+                pause = 1.0
+                continue
+            print(f"zone-publisher: background worker exited ({self.process.returncode}); restarting in "
+                  f"{pause:.0f} s", file=sys.stderr, flush=True)
+            if self._stop.wait(pause):
+                return
+            pause = min(pause * 2, 60.0)
+            self.process = subprocess.Popen(self.argv)
+            self.restarts += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
 
 
 def development_token(config: Config) -> str | None:
@@ -133,7 +174,8 @@ def run(args) -> int:
                    "--parent", str(os.getpid())]
     if args.config:
         worker_argv += ["--config", str(Path(args.config).resolve())]
-    worker = subprocess.Popen(worker_argv)
+    worker = WorkerSupervisor(worker_argv)
+    worker.start()
 
     print(f"zone-publisher: status page {base_url}/", flush=True)
     if token is not None:
@@ -146,11 +188,7 @@ def run(args) -> int:
     try:
         ServiceApplication(config, gunicorn_options(host, port)).run()
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        worker.stop()
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
