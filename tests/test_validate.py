@@ -411,7 +411,7 @@ def generated_zone(count: int, origin: str = ORIGIN) -> Zone:
         if kind < 4:
             records.append(Record(host, "A", 3600, f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", "big.db", line))
         elif kind == 4:
-            records.append(Record(host, "AAAA", 3600, f"2001:db8::{i:x}", "big.db", line))
+            records.append(Record(host, "AAAA", 3600, f"2001:db8::{i >> 16:x}:{i & 0xffff:x}", "big.db", line))
         elif kind == 5:
             records.append(Record(host, "CNAME", 3600, f"host{i - 5}.{origin}", "big.db", line))
         elif kind == 6:
