@@ -234,7 +234,7 @@ class _Run:
         timings["plan"] = time.perf_counter() - mark
 
         error = ""
-        if checksum is not None and checksum != plan.checksum:
+        if checksum is not None and checksum.strip().lower().removeprefix("sha256:") != plan.checksum:
             error = (f"the plan changed since it was reviewed (checksum {plan.checksum}, reviewed {checksum}); "
                      "nothing applied")
         mark = time.perf_counter()

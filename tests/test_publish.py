@@ -213,7 +213,7 @@ def test_checksum_applies_exactly_the_reviewed_plan(tmp_path, repo):
     assert "checksum" in stale.error and stale.exit_code == 1
     assert not (tmp_path / "served").exists() or not list((tmp_path / "served").glob("*.zone"))
     fresh = run(tmp_path, apply=False)
-    applied = run(tmp_path, apply=True, checksum=fresh.checksum)
+    applied = run(tmp_path, apply=True, checksum=f" sha256:{fresh.checksum.upper()}\n")
     assert applied.error == "" and set(statuses(applied).values()) == {APPLIED}
 
 
