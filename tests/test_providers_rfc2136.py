@@ -292,3 +292,33 @@ def test_wire_parsed_transfer_equals_dnspython(server) -> None:
     assert sorted(fast.records) == sorted(reference)
     assert diff_records(desired, fast.records) == ()
     assert fast.soa.data == soa(o, 2).data
+
+
+@pytest.mark.slow
+def test_server_dying_between_messages_is_repaired_by_the_next_run(server) -> None:
+    origin = server.new_zone()
+
+    class DiesAfterFirstMessage(RFC2136Provider):
+        sent = 0
+
+        def _send(self, *args, **kwargs):
+            if self.sent == 1:
+                server.stop()
+            self.sent += 1
+            return super()._send(*args, **kwargs)
+
+    provider = DiesAfterFirstMessage("primary", server.address, server.port, server.key, max_message_size=3000,
+                                     timeout=3)
+    desired = glue(origin) + [Record(f"h{i:03}.{origin}", "A", 300, "192.0.2.1") for i in range(300)]
+    try:
+        with pytest.raises(ProviderError, match="update 2/.* next run repairs") as raised:
+            provider.apply(origin, diff_records(desired, provider.read(origin).records), soa(origin, 2), 1)
+        assert "'primary'" in str(raised.value) and origin in str(raised.value)
+    finally:
+        server.start()
+    healthy = RFC2136Provider("primary", server.address, server.port, server.key)
+    half = healthy.read(origin)
+    assert half.serial == 2 and 2 < len(half.records) < len(desired)  # the first message stuck
+    served = healthy.apply(origin, diff_records(desired, half.records), soa(origin, 3), half.serial)
+    after = healthy.read(origin)
+    assert after.serial == served and diff_records(desired, after.records) == ()

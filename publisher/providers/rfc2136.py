@@ -171,7 +171,7 @@ class RFC2136Provider:
         if isinstance(error, axfr.TransferRefused):
             return f"the server refused the transfer ({error}): does allow-transfer / the ACL allow this key?"
         if isinstance(error, EOFError):
-            return str(error) or "the server closed the connection"
+            return str(error) if str(error) not in ("", "EOF") else "the server closed the connection (server down?)"
         if isinstance(error, OSError):
             return f"network error: {error.strerror or error}"
         return f"{type(error).__name__}: {error}"
@@ -371,7 +371,7 @@ class RFC2136Provider:
             dns.query.send_tcp(sock, wire, expiration)
             response, _ = dns.query.receive_tcp(sock, expiration, keyring=self._dns_key,
                                                 request_mac=mac)
-        except (dns.exception.DNSException, OSError) as error:
+        except (dns.exception.DNSException, OSError, EOFError) as error:
             raise self._error(origin, f"{where} failed: {self._describe(error)}"
                               + ("; earlier updates were applied, the next run repairs the rest"
                                  if index > 1 else "")) from None
