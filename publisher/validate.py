@@ -58,6 +58,8 @@ D. delegations and glue
   ds-not-at-delegation      E  DS at a name without NS
   cds-mismatch              E  CDS that matches no DNSKEY of the zone
   cdnskey-mismatch          E  CDNSKEY that is not one of the zone's DNSKEYs
+  dnssec-algorithm-deprecated W  DNSKEY/KEY/DS/CDS with an algorithm RFC 8624 forbids for signing
+  ds-digest-deprecated      W  DS/CDS with a SHA-1 or GOST digest
 E. DNAME and wildcards
   dname-not-singleton       E  more than one DNAME at an owner
   ns-beside-dname           E  NS and DNAME at the same non-apex name
@@ -95,7 +97,7 @@ _NAME_FIELDS: dict[str, tuple[int, ...]] = {
 # Types a record-by-record pass must hand to a later check.
 _COLLECTED = frozenset({
     "SOA", "NS", "CNAME", "MX", "SRV", "DNAME", "DS", "CDS", "CDNSKEY", "SVCB", "HTTPS", "SPF",
-    "NSEC3", "PTR", "ALIAS",
+    "NSEC3", "PTR", "ALIAS", "DNSKEY", "KEY",
 })
 
 _HOST_OWNER_TYPES = frozenset({"A", "AAAA", "MX"})
@@ -111,6 +113,9 @@ _SVC_PARAM = re.compile(r'([a-z0-9-]+)(?:=("(?:[^"\\]|\\.)*"|\S*))?')
 _DNS_SD = frozenset({"b", "db", "r", "dr", "lb"})
 _HTTP_ALPN = frozenset({"h2", "h3", "http/1.1"})
 _MAX_SIGNED = 2**31 - 1
+_MAX_TTL_FINDINGS = 100
+_DEPRECATED_ALGORITHMS = {"1": "RSAMD5", "3": "DSA", "5": "RSASHA1", "6": "DSA-NSEC3-SHA1",
+                          "7": "RSASHA1-NSEC3-SHA1", "12": "ECC-GOST"}
 
 
 class _Checker:
@@ -235,10 +240,16 @@ class _Checker:
         for record in [r for r in records if r[1] in _COLLECTED]:
             collected[record[1]].append(record)
         max_ttl = self.max_ttl
-        for record in [r for r in records if r[2] > max_ttl]:
+        too_long = [r for r in records if r[2] > max_ttl]
+        for record in too_long[:_MAX_TTL_FINDINGS]:
             self.add(WARNING, "ttl-above-max", record,
                      f"TTL {record.ttl} of {record.name} {record.type} is above the maximum of "
                      f"{max_ttl} s; use at most {max_ttl}")
+        if len(too_long) > _MAX_TTL_FINDINGS:
+            # Usually one $TTL line; a warning per record would bury every other finding.
+            self.add(WARNING, "ttl-above-max", too_long[_MAX_TTL_FINDINGS],
+                     f"{len(too_long) - _MAX_TTL_FINDINGS} more records have a TTL above the maximum "
+                     f"of {max_ttl} s (check $TTL or the default TTL)")
         for record in [r for r in records if r[1] in _NAME_FIELDS and (len(r[3]) > 63 or ".." in r[3])]:
             self.check_rdata_names(record, _NAME_FIELDS[record.type])
         self.host_owners = [r[0] for r in records if r[1] in _HOST_OWNER_TYPES]
@@ -683,6 +694,18 @@ class _Checker:
                          f"belong only beside the NS of a child zone")
         if self.collected["CDS"] or self.collected["CDNSKEY"]:
             _check_cds(self)
+        for rtype, index in (("DNSKEY", 2), ("CDNSKEY", 2), ("KEY", 2), ("DS", 1), ("CDS", 1)):
+            for record in self.collected[rtype]:
+                algorithm = _field(record.data, index)
+                if algorithm in _DEPRECATED_ALGORITHMS and not record.data.startswith("0 "):
+                    self.add(WARNING, "dnssec-algorithm-deprecated", record,
+                             f"{rtype} at {record.name} uses algorithm {algorithm} "
+                             f"({_DEPRECATED_ALGORITHMS[algorithm]}), which RFC 8624 says must not "
+                             f"be used to sign; roll to algorithm 13 (ECDSAP256SHA256) or 15 (ED25519)")
+                elif index == 1 and _field(record.data, 2) in ("1", "3") and not record.data.startswith("0 "):
+                    self.add(WARNING, "ds-digest-deprecated", record,
+                             f"{rtype} at {record.name} uses digest type {_field(record.data, 2)} "
+                             f"(SHA-1 or GOST), deprecated by RFC 8624/9558; publish a SHA-256 (2) digest")
 
     def check_misc(self) -> None:
         for record in self.collected["SPF"]:

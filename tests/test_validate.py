@@ -182,6 +182,12 @@ def test_ttl_above_max_is_a_warning_with_configurable_max():
     assert "ttl-above-max" not in codes(("www", "A", "192.0.2.1", 3600), max_ttl=3600)
 
 
+def test_ttl_above_max_is_summarised_after_a_hundred():
+    rows = tuple((f"h{i}", "A", "192.0.2.1", 3600) for i in range(150))
+    found = only("ttl-above-max", *rows, max_ttl=300, base=())
+    assert len(found) == 101 and "50 more records" in found[-1].message
+
+
 # -- C: CNAME and aliases -------------------------------------------------------------------------
 
 def test_cname_and_other_data():
@@ -365,6 +371,14 @@ def test_cds_and_cdnskey_must_match_a_dnskey():
     assert codes(("@", "CDS", bad_cds), base=base, origin=origin)["cds-mismatch"] == ERROR
     other_key = DNSKEY.replace("257 3 10", "257 3 8")
     assert codes(("@", "CDNSKEY", other_key), base=base, origin=origin)["cdnskey-mismatch"] == ERROR
+
+
+def test_deprecated_dnssec_algorithms_and_digests_are_warnings():
+    found = codes(("@", "DNSKEY", DNSKEY.replace("257 3 10", "257 3 5")),
+                  ("sub", "NS", "ns.example.net."), ("sub", "DS", "1 13 1 " + "ab" * 20))
+    assert found["dnssec-algorithm-deprecated"] == WARNING and found["ds-digest-deprecated"] == WARNING
+    assert findings(("@", "DNSKEY", DNSKEY), ("sub", "NS", "ns.example.net."),
+                    ("sub", "DS", "1 13 2 " + "ab" * 32)) == ()
 
 
 def test_nsec3_owner_must_be_a_hash():
