@@ -168,7 +168,9 @@ def machine_info() -> dict[str, Any]:
             "octodns": version([str(VENV / "bin" / "python"), "-c",
                                 "import octodns, octodns_bind; print(octodns.__version__, 'octodns-bind', "
                                 "getattr(octodns_bind, '__version__', '?'))"]),
-            "git_head": version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])}
+            "git_head": version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+            # The machine is shared: a high load average explains noisy medians.
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}
 
 
 def write_results(section: str, results: dict[str, Any]) -> Path:

@@ -1,0 +1,435 @@
+"""Webhook benchmark (issue 4), against `publisher serve` (gunicorn + worker) fetching from a bare git
+repository and publishing a 10,000-record Lua zone to a fresh BIND over RFC 2136:
+
+1. acknowledgement latency p50/p99 of signed GitHub-style pushes sent open-loop at 200/s for ~10 s;
+2. the same while a flood of bad-token requests (target 2,000/s, open-loop, from 127.0.0.2 so a
+   per-client rate limit sees another client) runs in separate processes;
+3. push-to-served latency p50/p99 of a one-record edit: commit, push to the bare repository, POST
+   the webhook (t0), then query named every 2 ms until the new address is served.
+
+Latency of open-loop requests counts from when each was due, so a client-side backlog is not hidden.
+Everything is on loopback.
+
+    python bench/bench_webhook.py [--seconds 10] [--rate 200] [--flood 2000] [--iterations 20] [--records 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import multiprocessing
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import generate
+import harness
+from harness import ORIGIN, Named, our_env, ours
+
+SECRET = "bench-webhook-secret"
+BAR_FLOOD_P99_MS = 50.0
+BAR_SERVED_P50_S = 1.0
+BAR_SERVED_P99_S = 2.0
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, int(round(fraction * len(ordered) + 0.5)) - 1))
+    return ordered[index]
+
+
+def summary_ms(values: list[float]) -> dict:
+    return {"count": len(values),
+            "p50_ms": round(statistics.median(values) * 1000, 2) if values else None,
+            "p99_ms": round(percentile(values, 0.99) * 1000, 2) if values else None,
+            "max_ms": round(max(values) * 1000, 2) if values else None}
+
+
+# ---------------------------------------------------------------- a small open-loop HTTP/1.1 client
+
+class _Pool:
+    """Keep-alive connections to one server from one source address; a request takes an idle
+    connection or opens a new one, so sending never waits for an earlier response."""
+
+    def __init__(self, port: int, source: str) -> None:
+        self.port = port
+        self.source = source
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def request(self, raw: bytes) -> int:
+        if self.idle:
+            reader, writer = self.idle.pop()
+        else:
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.port, local_addr=(self.source, 0))
+        try:
+            writer.write(raw)
+            status_line = await reader.readline()
+            if not status_line:
+                raise ConnectionError("closed")
+            status = int(status_line.split()[1])
+            length, close = 0, False
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                key, _, value = line.decode("latin-1").partition(":")
+                key = key.strip().lower()
+                if key == "content-length":
+                    length = int(value.strip())
+                elif key == "connection" and value.strip().lower() == "close":
+                    close = True
+            if length:
+                await reader.readexactly(length)
+        except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError, IndexError):
+            writer.close()
+            raise
+        if close:
+            writer.close()
+        else:
+            self.idle.append((reader, writer))
+        return status
+
+    def close(self) -> None:
+        for _, writer in self.idle:
+            writer.close()
+        self.idle.clear()
+
+
+def _raw_request(path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}", "Connection: keep-alive"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def signed_push(token: str, after: str, delivery: str) -> bytes:
+    body = json.dumps({"ref": "refs/heads/main", "before": "0" * 40, "after": after,
+                       "repository": {"full_name": "bench/zones"}}).encode()
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return _raw_request(f"/notifications/{token}/push", body,
+                        {"Content-Type": "application/json", "X-GitHub-Event": "push",
+                         "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": signature})
+
+
+async def _open_loop(port: int, source: str, rate: float, seconds: float, make_request, max_in_flight: int = 512):
+    """Send rate*seconds requests, request i due at start + i/rate; returns (latencies, codes, elapsed)."""
+    pool = _Pool(port, source)
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    codes: dict[str, int] = {}
+    in_flight = asyncio.Semaphore(max_in_flight)
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.05
+
+    async def one(i: int, due: float) -> None:
+        async with in_flight:
+            try:
+                status = await pool.request(make_request(i))
+            except Exception as error:  # connection refused/reset: counted, not fatal
+                status = type(error).__name__
+            latencies.append(loop.time() - due)
+            codes[str(status)] = codes.get(str(status), 0) + 1
+
+    tasks = []
+    for i in range(total):
+        due = start + i / rate
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, due)))
+    await asyncio.gather(*tasks)
+    elapsed = loop.time() - start
+    pool.close()
+    return latencies, codes, elapsed
+
+
+def valid_load(port: int, token: str, rate: float, seconds: float) -> dict:
+    run_id = secrets.token_hex(4)
+
+    def make(i: int) -> bytes:
+        return signed_push(token, hashlib.sha1(f"{run_id}-{i}".encode()).hexdigest(), f"bench-{run_id}-{i}")
+
+    latencies, codes, elapsed = asyncio.run(_open_loop(port, "127.0.0.1", rate, seconds, make))
+    return {**summary_ms(latencies), "target_rate": rate, "achieved_rate": round(len(latencies) / elapsed, 1),
+            "codes": codes}
+
+
+def _flood_process(port: int, rate: float, seconds: float, results) -> None:
+    bad = _raw_request("/notifications/not-a-valid-token/push", b"{}", {"Content-Type": "application/json"})
+    latencies, codes, elapsed = asyncio.run(_open_loop(port, "127.0.0.2", rate, seconds, lambda i: bad, 256))
+    results.put({"sent": len(latencies), "elapsed": elapsed, "codes": codes})
+
+
+# ---------------------------------------------------------------- the service under test
+
+class Service:
+    def __init__(self, workdir: Path, records: int) -> None:
+        self.dir = workdir
+        self.records = records
+        self.token = secrets.token_urlsafe(32)
+        self.process: subprocess.Popen | None = None
+        self.port = 0
+        self.edits = 0
+
+    def git(self, *args: str, cwd: Path | None = None) -> str:
+        return subprocess.run(["git", *args], cwd=cwd or self.work, check=True, capture_output=True,
+                              text=True, env={**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@example.com",
+                                              "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "b@example.com"}
+                              ).stdout.strip()
+
+    def prepare(self, named: Named) -> None:
+        self.remote = self.dir / "bench" / "zones.git"  # ends in the payload's repository name
+        self.work = self.dir / "work"
+        self.remote.parent.mkdir(parents=True)
+        subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(self.remote)], check=True)
+        subprocess.run(["git", "init", "-q", "-b", "main", str(self.work)], check=True)
+        self.zone_file = self.work / f"{ORIGIN}.lua"
+        shutil.copy(harness.zone_files(self.records, ("lua",))["lua"], self.zone_file)
+        self.git("add", ".")
+        self.git("commit", "-q", "-m", "zone")
+        self.git("remote", "add", "origin", str(self.remote))
+        self.git("push", "-q", "origin", "main")
+        sys.path.insert(0, str(harness.ROOT))
+        from publisher.tokens import hash_token
+
+        self.config = self.dir / "publisher.toml"
+        self.config.write_text(f"""[source]
+url = "{self.remote}"
+branch = "main"
+cache = "{self.dir / 'cache'}"
+
+[defaults]
+ttl = {generate.DEFAULT_TTL}
+nameservers = ["ns1.{ORIGIN}.", "ns2.{ORIGIN}."]
+hostmaster = "hostmaster.{ORIGIN}."
+
+[[provider]]
+name = "bind"
+type = "rfc2136"
+server = "127.0.0.1"
+port = {named.port}
+tsig_keyfile = "{named.keyfile}"
+zones = ["*"]
+
+[state]
+path = "{self.dir / 'state.db'}"
+
+[webhook]
+tokens = ["{hash_token(self.token)}"]
+secret = "{SECRET}"
+
+[notify]
+outbox = "{self.dir / 'outbox'}"
+to = ["dns-admins@localhost"]
+
+[poll]
+interval = 0
+""")
+
+    def start(self) -> None:
+        self.port = harness.free_port()
+        self.log = (self.dir / "serve.log").open("wb")
+        self.process = subprocess.Popen(ours("serve", "--config", str(self.config), "--listen", f"127.0.0.1:{self.port}"),
+                                        cwd=self.dir, env=our_env(), stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("serve exited: " + (self.dir / "serve.log").read_text()[-800:])
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("serve did not answer /healthz within 60 s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if getattr(self, "log", None):
+            self.log.close()
+
+    def edit_and_push(self) -> tuple[str, str]:
+        """Change the edited record to a new address, commit and push; returns (address, commit)."""
+        self.edits += 1
+        value = f"10.253.{self.edits // 250}.{self.edits % 250 + 1}"
+        text = self.zone_file.read_text()
+        start = text.index(f'a("{generate.EDIT_NAME}", "') + len(f'a("{generate.EDIT_NAME}", "')
+        end = text.index('"', start)
+        self.zone_file.write_text(text[:start] + value + text[end:])
+        self.git("commit", "-q", "-am", f"edit {self.edits}")
+        self.git("push", "-q", "origin", "main")
+        return value, self.git("rev-parse", "HEAD")
+
+    def post_push(self, commit: str) -> int:
+        raw = signed_push(self.token, commit, f"served-{commit}")
+        head, _, body = raw.partition(b"\r\n\r\n")
+        headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/notifications/{self.token}/push",
+                                         data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+
+def wait_served(named: Named, value: str, timeout: float) -> bool:
+    import dns.message
+    import dns.query
+
+    query = dns.message.make_query(f"{generate.EDIT_NAME}.{ORIGIN}.", "A")
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        try:
+            answer = dns.query.udp(query, "127.0.0.1", port=named.port, timeout=0.5)
+            if any(rdata.to_text() == value for rrset in answer.answer for rdata in rrset):
+                return True
+        except Exception:
+            pass
+        time.sleep(0.002)
+    return False
+
+
+def push_to_served(service: Service, named: Named, iterations: int) -> dict:
+    latencies, acks, failures = [], {}, 0
+    for _ in range(iterations):
+        value, commit = service.edit_and_push()
+        t0 = time.perf_counter()
+        status = service.post_push(commit)
+        acks[str(status)] = acks.get(str(status), 0) + 1
+        if wait_served(named, value, 30):
+            latencies.append(time.perf_counter() - t0)
+        else:
+            failures += 1
+        time.sleep(0.2)
+    result = {"iterations": iterations, "served": len(latencies), "not_served_within_30s": failures, "acks": acks}
+    if latencies:
+        result.update({"p50_s": round(statistics.median(latencies), 3),
+                       "p99_s": round(percentile(latencies, 0.99), 3),
+                       "max_s": round(max(latencies), 3), "all_s": [round(x, 3) for x in latencies]})
+    return result
+
+
+def initial_publish(service: Service) -> None:
+    """Publish the zone once before measuring (a 10,000-record first publish is not what a push
+    changes), through the same state database the service uses."""
+    cache = service.dir / "initial"
+    subprocess.run(["git", "clone", "-q", str(service.remote), str(cache)], check=True)
+    config = service.dir / "initial.toml"
+    text = service.config.read_text().replace(
+        f'url = "{service.remote}"\nbranch = "main"\ncache = "{service.dir / "cache"}"', f'path = "{cache}"')
+    config.write_text(text)
+    result = harness.run_measured(ours("apply", "--config", str(config)), env=our_env(), timeout=600)
+    if result.returncode != 0:
+        raise RuntimeError("initial publish failed: " + result.output_tail[-500:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="webhook benchmark")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--flood", type=float, default=2000)
+    parser.add_argument("--flood-processes", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--records", type=int, default=10_000)
+    args = parser.parse_args(argv)
+
+    results: dict = {"config": vars(args)}
+    rows, verdicts = [], []
+    probe = harness.run_measured(ours("serve", "--help"), env=our_env(), timeout=60)
+    if probe.returncode != 0:
+        why = "`publisher serve` not usable: " + (probe.output_tail.strip().splitlines() or ["?"])[-1][:200]
+        results["not_available"] = why
+        print(why)
+        for label in ("ack p50/p99, 200 pushes/s", "ack p50/p99 under flood", "push-to-served p50/p99"):
+            rows.append([label, "not available", ""])
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp:
+            workdir = Path(tmp)
+            with Named(workdir / "named", check_integrity=False) as named:
+                service = Service(workdir, args.records)
+                service.prepare(named)
+                print(f"  publishing the {args.records:,}-record zone once ...", flush=True)
+                initial_publish(service)
+                service.start()
+                try:
+                    print(f"  {args.rate:.0f} valid pushes/s for {args.seconds:.0f} s ...", flush=True)
+                    results["valid"] = valid_load(service.port, service.token, args.rate, args.seconds)
+
+                    print(f"  again with a {args.flood:.0f}/s bad-token flood ...", flush=True)
+                    queue: multiprocessing.Queue = multiprocessing.Queue()
+                    flooders = [multiprocessing.Process(target=_flood_process, daemon=True,
+                                                        args=(service.port, args.flood / args.flood_processes,
+                                                              args.seconds + 1.5, queue))
+                                for _ in range(args.flood_processes)]
+                    for process in flooders:
+                        process.start()
+                    time.sleep(1.0)  # the flood is at full rate before measuring
+                    results["valid_under_flood"] = valid_load(service.port, service.token, args.rate, args.seconds)
+                    floods = [queue.get(timeout=120) for _ in flooders]
+                    for process in flooders:
+                        process.join(timeout=30)
+                    flood_codes: dict[str, int] = {}
+                    for f in floods:
+                        for code, n in f["codes"].items():
+                            flood_codes[code] = flood_codes.get(code, 0) + n
+                    results["flood"] = {"target_rate": args.flood,
+                                        "achieved_rate": round(sum(f["sent"] / f["elapsed"] for f in floods), 1),
+                                        "codes": flood_codes}
+
+                    time.sleep(3)  # let the queued runs from the load finish
+                    print(f"  push-to-served, {args.iterations} one-record edits ...", flush=True)
+                    results["push_to_served"] = push_to_served(service, named, args.iterations)
+                finally:
+                    service.stop()
+
+        valid, flooded, served = results["valid"], results["valid_under_flood"], results["push_to_served"]
+        flood = results["flood"]
+        rows.append([f"ack, {args.rate:.0f} valid pushes/s (achieved {valid['achieved_rate']}/s)",
+                     f"{valid['p50_ms']} / {valid['p99_ms']} ms", f"codes {valid['codes']}"])
+        rows.append([f"ack under a bad-token flood (target {args.flood:.0f}/s, achieved {flood['achieved_rate']}/s; "
+                     f"valid achieved {flooded['achieved_rate']}/s)",
+                     f"{flooded['p50_ms']} / {flooded['p99_ms']} ms",
+                     f"codes {flooded['codes']}; flood codes {flood['codes']}"])
+        rows.append([f"push-to-served, one-record edit in {args.records:,} records ({served['served']}/"
+                     f"{served['iterations']} served)",
+                     f"{served.get('p50_s', 'n/a')} / {served.get('p99_s', 'n/a')} s", f"acks {served['acks']}"])
+        ok_flood = flooded["p99_ms"] is not None and flooded["p99_ms"] < BAR_FLOOD_P99_MS
+        verdicts.append(f"valid pushes under flood p99 {flooded['p99_ms']} ms (bar < {BAR_FLOOD_P99_MS:.0f} ms) "
+                        f"{'PASS' if ok_flood else 'FAIL'}"
+                        + ("" if flood["achieved_rate"] >= 0.9 * args.flood else
+                           f" [flood reached only {flood['achieved_rate']}/s of {args.flood:.0f}/s]"))
+        if "p50_s" in served:
+            ok = served["p50_s"] < BAR_SERVED_P50_S and served["p99_s"] < BAR_SERVED_P99_S \
+                and served["served"] == served["iterations"]
+            verdicts.append(f"push-to-served p50 {served['p50_s']} s / p99 {served['p99_s']} s "
+                            f"(bar < 1 s / < 2 s, all served) {'PASS' if ok else 'FAIL'}")
+        else:
+            verdicts.append("push-to-served: nothing was served: FAIL")
+    harness.print_table("webhook service (p50 / p99)", ["measurement", "p50 / p99", "details"], rows)
+    print("\n" + "\n".join(verdicts))
+    harness.write_results("webhook", {**results, "verdicts": verdicts})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
