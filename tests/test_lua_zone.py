@@ -401,3 +401,91 @@ def test_symlinked_template_outside_the_repository_is_refused(tmp_path):
     (repo / "example.com.lua").write_text('a("", "192.0.2.1")\n')
     result = evaluate_lua_zone(repo, repo / "example.com.lua", "example.com.")
     assert [f.code for f in result.findings] == ["template-not-regular-file"]
+
+
+# ----------------------------------------------------------------------------- fast paths agree with dnspython
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import dns.rdataclass  # noqa: E402
+import dns.rdatatype  # noqa: E402
+import dns.rdtypes.ANY.TXT  # noqa: E402
+
+from publisher.rdata import RdataError  # noqa: E402
+
+
+def lua_literal(data: bytes) -> str:
+    return '"' + "".join(f"\\{byte:03d}" for byte in data) + '"'
+
+
+def evaluate_source(source: str):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "example.com.lua"
+        path.write_text(source)
+        return evaluate_lua_zone(Path(folder), path, "example.com.")
+
+
+octet = st.one_of(st.integers(0, 255).map(str), st.sampled_from(["256", "01", "00", "999", "-1", ""]))
+ipv4_text = st.lists(octet, min_size=3, max_size=5).map(".".join)
+label = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", min_size=1, max_size=20)
+target = st.lists(label, min_size=2, max_size=4).map(".".join).flatmap(lambda n: st.sampled_from([n, n + "."]))
+ipv6_text = st.binary(min_size=16, max_size=16).flatmap(lambda b: st.sampled_from([
+    __import__("ipaddress").IPv6Address(b).compressed, __import__("ipaddress").IPv6Address(b).exploded.upper(),
+    "::ffff:" + ".".join(str(x) for x in b[12:])]))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ipv4_text, min_size=1, max_size=20))
+def test_ipv4_fast_path_accepts_exactly_what_dnspython_accepts(addresses):
+    source = "".join(f'a("h{i}", "{text}")\n' for i, text in enumerate(addresses))
+    result = evaluate_source(source)
+    accepted = {r.name: r.data for r in result.zone.records}
+    for i, text in enumerate(addresses):
+        try:
+            expected = canonical_rdata("A", text, "example.com.")
+        except RdataError:
+            expected = None
+        assert accepted.get(f"h{i}.example.com.") == expected, text
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ipv6_text, min_size=1, max_size=20))
+def test_ipv6_matches_dnspython(addresses):
+    result = evaluate_source("".join(f'aaaa("h{i}", "{text}")\n' for i, text in enumerate(addresses)))
+    assert [r.data for r in result.zone.records] == [canonical_rdata("AAAA", t, "example.com.") for t in addresses]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(target, st.integers(0, 65535), st.integers(0, 65535)), min_size=1, max_size=10))
+def test_name_types_match_dnspython(entries):
+    lines = []
+    for i, (name, number, port) in enumerate(entries):
+        lines += [f'cname("c{i}", "{name}")', f'ns("n{i}", "{name}")', f'ptr("p{i}", "{name}")',
+                  f'mx("m{i}", "{name}", {number})', f'srv("s{i}", "{name}", {port}, {number}, {port})',
+                  f'dname("d{i}", "{name}")']
+    result = evaluate_source("\n".join(lines) + "\n")
+    assert not [f for f in result.findings if f.is_error]
+    for record in result.zone.records:
+        written = record.data  # already canonical: dnspython must leave it unchanged
+        assert canonical_rdata(record.type, written, "example.com.") == written
+    for i, (name, number, port) in enumerate(entries):
+        absolute = name if name.endswith(".") else name + "."
+        by_name = {(r.name, r.type): r.data for r in result.zone.records}
+        assert by_name[f"m{i}.example.com.", "MX"] == canonical_rdata("MX", f"{number} {absolute}", "example.com.")
+        assert by_name[f"s{i}.example.com.", "SRV"] == canonical_rdata("SRV", f"{number} {port} {port} {absolute}",
+                                                                       "example.com.")
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.binary(max_size=700), min_size=1, max_size=8))
+def test_txt_split_and_escape_match_dnspython(texts):
+    result = evaluate_source("".join(f"txt(\"t{i}\", {lua_literal(text)})\n" for i, text in enumerate(texts)))
+    for i, text in enumerate(texts):
+        chunks = [text[k:k + 255] for k in range(0, len(text), 255)] or [b""]
+        expected = dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, chunks).to_text()
+        (record,) = [r for r in result.zone.records if r.name == f"t{i}.example.com."]
+        assert record.data == expected
+        assert canonical_rdata("TXT", record.data, "example.com.") == expected
