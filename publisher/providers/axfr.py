@@ -39,6 +39,10 @@ _PLAIN_LABEL = re.compile(rb"[A-Za-z0-9_*-]+\Z")
 _PLAIN_STRING = re.compile(rb'[ !#-\[\]-~]*\Z')  # printable ASCII except '"' and '\'
 
 
+_TSIG_ERRORS = {16: dns.tsig.PeerBadSignature, 17: dns.tsig.PeerBadKey, 18: dns.tsig.PeerBadTime,
+                22: dns.tsig.PeerBadTruncation}
+
+
 class TransferRefused(dns.exception.DNSException):
     """The server answered the AXFR with an error RCODE."""
 
@@ -136,12 +140,15 @@ class _Parser:
         message_id, flags, qdcount, ancount, nscount, arcount = struct.unpack_from("!HHHHHH", wire)
         if message_id != query_id or not flags & 0x8000:
             raise dns.query.BadResponse()
-        rcode = flags & 0x000F
-        if rcode:
-            raise TransferRefused(dns.rcode.to_text(dns.rcode.Rcode(rcode)))
         offset = 12
         for _ in range(qdcount):
             offset = _skip_name(wire, offset) + 4
+        rcode = flags & 0x000F
+        if rcode:
+            tsig = _find_tsig(wire, offset, ancount + nscount, arcount)
+            if tsig is not None and tsig[1].error:  # the key itself was refused: say so
+                raise _TSIG_ERRORS.get(tsig[1].error, dns.tsig.PeerError)()
+            raise TransferRefused(dns.rcode.to_text(dns.rcode.Rcode(rcode)))
         records, types = self.records, self._types
         index = 0
         while index < ancount and self.soas < 2:
@@ -177,21 +184,7 @@ class _Parser:
                 rtype = types[rdtype] = dns.rdatatype.to_text(dns.rdatatype.RdataType.make(rdtype))
             records.append(Record(owner, rtype, ttl, data))
             offset = end
-        for _ in range(ancount - index):
-            offset = _skip_rr(wire, offset)
-        for _ in range(nscount):
-            offset = _skip_rr(wire, offset)
-        tsig = None
-        for _ in range(arcount):
-            start = offset
-            name_end = _skip_name(wire, offset)
-            rdtype, _, _, rdlen = struct.unpack_from("!HHIH", wire, name_end)
-            if rdtype == _TSIG:
-                owner = dns.name.from_wire(wire, start)[0]
-                rdata = dns.rdata.from_wire(dns.rdataclass.ANY, dns.rdatatype.TSIG, wire, name_end + 10, rdlen)
-                tsig = (owner, rdata, start)
-            offset = name_end + 10 + rdlen
-        return tsig
+        return _find_tsig(wire, offset, ancount - index + nscount, arcount)
 
     def _name(self, wire: bytes, offset: int) -> tuple[str, int]:
         """(lower-case absolute text, offset after the name), following compression pointers."""
@@ -237,6 +230,23 @@ class _Parser:
         rdata = dns.rdata.from_wire(dns.rdataclass.IN, rdtype, wire, offset, rdlen)
         rtype = dns.rdatatype.to_text(rdtype)
         return self.canonical(rtype, rdata, self.origin)
+
+
+def _find_tsig(wire: bytes, offset: int, skip: int, arcount: int):
+    """(owner, TSIG rdata, offset of the TSIG RR) from the additional section, or None."""
+    for _ in range(skip):
+        offset = _skip_rr(wire, offset)
+    tsig = None
+    for _ in range(arcount):
+        start = offset
+        name_end = _skip_name(wire, offset)
+        rdtype, _, _, rdlen = struct.unpack_from("!HHIH", wire, name_end)
+        if rdtype == _TSIG:
+            owner = dns.name.from_wire(wire, start)[0]
+            rdata = dns.rdata.from_wire(dns.rdataclass.ANY, dns.rdatatype.TSIG, wire, name_end + 10, rdlen)
+            tsig = (owner, rdata, start)
+        offset = name_end + 10 + rdlen
+    return tsig
 
 
 def _skip_name(wire: bytes, offset: int) -> int:

@@ -1,12 +1,13 @@
 """RFC 2136 dynamic updates plus AXFR, with TSIG: BIND ``named`` and Knot ``knotd``.
 
-Reading is a TSIG-signed AXFR; the cheap ``serial`` is one SOA query.  ``apply`` sends the planned
+Reading is a TSIG-signed AXFR decoded from the wire (``axfr.py``); the cheap ``serial`` is one SOA
+query.  ``apply`` sends the planned
 changes, in the order given (the planner orders them so no message leaves an invalid zone), packed
 into as few UPDATE messages as fit in 64 KiB each.  Packing is by encoded size, never by count:
 each change is encoded to wire format once (owners compressed against the zone name, rdata
 uncompressed), so its exact size is known, and a message takes changes until the next would
 overflow; the signed message is measured again before it is sent.  Encoding the wire directly
-rather than through ``dns.message`` halves the client's share of a 10,000-record publish.
+rather than through ``dns.message`` cuts the client's time per record about sevenfold.
 
 The one exception to the given order: NS additions go after the other additions (see
 ``glue_before_nameservers``), because BIND checks NS glue after every message.
