@@ -73,13 +73,14 @@ class ZoneFileProvider:
     # ------------------------------------------------------------------ reading
 
     def serial(self, origin: str) -> int | None:
-        """The serial of the file's SOA, reading only up to the SOA line."""
+        """The serial of the file's SOA; for our own files, reading only up to the SOA line."""
         try:
             with open(self.path(origin), encoding="utf-8") as handle:
-                for line in handle:
-                    fields = line.split(None, 4)
-                    if len(fields) == 5 and fields[3].upper() == "SOA" and not line.startswith(";"):
-                        return serial_of(fields[4])
+                if handle.readline() == HEADER:
+                    for line in handle:
+                        fields = line.split(None, 4)
+                        if len(fields) == 5 and fields[3] == "SOA" and line[0] not in ";$":
+                            return serial_of(fields[4])
         except FileNotFoundError:
             return None
         except (OSError, ValueError, IndexError) as error:
