@@ -74,7 +74,9 @@ other (from BIND's checkzone corpus)
 
 from __future__ import annotations
 
+import operator
 import re
+from itertools import compress
 from typing import Iterable
 
 from publisher.model import ERROR, WARNING, Finding, Record, Zone
@@ -140,6 +142,8 @@ class _Checker:
         self.suffix = "." + zone.origin
         # Dots in a name exactly one label below the apex; deeper names may sit below a cut.
         self.depth = zone.origin.count(".") + 1 if zone.origin != "." else 1
+        # redirect() names get the redirect service's A/AAAA records at publish time.
+        self.redirects = frozenset(s.name for s in zone.services if s.kind == "redirect")
 
     # -- helpers -----------------------------------------------------------------------------
     def add(self, severity: str, code: str, record: Record | None, message: str) -> None:
@@ -181,7 +185,7 @@ class _Checker:
     def has_address(self, name: str) -> bool:
         record = self.single.get(name)
         if record is None:
-            return bool(self._wildcard_types(name) & _ADDRESS)
+            return name in self.redirects or bool(self._wildcard_types(name) & _ADDRESS)
         if record[1] in _ADDRESS:
             return True
         return name in self.groups and any(r[1] in _ADDRESS for r in self.groups[name])
@@ -203,7 +207,7 @@ class _Checker:
         return set()
 
     def exists(self, name: str) -> bool:
-        return name in self.single or bool(self._wildcard_types(name))
+        return name in self.single or name in self.redirects or bool(self._wildcard_types(name))
 
     # -- passes ------------------------------------------------------------------------------
     def run(self) -> list[Finding]:
@@ -226,16 +230,28 @@ class _Checker:
         records = self.zone.records
         names = [r[0] for r in records]
         self.single = single = dict(zip(names, records))
-        if len(single) != len(records):
-            # An owner has several records exactly when one of them is not the one dict() kept.
-            multi = {r[0] for r in records if single[r[0]] is not r}
+        extra = len(records) - len(single)
+        if extra:
             groups = self.groups
-            for record in [r for r in records if r[0] in multi]:
-                group = groups.get(record[0])
-                if group is None:
-                    groups[record[0]] = [record]
-                else:
-                    group.append(record)
+            # Zone files list an owner's records together: when every repeat of a name follows
+            # the same name, the groups come from those few positions alone.
+            same = list(map(operator.eq, names[1:], names))
+            if sum(same) == extra:
+                for index in compress(range(1, len(names)), same):
+                    group = groups.get(names[index])
+                    if group is None:
+                        groups[names[index]] = [records[index - 1], records[index]]
+                    else:
+                        group.append(records[index])
+            else:
+                # An owner has several records exactly when one of them is not the one dict() kept.
+                multi = {r[0] for r in records if single[r[0]] is not r}
+                for record in [r for r in records if r[0] in multi]:
+                    group = groups.get(record[0])
+                    if group is None:
+                        groups[record[0]] = [record]
+                    else:
+                        group.append(record)
         collected = self.collected
         for record in [r for r in records if r[1] in _COLLECTED]:
             collected[record[1]].append(record)

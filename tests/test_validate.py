@@ -8,7 +8,7 @@ import re
 import pytest
 
 import publisher.validate as validate_module
-from publisher.model import ERROR, WARNING, Record, Zone
+from publisher.model import ERROR, WARNING, Record, ServiceRecord, Zone
 from publisher.validate import validate_zone
 
 ORIGIN = "example.com."
@@ -251,6 +251,13 @@ def test_targets_out_of_zone_wildcard_alias_and_no_service():
                     ("*.wild", "A", "192.0.2.7"), ("@", "MX", "30 alias.example.com."),
                     ("alias", "ALIAS", "lb.example.net."), ("_imap._tcp", "SRV", "0 0 0 ."),
                     ("www.example.com.", "A", "192.0.2.8")) == ()
+
+
+def test_redirect_names_count_as_addresses():
+    zone = make_zone(("@", "MX", "10 www.example.com."), ("old", "CNAME", "www.example.com."))
+    assert {f.code for f in validate_zone(zone, standalone=True)} == {"mx-target-no-address", "cname-target-missing"}
+    service = ServiceRecord("redirect", "www.example.com.", "https://example.net/", 0, 3600, "zone.lua", 9)
+    assert validate_zone(Zone(ORIGIN, zone.records, "zone.db", services=(service,)), standalone=True) == ()
 
 
 def test_targets_that_look_like_ip_addresses():
