@@ -209,3 +209,21 @@ if bad == 0 then a("clean", "192.0.2.1") end
 def test_gc_metamethods_are_refused(tmp_path):
     finding = single_error(run_attack(tmp_path, 'setmetatable({}, {__gc = function() while true do end end})\n'))
     assert "__gc" in finding.message and finding.line == 1
+
+
+def test_kernel_cpu_limit_ends_a_c_level_hang_before_the_wall_clock(tmp_path):
+    # RLIMIT_CPU (cpu_seconds * 1.5 + 5 s of CPU) fires long before this generous wall clock.
+    limits = SandboxLimits(cpu_seconds=0.5, memory_bytes=64 << 20, wall_seconds=120.0)
+    attack = 'string.find(string.rep("a", 100000), string.rep("a*", 40) .. "b")\n'
+    finding = single_error(run_attack(tmp_path, attack, limits))
+    assert finding.code == "lua-process-limit"
+    assert "too much CPU time" in finding.message
+
+
+def test_worker_environment_has_no_secrets(tmp_path, monkeypatch):
+    # Even a full escape from Lua would find no secrets in the worker's environment.
+    monkeypatch.setenv("PUBLISHER_TEST_SECRET", "hunter2")
+    with LuaSandbox(LIMITS) as sandbox:
+        sandbox.evaluate("env.test.", [Chunk("env.lua", b'a("", "192.0.2.1")')])
+        environ = Path(f"/proc/{sandbox._process.pid}/environ").read_bytes()
+    assert b"hunter2" not in environ and b"PUBLISHER_TEST_SECRET" not in environ
