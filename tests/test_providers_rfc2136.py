@@ -324,3 +324,18 @@ def test_server_dying_between_messages_is_repaired_by_the_next_run(server) -> No
     served = healthy.apply(origin, diff_records(desired, half.records), soa(origin, 3), half.serial)
     after = healthy.read(origin)
     assert after.serial == served and diff_records(desired, after.records) == ()
+
+
+@pytest.mark.slow
+def test_a_longer_new_soa_still_fits_every_message(server) -> None:
+    """The new SOA (contact from configuration) can be longer than the zone's current one."""
+    origin = server.new_zone()
+    provider = RecordingProvider("primary", server.address, server.port, server.key, max_message_size=4000)
+    desired = glue(origin) + [Record(f"h{i:03}.{origin}", "A", 300, "192.0.2.1") for i in range(400)]
+    long_contact = "a-very-long-hostmaster-mailbox-name." + "x" * 60 + ".example.net."
+    new_soa = Record(origin, "SOA", 300, f"ns1.{origin} {long_contact} 2 3600 600 604800 300")
+    served = provider.apply(origin, diff_records(desired, provider.read(origin).records), new_soa, 1)
+    assert len(provider.sizes) >= 3 and max(provider.sizes) <= 4000
+    after = provider.read(origin)
+    assert after.serial == served and long_contact in after.soa.data
+    assert diff_records(desired, after.records) == ()

@@ -226,9 +226,9 @@ class RFC2136Provider:
                 f"{expected_serial}: the zone changed since it was read; nothing applied")
         ordered = glue_before_nameservers([change for change in changes if change.type != "SOA"])
         encoded = [self._encode_change(zone, origin, change) for change in ordered]
-        batches = self._pack(origin, [item for item in encoded if item[1]], current)
         target = serial_of(soa.data)
         soa_template = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.SOA, soa.data)
+        batches = self._pack(origin, [item for item in encoded if item[1]], current, soa_template)
         previous = current
         sock = None
         try:
@@ -303,12 +303,17 @@ class RFC2136Provider:
             raise ProviderError(f"provider {self.name!r}: unknown change action {change.action!r}")
         return len(parts), b"".join(parts)
 
-    def _pack(self, origin: str, encoded: list[tuple[int, bytes]],
-              current: dns.rdata.Rdata) -> list[list[tuple[int, bytes]]]:
-        """Split encoded changes (each kept whole) into messages that fit in 64 KiB."""
+    def _pack(self, origin: str, encoded: list[tuple[int, bytes]], current: dns.rdata.Rdata,
+              new: dns.rdata.Rdata) -> list[list[tuple[int, bytes]]]:
+        """Split encoded changes (each kept whole) into messages that fit in 64 KiB.
+
+        The fixed part (header, zone, SOA prerequisite, new SOA, TSIG) is measured for both
+        prerequisites a message can carry: the zone's current SOA (first message) and the new
+        one (later messages), which may be longer (e.g. another contact from configuration).
+        """
         zone = dns.name.from_text(origin)
-        probe, _ = self._wire(zone, current, current, 0, [])
-        budget = self.max_message_size - len(probe)  # header, zone, prerequisite, SOA, TSIG
+        fixed = max(len(self._wire(zone, current, new, 0, [])[0]), len(self._wire(zone, new, new, 0, [])[0]))
+        budget = self.max_message_size - fixed
         batches: list[list[tuple[int, bytes]]] = [[]]
         used = 0
         for count, wire in encoded:
