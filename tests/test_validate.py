@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import publisher.validate as validate_module
 from publisher.model import ERROR, WARNING, Record, ServiceRecord, Zone
@@ -463,3 +464,23 @@ def test_generated_zone_is_clean_and_injected_mistakes_are_found():
     assert [(f.code, f.line) for f in found] == [
         ("cname-and-other-data", 90001), ("mx-target-is-cname", 90002),
         ("data-below-delegation", 90003), ("missing-glue", 90004)]
+
+
+# -- robustness -----------------------------------------------------------------------------------
+
+TYPES = ["A", "AAAA", "NS", "CNAME", "MX", "SRV", "SOA", "DNAME", "DS", "CDS", "CDNSKEY", "DNSKEY", "SVCB",
+         "HTTPS", "PTR", "NSEC3", "ALIAS", "TXT", "SPF", "KEY", "RP", "NAPTR"]
+NAMES = st.sampled_from(["example.com.", "www.example.com.", "*.example.com.", "a.*.example.com.", "sub.example.com.",
+                         "x.sub.example.com.", "_dns.example.com.", "other.org.", ".", "a..example.com.",
+                         "_443._dns.example.com.", "b._dns-sd._udp.example.com."])
+DATA = st.one_of(st.text(max_size=40), NAMES, st.builds(lambda n, p: f"{p} {n}", NAMES, st.sampled_from(["0", "10", "1 2 3"])))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(NAMES, st.sampled_from(TYPES), st.integers(0, 2**31), DATA), max_size=12),
+       st.booleans())
+def test_validation_never_raises_on_malformed_data(rows, standalone):
+    """Readers report malformed data; validation must still return findings, never raise."""
+    zone = Zone(ORIGIN, tuple(Record(n, t, ttl, d, "zone.db", i + 1) for i, (n, t, ttl, d) in enumerate(rows)))
+    found = validate_zone(zone, standalone=standalone)
+    assert all(f.severity in (ERROR, WARNING) and f.zone == ORIGIN for f in found)
