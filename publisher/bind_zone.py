@@ -17,10 +17,11 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Sequence
 
 from publisher.model import ERROR, WARNING, Finding, Record, Zone, ZoneResult
 from publisher.rdata import (
+    FAST_PATHS,
     RdataError,
     absolute_name,
     canonical_rdata_tokens,
@@ -75,8 +76,10 @@ def parse_ttl(text: str) -> int:
 # ---------------------------------------------------------------------------------------------
 # Tokenizer
 
-# Lines that contain none of these can be tokenized with str.split.
-_SPECIAL = re.compile(r'["()\\]')
+# Lines that contain none of these can be tokenized with str.split, or, when they have quoted
+# strings, with one findall (quoted string | word with a glued quoted part | comment | stray quote).
+_SPECIAL = re.compile(r"[()\\]")
+_QUICK_QUOTED = re.compile(r'"[^"]*"|[^\s";]+(?:"[^"]*")?|;.*|"')
 _TOKEN = re.compile(
     r"""[ \t\r\f\v]*(?:
         ("(?:[^"\\]|\\.)*")              # 1 quoted string (escapes kept)
@@ -158,7 +161,7 @@ def _is_class(token: str) -> bool:
     return upper in _CLASSES or bool(_CLASS_NUMBER.match(token))
 
 
-@dataclass
+@dataclass(slots=True)
 class _State:
     """What carries from line to line (and into $INCLUDEd files)."""
 
@@ -217,15 +220,26 @@ class _Reader:
         lines = iter(handle)
         lineno = 0
         special = _SPECIAL.search
+        quoted = _QUICK_QUOTED.findall
         records = self.records
         append = records.append
         for raw in lines:
             lineno += 1
             start = lineno
             if special(raw) is None:
-                if ";" in raw:
-                    raw = raw[: raw.index(";")]
-                tokens = raw.split()
+                if '"' in raw:
+                    tokens = quoted(raw)
+                    if tokens and tokens[-1][0] == ";":
+                        tokens.pop()
+                    if '"' in tokens:
+                        self.error("syntax-error", display, lineno,
+                                   "unterminated quoted string: close it with '\"' on the "
+                                   "same line")
+                        continue
+                elif ";" in raw:
+                    tokens = raw[: raw.index(";")].split()
+                else:
+                    tokens = raw.split()
                 if not tokens:
                     continue
             else:
@@ -242,7 +256,10 @@ class _Reader:
             if not inherit and tokens[0][0] == "$":
                 self._directive(tokens, display, start, state)
                 continue
-            record = self._record(tokens, inherit, display, start, state)
+            record = _fast_record(tokens, inherit, display, start, state)
+            if record is None:
+                # Anything unusual, including every error, takes the careful path.
+                record = self._record(tokens, inherit, display, start, state)
             if record is not None:
                 append(record)
 
@@ -556,6 +573,93 @@ class _Reader:
         state.owner, state.owner_token = saved_owner
 
 
+_new_tuple = tuple.__new__
+_FAST_TYPES: dict[str, tuple[str, Callable[[Sequence[str], str], str | None]]] = {}
+for _type, _function in FAST_PATHS.items():
+    _FAST_TYPES[_type] = _FAST_TYPES[_type.lower()] = (_type, _function)
+
+
+def _fast_record(
+    tokens: list[str], inherit: bool, file: str, line: int, state: _State
+) -> Record | None:
+    """The record of a common, valid line without any detour, or None to take ``_record``.
+
+    It reports nothing and changes ``state`` only on success, so that ``_record`` can redo a
+    line from scratch and word its findings."""
+    origin = state.origin
+    if inherit:
+        owner = state.owner
+        if owner is None or state.origin_changed:
+            return None
+        index = 0
+    else:
+        token = tokens[0]
+        if token == state.owner_token and not state.origin_changed:
+            owner = state.owner
+        elif token.isalnum() and token.isascii() and len(token) <= 63 and origin != ".":
+            owner = f"{token.lower()}.{origin}"
+            if len(owner) > 254:
+                return None
+        else:
+            try:
+                owner = origin if token == "@" else absolute_name(token, origin)
+            except RdataError:
+                return None
+        index = 1
+    count = len(tokens)
+    if index >= count:
+        return None
+    token = tokens[index]
+    ttl = None
+    if token[0] in _DIGITS:
+        ttl = _TTL_CACHE.get(token)
+        if ttl is None:
+            try:
+                ttl = parse_ttl(token)
+            except TTLError:
+                return None
+        index += 1
+        if index >= count:
+            return None
+        token = tokens[index]
+    if token == "IN" or token == "in":
+        index += 1
+        if index >= count:
+            return None
+        token = tokens[index]
+        if ttl is None and token[0] in _DIGITS:
+            ttl = _TTL_CACHE.get(token)
+            if ttl is None:
+                return None
+            index += 1
+            if index >= count:
+                return None
+            token = tokens[index]
+    fast = _FAST_TYPES.get(token)
+    if fast is None:
+        return None
+    rtype, function = fast
+    try:
+        data = function(tokens[index + 1:], origin)
+    except RdataError:
+        return None
+    if data is None:
+        return None
+    if ttl is None:
+        ttl = state.default_ttl
+        if ttl is None:
+            ttl = state.last_ttl
+            if ttl is None:
+                return None
+    else:
+        state.last_ttl = ttl
+    if not inherit:
+        state.owner = owner
+        state.owner_token = tokens[0]
+    return _new_tuple(Record, (owner, rtype, ttl, data, file, line))
+
+
+_DIGITS = frozenset("0123456789")
 _META = frozenset({"ANY", "AXFR", "IXFR", "MAILA", "MAILB", "OPT", "TSIG", "TKEY", "NONE"})
 _KNOWN_DATA_TYPES = frozenset(
     {"A", "AAAA", "NS", "CNAME", "PTR", "MX", "TXT", "SRV", "CAA", "DS", "SOA", "SPF", "TLSA",

@@ -147,7 +147,7 @@ def canonical_rdata(rtype: str, text: str, origin: str) -> str:
     Relative names are made absolute under ``origin``; all names are lower-cased.
     Raises RdataError with a message fit for a user.
     """
-    fast = _FAST.get(rtype)
+    fast = FAST_PATHS.get(rtype)
     if fast is not None and _PLAIN_TEXT.match(text):
         result = fast(text.split(), origin)
         if result is not None:
@@ -158,7 +158,7 @@ def canonical_rdata(rtype: str, text: str, origin: str) -> str:
 def canonical_rdata_tokens(rtype: str, tokens: Sequence[str], origin: str) -> str:
     """Like ``canonical_rdata`` for rdata already split into master-file tokens (quoted strings
     keep their quotes and escapes), as the BIND reader has them."""
-    fast = _FAST.get(rtype)
+    fast = FAST_PATHS.get(rtype)
     if fast is not None:
         result = fast(tokens, origin)
         if result is not None:
@@ -407,9 +407,10 @@ def _fast_a(tokens: Sequence[str], origin: str) -> str | None:
     if len(tokens) != 1:
         return None
     try:
-        return inet_ntop(AF_INET, inet_pton(AF_INET, tokens[0]))
+        inet_pton(AF_INET, tokens[0])
     except (OSError, ValueError):
         return None
+    return tokens[0]  # inet_pton accepts only the canonical dotted quad (no leading zeros)
 
 
 def _fast_aaaa(tokens: Sequence[str], origin: str) -> str | None:
@@ -531,7 +532,7 @@ def _fast_caa(tokens: Sequence[str], origin: str) -> str | None:
     return f'{flags} {tag} "{value}"'
 
 
-_FAST: dict[str, Callable[[Sequence[str], str], str | None]] = {
+FAST_PATHS: dict[str, Callable[[Sequence[str], str], str | None]] = {
     "A": _fast_a,
     "AAAA": _fast_aaaa,
     "NS": _fast_name_rdata,
