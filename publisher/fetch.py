@@ -120,6 +120,16 @@ def fetch(source: SourceConfig, cache: Path | None = None) -> Checkout:
     return Checkout(cache, commit, head.author.name or "", head.author.email or "", head.summary)
 
 
+def is_ancestor(cache: Path, commit: str, descendant: str) -> bool:
+    """True when ``commit`` is ``descendant`` or one of its ancestors in the cache's history; False
+    when either is unknown there (never fetched, or rewritten away by a force-push)."""
+    try:
+        git.Repo(cache).git.merge_base("--is-ancestor", commit, descendant)
+    except (git.GitCommandError, git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
+        return False
+    return True
+
+
 def symlinks_leaving(root: Path) -> list[str]:
     """Repository-relative paths of symlinks whose target resolves outside ``root`` (or loops)."""
     root = Path(os.path.realpath(root))

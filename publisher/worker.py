@@ -20,9 +20,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from publisher.config import Config, load_config
-from publisher.fetch import Checkout, FetchError, fetch, remote_head
-from publisher.jobs import (BRANCH_DELETED, DONE, FAILED as JOB_FAILED, POLL, Enqueued, Job, JobQueue, source_key,
-                            worker_identity)
+from publisher.fetch import Checkout, FetchError, fetch, is_ancestor, remote_head
+from publisher.jobs import (BRANCH_DELETED, DONE, FAILED as JOB_FAILED, POLL, PUSH, SUPERSEDED, Enqueued, Job,
+                            JobQueue, source_key, worker_identity)
 from publisher.notify import Notifier, Outbox, problem_fingerprint, queue_run_notifications
 from publisher.runs import BRANCH_DELETED as RUN_BRANCH_DELETED, FAILED, OK, PROBLEMS, RunRecord, RunStore, ZoneOutcome
 
@@ -85,6 +85,11 @@ class Worker:
         job = self.queue.claim()
         if job is None:
             return None
+        if job.kind == PUSH and self.already_published(job.commit):
+            # A late webhook of a burst: the run that published the head already included it.
+            self.queue.finish(job.id, state=SUPERSEDED, error="commit already published")
+            log.info("job %d skipped: commit %s is already published", job.id, (job.commit or "")[:12])
+            return self.run_once()
         log.info("job %d (%s from %s) started", job.id, job.kind, job.sender or "-")
         try:
             run, published = self.execute(job)
@@ -112,6 +117,16 @@ class Worker:
             self.notifier.wake.set()
         log.info("job %d finished: run %d %s (commit %s)", job.id, run_id, run.status, (run.commit or "-")[:12])
         return run
+
+    def already_published(self, commit: str | None) -> bool:
+        """True when ``commit`` is the published commit or an ancestor of it."""
+        published = self.queue.published_commit(self.repository)
+        if not commit or not published:
+            return False
+        if commit == published:
+            return True
+        source = self.config.source
+        return bool(source.url) and is_ancestor(Path(source.cache or "var/cache/repository"), commit, published)
 
     def repeats_last_news(self, run: RunRecord) -> bool:
         """A poll run whose problems are exactly those of the previous run (a server still down, a

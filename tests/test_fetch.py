@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from publisher.config import SourceConfig
-from publisher.fetch import FetchError, UnsafeCheckoutError, fetch, git_environment, remote_head, symlinks_leaving
+from publisher.fetch import (FetchError, UnsafeCheckoutError, fetch, git_environment, is_ancestor, remote_head,
+                             symlinks_leaving)
 
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "Alice Example", "GIT_AUTHOR_EMAIL": "alice@example.org",
            "GIT_COMMITTER_NAME": "Alice Example", "GIT_COMMITTER_EMAIL": "alice@example.org"}
@@ -127,3 +128,14 @@ def test_deploy_key_goes_to_git_ssh_command(tmp_path):
     assert env["GIT_SSH_COMMAND"] == f"ssh -i '{key}' -o IdentitiesOnly=yes -o BatchMode=yes"
     assert env["GIT_TERMINAL_PROMPT"] == "0"
     assert "GIT_SSH_COMMAND" not in git_environment(SourceConfig(url="https://example.org/x.git"))
+
+
+def test_is_ancestor_knows_the_fetched_history(remote, tmp_path):
+    first = remote.commit({"a": "1"}, "one")
+    second = remote.commit({"a": "2"}, "two")
+    fetch(source(remote, tmp_path))
+    cache = tmp_path / "cache"
+    assert is_ancestor(cache, first, second) and is_ancestor(cache, second, second)
+    assert not is_ancestor(cache, second, first)
+    assert not is_ancestor(cache, "f" * 40, second)  # never fetched
+    assert not is_ancestor(tmp_path / "no-cache", first, second)

@@ -347,8 +347,10 @@ def test_burst_of_50_pushes_makes_at_most_two_runs(service_factory, mail):
     wait_until(lambda: service.served() == {"192.0.2.50"}, "the base version")
     wait_until(service.idle, "the queue to drain")
     runs_before = len(service.runs())
+    # 50 real commits (the last one sets www to .51), pushed; their 50 webhooks arrive as a burst.
+    commits = [service.remote.commit({"notes.txt": f"edit {n}\n"}, f"Edit {n}") for n in range(49)]
     newest = service.commit("192.0.2.51", "Newest")
-    commits = [f"{n:040x}" for n in range(1, 50)] + [newest]  # 49 earlier pushes, then the newest
+    commits.append(newest)
     codes: dict[str, int] = {}
 
     def send(chunk):

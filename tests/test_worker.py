@@ -66,6 +66,19 @@ def test_push_publishes_the_branch_head(setup):
     assert worker.run_once() is None
 
 
+def test_late_webhook_of_an_older_commit_is_skipped_without_a_run(setup):
+    tmp_path, remote, worker = setup
+    older = remote.commit({"example.test.lua": ZONE.replace("192.0.2.1", "192.0.2.2")}, "older")
+    remote.commit({"example.test.lua": ZONE.replace("192.0.2.1", "192.0.2.3")}, "newer")
+    worker.queue.enqueue(worker.repository, sender="github", delivery_id="newer")
+    worker.run_once()
+    late = worker.queue.enqueue(worker.repository, sender="github", delivery_id="older", commit=older)
+    assert late.status == "queued"
+    assert worker.run_once() is None
+    assert worker.queue.get(late.job_id).state == "superseded"
+    assert len(worker.runs.recent()) == 1 and "192.0.2.3" in served(tmp_path)
+
+
 def test_broken_zone_keeps_last_good_version_and_is_mailed_with_file_and_line(setup):
     tmp_path, remote, worker = setup
     worker.queue.enqueue(worker.repository)
