@@ -489,3 +489,57 @@ def test_txt_split_and_escape_match_dnspython(texts):
         (record,) = [r for r in result.zone.records if r.name == f"t{i}.example.com."]
         assert record.data == expected
         assert canonical_rdata("TXT", record.data, "example.com.") == expected
+
+
+# ----------------------------------------------------------------------------- literal files (no-code fast path)
+
+import publisher.lua_zone as lua_zone_module  # noqa: E402
+
+literal_line = st.one_of(
+    st.tuples(st.just("a"), st.from_regex(r"[a-z0-9_-]{0,12}", fullmatch=True), ipv4_text),
+    st.tuples(st.just("aaaa"), st.from_regex(r"[a-z0-9]{0,8}", fullmatch=True), ipv6_text),
+    st.tuples(st.sampled_from(["cname", "ns", "ptr", "mx"]), st.from_regex(r"[a-z0-9_-]{1,12}", fullmatch=True), target),
+    st.tuples(st.just("txt"), st.from_regex(r"[a-z0-9_-]{0,12}", fullmatch=True),
+              st.text(st.characters(min_codepoint=32, max_codepoint=126, blacklist_characters='"\\'), max_size=300)),
+).flatmap(lambda call: st.tuples(st.just(call), st.sampled_from(["", ", 300", ", 0300", ", 4294967296"]),
+                                 st.sampled_from(["", ", 10", ", 70000"])))
+
+
+def render_literal(entries) -> str:
+    lines = []
+    for (function, name, value), ttl, priority in entries:
+        extra = priority + ttl if function == "mx" else ttl
+        lines.append(f'{function}("{name}", "{value}"{extra})')
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(literal_line, min_size=1, max_size=30))
+def test_literal_fast_path_equals_the_sandbox(tmp_path_factory, entries):
+    folder = tmp_path_factory.mktemp("literal")
+    source = render_literal(entries) * (4096 // len(render_literal(entries)) + 1)  # over the size threshold
+    path = folder / "example.com.lua"
+    path.write_text(source)
+    literal = lua_zone_module._literal_zone(source.encode(), "example.com.", "example.com.lua", 3600, 10**6)
+    evaluated = evaluate_lua_zone(folder, path, "example.com.", default_ttl=3600)
+    if literal is not None:  # when the fast path accepts a file, the sandbox must agree exactly
+        assert evaluated.findings == ()
+        assert literal.records == evaluated.zone.records
+
+
+def test_literal_file_is_read_without_the_sandbox(tmp_path, monkeypatch):
+    source = "".join(f'a("host{i}", "10.0.{i // 256}.{i % 256}")\n' for i in range(2000))
+    (tmp_path / "example.com.lua").write_text(source)
+    monkeypatch.setattr(lua_zone_module.LuaSandbox, "evaluate", lambda *a, **k: pytest.fail("sandbox used"))
+    result = evaluate_lua_zone(tmp_path, tmp_path / "example.com.lua", "example.com.")
+    assert len(result.zone.records) == 2000
+    assert result.zone.records[1999] == Record("host1999.example.com.", "A", 3600, "10.0.7.207", "example.com.lua", 2000)
+
+
+def test_literal_file_with_a_mistake_goes_to_the_sandbox(tmp_path):
+    lines = [f'a("host{i}", "10.0.{i // 256}.{i % 256}")' for i in range(2000)]
+    lines[1234] = 'a("host1234", "10.0.300.1")'
+    (tmp_path / "example.com.lua").write_text("\n".join(lines) + "\n")
+    result = evaluate_lua_zone(tmp_path, tmp_path / "example.com.lua", "example.com.")
+    assert [(f.line, f.code) for f in result.findings] == [(1235, "invalid-ipv4")]
+    assert len(result.zone.records) == 1999
