@@ -21,9 +21,11 @@ from urllib.parse import unquote
 import dns.exception
 import dns.ipv6
 
-from publisher.model import ERROR, WARNING, Finding, IgnoreRule, Record, ServiceRecord, Zone, ZoneResult
+from publisher.model import ERROR, Finding, IgnoreRule, Record, ServiceRecord, Zone, ZoneResult
 from publisher.rdata import RdataError, canonical_rdata, canonical_type
 from publisher.sandbox import Chunk, LuaSandbox, SandboxLimits, SandboxResult
+
+__all__ = ["evaluate_lua_zones", "evaluate_lua_zone", "SandboxLimits"]
 
 RECORD_FUNCTIONS = ("a", "aaaa", "cname", "ns", "ptr", "txt", "spf", "mx", "srv", "caa", "sshfp", "tlsa",
                     "ds", "alias", "redirect", "forward", "slave", "ignore", "https", "svcb", "dname", "rr")
@@ -369,6 +371,9 @@ def _failure(result: SandboxResult, origin: str, file: str, files: list[str], ch
     if result.status == "syntax":
         number, _, message = result.error.partition("\t")
         index = int(number) - 1
+        if message.startswith("not enough memory"):
+            return Finding(ERROR, "lua-memory-limit", origin, files[index], 0,
+                           _limit_message(SandboxResult("error", limit="memory"), limits))
         return _syntax_finding(origin, files[index], chunks[index].name, sources[index], message)
     if result.status == "error":
         return _runtime_finding(origin, file, files, chunks, sources, result.error)
@@ -377,6 +382,8 @@ def _failure(result: SandboxResult, origin: str, file: str, files: list[str], ch
 
 def _split_position(message: str, chunks: list[Chunk]) -> tuple[int, int, str]:
     """(chunk index or -1, line, rest) from a Lua message 'name:12: text'."""
+    if len(message) > 1000:  # error(string.rep("x", 1e8)) must not become a 100 MB finding
+        message = message[:1000] + "..."
     for index, chunk in enumerate(chunks):
         prefix = chunk.name + ":"
         if message.startswith(prefix):
@@ -455,6 +462,3 @@ def _runtime_finding(origin: str, file: str, files: list[str], chunks: list[Chun
                        f"{text} ({name} is not defined or is nil)")
     return Finding(ERROR, "lua-runtime-error", origin, where, line, text)
 
-
-WARNING_CODES = ("single-label-target", "spf-record-type")  # the warnings the evaluator emits
-__all__ = ["evaluate_lua_zones", "evaluate_lua_zone", "SandboxLimits", "WARNING_CODES", "ERROR", "WARNING"]

@@ -227,3 +227,8 @@ def test_worker_environment_has_no_secrets(tmp_path, monkeypatch):
         sandbox.evaluate("env.test.", [Chunk("env.lua", b'a("", "192.0.2.1")')])
         environ = Path(f"/proc/{sandbox._process.pid}/environ").read_bytes()
     assert b"hunter2" not in environ and b"PUBLISHER_TEST_SECRET" not in environ
+
+
+def test_a_huge_error_message_is_truncated(tmp_path):
+    finding = single_error(run_attack(tmp_path, 'error(string.rep("x", 1e7))\n'))
+    assert finding.line == 1 and len(finding.message) < 1100
