@@ -15,7 +15,7 @@ from publisher.model import CREATE, DELETE, UPDATE, Change, Record
 from publisher.plan import diff_records
 from publisher.providers import create_provider
 from publisher.providers.base import ConcurrentChangeError, ProviderError
-from publisher.providers.rfc2136 import (RFC2136Provider, glue_before_nameservers, rdata_to_text, serial_after,
+from publisher.providers.rfc2136 import (RFC2136Provider, addresses_before_referrers, rdata_to_text, serial_after,
                                          serial_gt)
 from publisher.providers.tsig import make_key
 from publisher.rdata import canonical_rdata
@@ -66,7 +66,7 @@ def test_rdata_from_the_wire_matches_the_model_spelling(rtype: str, text: str) -
     assert rdata_to_text(rtype, wire_trip, "example.com.") == canonical_rdata(rtype, text, "example.com.")
 
 
-def test_nameserver_additions_follow_other_additions_and_precede_deletes() -> None:
+def test_referrer_additions_follow_other_additions_and_precede_deletes() -> None:
     o = "example.com."
     conflict = Change(DELETE, f"www.{o}", "A", 300, old=("192.0.2.1",))
     apex_ns = Change(UPDATE, o, "NS", 300, old=(f"ns1.{o}",), new=(f"ns2.{o}",))
@@ -75,10 +75,12 @@ def test_nameserver_additions_follow_other_additions_and_precede_deletes() -> No
     new_glue = Change(CREATE, f"ns2.{o}", "A", 300, new=("192.0.2.2",))
     old_glue = Change(DELETE, f"ns1.{o}", "A", 300, old=("192.0.2.53",))
     gone_delegation = Change(DELETE, f"old.{o}", "NS", 300, old=(f"ns.old.{o}",))
-    planned = [conflict, apex_ns, www, delegation, new_glue, old_glue, gone_delegation]
-    assert glue_before_nameservers(planned) == [conflict, www, new_glue, apex_ns, delegation, old_glue,
-                                                gone_delegation]
-    assert glue_before_nameservers([www, new_glue]) == [www, new_glue]
+    mx = Change(CREATE, o, "MX", 300, new=(f"10 mx.{o}",))
+    mx_address = Change(CREATE, f"mx.{o}", "A", 300, new=("192.0.2.25",))
+    planned = [conflict, apex_ns, mx, www, delegation, new_glue, mx_address, old_glue, gone_delegation]
+    assert addresses_before_referrers(planned) == [conflict, www, new_glue, mx_address, apex_ns, mx, delegation,
+                                                   old_glue, gone_delegation]
+    assert addresses_before_referrers([www, new_glue]) == [www, new_glue]
 
 
 @pytest.mark.parametrize("name", ["www.example.com.", "a.b.example.com.", "*.example.com.", "we\\.ird.example.com.",
@@ -237,12 +239,13 @@ def test_soa_prerequisite_rejects_an_update_racing_another_writer(server) -> Non
 
 
 @pytest.mark.slow
-def test_new_in_zone_nameserver_with_glue_over_several_messages(server) -> None:
-    """BIND refuses an UPDATE that leaves an in-zone NS name without an address, and checks every
-    message on its own: the new NS must not arrive in a message before its glue."""
+def test_new_in_zone_nameserver_and_mx_over_several_messages(server) -> None:
+    """BIND refuses an UPDATE that leaves an in-zone NS or MX target without an address, and
+    checks every message on its own: they must not arrive in a message before their addresses."""
     origin = server.new_zone()
     provider = RecordingProvider("primary", server.address, server.port, server.key, max_message_size=4000)
-    desired = glue(origin) + [Record(origin, "NS", 300, f"ns2.{origin}"), Record(f"ns2.{origin}", "A", 300, "127.0.0.2")]
+    desired = glue(origin) + [Record(origin, "NS", 300, f"ns2.{origin}"), Record(f"ns2.{origin}", "A", 300, "127.0.0.2"),
+                              Record(origin, "MX", 300, f"10 mx.{origin}"), Record(f"mx.{origin}", "A", 300, "127.0.0.3")]
     desired += [Record(f"h{i:04}.{origin}", "A", 300, "192.0.2.1") for i in range(400)]
     changes = diff_records(desired, provider.read(origin).records)
     provider.apply(origin, changes, soa(origin, 2), 1)

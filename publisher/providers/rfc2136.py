@@ -9,8 +9,8 @@ uncompressed), so its exact size is known, and a message takes changes until the
 overflow; the signed message is measured again before it is sent.  Encoding the wire directly
 rather than through ``dns.message`` cuts the client's time per record about sevenfold.
 
-The one exception to the given order: NS additions go after the other additions (see
-``glue_before_nameservers``), because BIND checks NS glue after every message.
+The one exception to the given order: NS, MX and SRV additions go after the other additions (see
+``addresses_before_referrers``), because BIND checks their in-zone targets after every message.
 
 Every message carries a prerequisite "the SOA is exactly what we last saw" and replaces the SOA,
 so a change made by someone else between our read and our write, or between two of our messages,
@@ -56,6 +56,7 @@ MAX_MESSAGE = 65535  # a DNS message over TCP carries at most 64 KiB
 _ZONE_POINTER = b"\xc0\x0c"  # compression pointer to the zone name, right after the header
 _UPDATE_FLAGS = 5 << 11  # opcode UPDATE
 _PLACEHOLDER_NS = "zone-publisher-ttl-change.invalid."
+_REFERRER_TYPES = frozenset({"NS", "MX", "SRV"})  # records whose in-zone targets BIND wants resolvable
 # Types whose presentation is only names and numbers: lower-casing the text is exact and cheap.
 _NAME_ONLY_TYPES = frozenset({"NS", "CNAME", "PTR", "DNAME", "MX", "SRV", "KX", "AFSDB", "RT"})
 # Types without any domain name in their rdata: dnspython's text is already canonical.
@@ -80,19 +81,20 @@ def serial_gt(a: int, b: int) -> bool:
     return a != b and ((a - b) % 2**32) < 2**31
 
 
-def glue_before_nameservers(changes: Sequence[Change]) -> list[Change]:
-    """The planner's order, except NS additions move after every other addition.
+def addresses_before_referrers(changes: Sequence[Change]) -> list[Change]:
+    """The planner's order, except NS, MX and SRV additions move after every other addition.
 
-    BIND checks each UPDATE message on its own and refuses one that leaves an in-zone NS name
-    without an address; when changes span several messages, a new NS must not arrive before its
-    glue.  They stay ahead of the trailing deletes, so old glue outlives the NS that needed it.
+    BIND (check-integrity, on by default) checks each UPDATE message on its own and refuses one
+    that leaves an in-zone NS or MX target without an address; when changes span several
+    messages, those records must not arrive before the addresses they point to.  They stay ahead
+    of the trailing deletes, so an old address outlives the record that needed it.
     """
-    nameservers = [c for c in changes if c.type == "NS" and c.action != DELETE]
-    if not nameservers:
+    moved = [c for c in changes if c.type in _REFERRER_TYPES and c.action != DELETE]
+    if not moved:
         return list(changes)
-    rest = [c for c in changes if not (c.type == "NS" and c.action != DELETE)]
+    rest = [c for c in changes if not (c.type in _REFERRER_TYPES and c.action != DELETE)]
     last_addition = max((i for i, c in enumerate(rest) if c.action != DELETE), default=-1)
-    return rest[: last_addition + 1] + nameservers + rest[last_addition + 1:]
+    return rest[: last_addition + 1] + moved + rest[last_addition + 1:]
 
 
 def _owner_wire(name: str, origin: str) -> bytes:
@@ -224,7 +226,7 @@ class RFC2136Provider:
             raise ConcurrentChangeError(
                 f"provider {self.name!r}, zone {origin}: serial is {current.serial}, expected "
                 f"{expected_serial}: the zone changed since it was read; nothing applied")
-        ordered = glue_before_nameservers([change for change in changes if change.type != "SOA"])
+        ordered = addresses_before_referrers([change for change in changes if change.type != "SOA"])
         encoded = [self._encode_change(zone, origin, change) for change in ordered]
         target = serial_of(soa.data)
         soa_template = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.SOA, soa.data)
@@ -393,7 +395,7 @@ class RFC2136Provider:
                 + ("nothing applied" if index == 1 else "earlier updates were applied, plan again"))
         reason = {
             dns.rcode.REFUSED: "REFUSED (does allow-update / the ACL allow this key? BIND also refuses "
-                               "an update that would leave an NS name without an address)",
+                               "an update that leaves an in-zone NS or MX target without an address)",
             dns.rcode.NOTAUTH: "NOTAUTH (server not authoritative, or the TSIG key is not accepted)",
             dns.rcode.NOTZONE: "NOTZONE (a record is outside the zone)",
             dns.rcode.SERVFAIL: "SERVFAIL",
