@@ -464,6 +464,9 @@ def test_generated_zone_is_clean_and_injected_mistakes_are_found():
     assert [(f.code, f.line) for f in found] == [
         ("cname-and-other-data", 90001), ("mx-target-is-cname", 90002),
         ("data-below-delegation", 90003), ("missing-glue", 90004)]
+    # Owners grouped in the file or scattered: the same findings (two grouping paths).
+    scattered = tuple(sorted(broken, key=lambda r: (r.type, r.data)))
+    assert validate_zone(Zone(ORIGIN, scattered, "big.db"), standalone=True) == found
 
 
 # -- robustness -----------------------------------------------------------------------------------
