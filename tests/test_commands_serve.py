@@ -54,3 +54,18 @@ def test_token_command_prints_a_matching_config_line(capsys):
     token = re.search(r"/notifications/([^/\s]+)/push", out).group(1)
     digest = re.search(r'tokens = \["(sha256:[0-9a-f]{64})"\]', out).group(1)
     assert TokenSet([digest]).matches(token)
+
+
+def test_rate_limited_answers_are_not_access_logged(capsys):
+    from gunicorn.config import Config as GunicornConfig
+
+    config = GunicornConfig()
+    config.set("accesslog", "-")
+    logger = RedactingLogger(config)
+    environ = {"REQUEST_METHOD": "POST", "RAW_URI": "/hooks/x", "SERVER_PROTOCOL": "HTTP/1.1", "PATH_INFO": "/hooks/x",
+               "QUERY_STRING": "", "REMOTE_ADDR": "192.0.2.1"}
+    for status in ("429 TOO MANY REQUESTS", "403 FORBIDDEN"):
+        logger.access(SimpleNamespace(status=status, sent=1, headers=[]), SimpleNamespace(headers=[]), environ,
+                      datetime.timedelta(seconds=0.001))
+    out = capsys.readouterr().out
+    assert " 403 " in out and " 429 " not in out

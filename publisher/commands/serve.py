@@ -34,7 +34,14 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 
 class RedactingLogger(Logger):
-    """Gunicorn's logger with the token of webhook URLs replaced by ``[redacted]`` in access logs."""
+    """Gunicorn's logger with the token of webhook URLs replaced by ``[redacted]`` in access logs.
+    429 answers are not logged one by one: a flood would fill the disk, and the moment a client
+    gets rate-limited is logged once by the web app."""
+
+    def access(self, resp, req, environ, request_time):
+        if str(getattr(resp, "status", "")).startswith("429"):
+            return
+        super().access(resp, req, environ, request_time)
 
     def atoms(self, resp, req, environ, request_time):
         from publisher.web import redact
