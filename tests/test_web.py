@@ -63,6 +63,15 @@ def test_signed_push_is_accepted_with_a_job_id(app, client):
     assert client.get(f"/api/jobs/{job_id}").json["state"] == QUEUED
 
 
+def test_form_encoded_push_is_verified_on_the_raw_body(app, client):
+    from urllib.parse import urlencode
+
+    body = urlencode({"payload": push_body().decode()}).encode()
+    headers = github(body) | {"Content-Type": "application/x-www-form-urlencoded"}
+    assert client.post(f"/hooks/{TOKEN}", data=body, headers=headers).status_code == 202
+    assert queued(app)[0].commit == "2" * 40
+
+
 def test_hooks_alias_and_rotated_token(client):
     body = push_body()
     assert client.post("/hooks/old-token", data=body, headers=github(body)).status_code == 202
