@@ -13,27 +13,22 @@ one the publisher sets.
 from __future__ import annotations
 
 import json
-import re
-import socket
 from typing import Any, Sequence
 from urllib.parse import quote
 
-import dns.ipv6
 import requests
 
 from publisher.model import DELETE, Change, Record
 from publisher.providers.base import Capabilities, ConcurrentChangeError, ProviderError, Snapshot
 from publisher.providers.rfc2136 import serial_after, serial_gt, serial_of
-from publisher.rdata import RdataError, canonical_rdata
+from publisher.providers.presentation import canonical_text
+from publisher.rdata import RdataError
 
 RECORD_TYPES = frozenset({
     "A", "AAAA", "AFSDB", "CAA", "CDNSKEY", "CDS", "CERT", "CNAME", "DHCID", "DNAME", "DNSKEY", "DS",
     "HINFO", "HTTPS", "IPSECKEY", "KX", "LOC", "MX", "NAPTR", "NS", "OPENPGPKEY", "PTR", "RP", "SMIMEA",
     "SOA", "SPF", "SRV", "SSHFP", "SVCB", "TLSA", "TXT", "URI",
 })
-
-
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_*.-]+\Z")
 
 
 class PowerDNSProvider:
@@ -114,7 +109,7 @@ class PowerDNSProvider:
                 if item.get("disabled"):
                     continue
                 try:
-                    data = _canonical(rtype, item["content"], origin)
+                    data = canonical_text(rtype, item["content"], origin)
                 except (RdataError, ValueError, OSError) as error:
                     raise self._error(origin, f"cannot understand {owner} {rtype}: {error}") from None
                 if rtype == "SOA":
@@ -212,17 +207,6 @@ class PowerDNSProvider:
                 self._request("PUT", url, origin, f"setting {kind}", json={"kind": kind, "metadata": wanted})
             else:
                 self._request("DELETE", url, origin, f"clearing {kind}")
-
-
-def _canonical(rtype: str, content: str, origin: str) -> str:
-    """Model text of PowerDNS content: common types directly, the rest through ``canonical_rdata``."""
-    if rtype == "A":
-        return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, content))
-    if rtype == "AAAA":
-        return dns.ipv6.inet_ntoa(dns.ipv6.inet_aton(content))
-    if rtype in ("NS", "CNAME", "PTR", "DNAME") and content.endswith(".") and _PLAIN_NAME.match(content):
-        return content.lower()
-    return canonical_rdata(rtype, content, origin)
 
 
 def _with_serial(soa_data: str, serial: int) -> str:
