@@ -179,7 +179,9 @@ def write_results(section: str, results: dict[str, Any]) -> Path:
     payload = {"section": section, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "machine": machine_info(), **results}
     path.write_text(json.dumps(payload, indent=2, default=str))
-    print(f"\nresults written to {path.relative_to(ROOT)}")
+    print(f"\nload average at the end: {payload['machine']['load_average_at_end']} on {os.cpu_count()} CPUs "
+          "(the machine is shared; a high load makes every figure noisier)")
+    print(f"results written to {path.relative_to(ROOT)}")
     return path
 
 
