@@ -119,14 +119,20 @@ class Worker:
         return run
 
     def already_published(self, commit: str | None) -> bool:
-        """True when ``commit`` is the published commit or an ancestor of it."""
+        """True when ``commit`` is the published commit, or an ancestor of it while the branch still
+        points at the published commit (after a force-push back to an older commit, it must run)."""
         published = self.queue.published_commit(self.repository)
         if not commit or not published:
             return False
         if commit == published:
             return True
         source = self.config.source
-        return bool(source.url) and is_ancestor(Path(source.cache or "var/cache/repository"), commit, published)
+        if not source.url or not is_ancestor(Path(source.cache or "var/cache/repository"), commit, published):
+            return False
+        try:
+            return remote_head(source) == published
+        except FetchError:
+            return False
 
     def repeats_last_news(self, run: RunRecord) -> bool:
         """A poll run whose problems are exactly those of the previous run (a server still down, a

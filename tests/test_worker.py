@@ -78,6 +78,14 @@ def test_late_webhook_of_an_older_commit_is_skipped_without_a_run(setup):
     assert worker.queue.get(late.job_id).state == "superseded"
     assert len(worker.runs.recent()) == 1 and "192.0.2.3" in served(tmp_path)
 
+    # A force-push back to the older commit moves the branch backwards: that push must run.
+    from tests.test_fetch import git
+    git(remote.work, "push", "--quiet", "--force", "origin", f"{older}:refs/heads/main")
+    again = worker.queue.enqueue(worker.repository, sender="github", delivery_id="forced", commit=older)
+    run = worker.run_once()
+    assert run is not None and run.job_id == again.job_id and run.commit == older
+    assert "192.0.2.2" in served(tmp_path)
+
 
 def test_broken_zone_keeps_last_good_version_and_is_mailed_with_file_and_line(setup):
     tmp_path, remote, worker = setup
