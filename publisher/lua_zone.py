@@ -265,6 +265,7 @@ def _canonical_ipv6(text: str) -> str:
 _LITERAL_LINE = re.compile(
     r'^[ \t]*(a|aaaa|cname|ns|ptr|mx|txt)[ \t]*\([ \t]*"([a-z0-9_-]{0,63})"[ \t]*,[ \t]*"([ !#-\[\]-~]*)"'
     r'(?:[ \t]*,[ \t]*(\d{1,10}))?(?:[ \t]*,[ \t]*(\d{1,10}))?[ \t]*\)[ \t]*;?[ \t\r]*$', re.MULTILINE)
+_SKIPPABLE_LINE = re.compile(r"[ \t\r]*(?:--(?!\[)[^\n]*)?")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 _IPV6_CHARS = re.compile(r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")
@@ -274,15 +275,26 @@ _LITERAL_TYPES = {"a": "A", "aaaa": "AAAA", "cname": "CNAME", "ns": "NS", "ptr":
 
 def _literal_zone(source: bytes, origin: str, file: str, default_ttl: int, max_records: int) -> Zone | None:
     """The zone of a file made only of literal record calls, or None to use the sandbox."""
-    if len(source) < 4096 or b"\n\n" in source or b"--" in source:
-        return None  # small files gain nothing; blank lines and comments break the line mapping
+    if len(source) < 4096:
+        return None  # small files gain nothing
     try:
         text = source.decode("ascii")
     except UnicodeDecodeError:
         return None
-    calls = _LITERAL_LINE.findall(text)
-    if len(calls) != text.count("\n") + (not text.endswith("\n")) or len(calls) > max_records:
-        return None  # some line is something else (every match is exactly one whole line)
+    calls = _LITERAL_LINE.findall(text)  # each match is exactly one whole line
+    if len(calls) > max_records:
+        return None
+    numbers: Sequence[int] = range(1, len(calls) + 1)
+    if len(calls) != text.count("\n") + (not text.endswith("\n")):
+        # Some lines are not calls: fine if they are blank or line comments, which only shift
+        # the line numbers; anything else (a loop, a block comment) needs the sandbox.
+        lines = text.split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        skip = _SKIPPABLE_LINE.fullmatch
+        numbers = [number for number, line in enumerate(lines, 1) if not skip(line)]
+        if len(numbers) != len(calls):
+            return None
     dot_origin = "." + origin
     ipv4, target_ok, ttls = _IPV4.fullmatch, _TARGET.fullmatch, _IntCache()
     functions, names, values, thirds, fourths = zip(*calls)
@@ -298,7 +310,7 @@ def _literal_zone(source: bytes, origin: str, file: str, default_ttl: int, max_r
         else:
             ttl_column = [default_ttl] * len(names)
         return _literal_records(origin, file, [n + dot_origin if n else origin for n in names],
-                                ["A"] * len(names), ttl_column, list(values))
+                                ["A"] * len(names), ttl_column, list(values), numbers)
     calls = zip(functions, names, values, thirds, fourths)
     names, types, ttl_column, datas = [], [], [], []
     for function, name, value, third, fourth in calls:
@@ -348,12 +360,12 @@ def _literal_zone(source: bytes, origin: str, file: str, default_ttl: int, max_r
         names.append(name + dot_origin if name else origin)
         types.append(rtype)
         datas.append(data)
-    return _literal_records(origin, file, names, types, ttl_column, datas)
+    return _literal_records(origin, file, names, types, ttl_column, datas, numbers)
 
 
 def _literal_records(origin: str, file: str, names: list[str], types: list[str], ttls: list[int],
-                     datas: list[str]) -> Zone:
-    records = tuple(map(_new_record, zip(names, types, ttls, datas, [file] * len(names), range(1, len(names) + 1))))
+                     datas: list[str], numbers: Sequence[int]) -> Zone:
+    records = tuple(map(_new_record, zip(names, types, ttls, datas, [file] * len(names), numbers)))
     return Zone(origin, records, file)
 
 
