@@ -94,6 +94,20 @@ def test_owner_names_encode_as_dnspython_would(name: str) -> None:
     assert _owner_wire(name, "example.com.") == expected
 
 
+@pytest.mark.parametrize("rtype, text", [
+    ("NS", "ns1.example.com."), ("CNAME", "."), ("PTR", "*.a-b_c.example."), ("MX", "10 mx.example.com."),
+    ("SRV", "0 5 5060 sip.example.com."), ("TXT", '"a b" "" "c"'), ("TXT", '"' + "x" * 255 + '" "y"'),
+    ("TXT", '"caf\\195\\169" "q\\"uote"'), ("SPF", '"v=spf1 -all"'), ("CAA", '0 issue "letsencrypt.org"'),
+    ("CAA", '128 iodef "mailto:a@b.c"'), ("HTTPS", '1 . alpn="h2"'), ("NS", "we\\.ird.example.com."),
+    ("A", "192.0.2.1"), ("AAAA", "2001:db8::1"),
+])
+def test_rdata_wire_matches_dnspython(rtype: str, text: str) -> None:
+    from publisher.providers.rfc2136 import _rdata_wire
+
+    rdtype = dns.rdatatype.from_text(rtype)
+    assert _rdata_wire(rdtype, rtype, text) == dns.rdata.from_text(dns.rdataclass.IN, rdtype, text).to_wire()
+
+
 def test_serial_arithmetic_wraps_as_rfc_1982() -> None:
     assert serial_after(2**32 - 1) == 0
     assert serial_gt(0, 2**32 - 1)

@@ -53,6 +53,14 @@ def canonical_text(rtype: str, text: str, origin: str) -> str:
     return canonical_rdata(rtype, text, origin)
 
 
+def is_plain(rtype: str, text: str) -> bool:
+    """True when ``text`` is canonical and needs no escapes, so its wire form is simple to build
+    (NS, CNAME, PTR, DNAME, MX, SRV, TXT, SPF, CAA)."""
+    pattern = _PATTERNS.get(rtype)
+    return pattern is not None and pattern.match(text) is not None and _numbers_fit(rtype, text) and \
+        (rtype not in _LOWER or text == text.lower())
+
+
 def _numbers_fit(rtype: str, text: str) -> bool:
     if rtype == "MX":
         return int(text.split(" ", 1)[0]) <= _MAX_U16

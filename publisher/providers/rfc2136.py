@@ -41,6 +41,7 @@ import dns.tsig
 
 from publisher.model import CREATE, DELETE, UPDATE, Change, Record
 from publisher.providers import axfr
+from publisher.providers.presentation import is_plain
 from publisher.providers.base import Capabilities, ConcurrentChangeError, ProviderError, Snapshot
 from publisher.providers.tsig import TsigKey
 from publisher.rdata import RdataError, canonical_rdata
@@ -117,13 +118,34 @@ def _owner_wire(name: str, origin: str) -> bytes:
     return owner.to_wire()  # out of zone: the server answers NOTZONE
 
 
-def _rdata_wire(rdtype: int, text: str) -> bytes:
-    """Uncompressed rdata wire form; addresses directly, other types through dnspython."""
+def _rdata_wire(rdtype: int, rtype: str, text: str) -> bytes:
+    """Uncompressed rdata wire form: common canonical spellings directly, others through dnspython."""
     if rdtype == dns.rdatatype.A:
         return socket.inet_pton(socket.AF_INET, text)
     if rdtype == dns.rdatatype.AAAA:
         return socket.inet_pton(socket.AF_INET6, text)
+    if is_plain(rtype, text):
+        if rtype in ("NS", "CNAME", "PTR", "DNAME"):
+            return _name_wire(text)
+        if rtype == "MX":
+            preference, exchange = text.split(" ", 1)
+            return struct.pack("!H", int(preference)) + _name_wire(exchange)
+        if rtype == "SRV":
+            priority, weight, port, target = text.split(" ", 3)
+            return struct.pack("!HHH", int(priority), int(weight), int(port)) + _name_wire(target)
+        if rtype in ("TXT", "SPF"):
+            return b"".join(bytes((len(part),)) + part for part in text[1:-1].encode("ascii").split(b'" "'))
+        if rtype == "CAA":
+            flags, tag, value = text.split(" ", 2)
+            return bytes((int(flags), len(tag))) + tag.encode("ascii") + value[1:-1].encode("ascii")
     return dns.rdata.from_text(dns.rdataclass.IN, rdtype, text).to_wire()
+
+
+def _name_wire(text: str) -> bytes:
+    """Uncompressed wire form of a plain absolute name (``is_plain`` checked it)."""
+    if text == ".":
+        return b"\0"
+    return b"".join(bytes((len(label),)) + label for label in text[:-1].encode("ascii").split(b".")) + b"\0"
 
 
 def rdata_to_text(rdtype: str, rdata: dns.rdata.Rdata, origin: str) -> str:
@@ -270,7 +292,7 @@ class RFC2136Provider:
             encoded = []
             for text in texts:
                 try:
-                    rdata = _rdata_wire(rdtype, text)
+                    rdata = _rdata_wire(rdtype, change.type, text)
                 except (dns.exception.DNSException, ValueError, OSError) as error:
                     raise ProviderError(f"provider {self.name!r}, zone {zone}: cannot encode "
                                         f"{change.name} {change.type}: {error}") from None
