@@ -5,6 +5,15 @@ and ``templates/*.lua`` in file-name order, then the zone file, in one fresh env
 record functions are Lua code (``lua/prelude.lua``) that already produce canonical data for the
 common types; this module turns the columns they return into ``Record`` tuples, canonicalises the
 rest through ``publisher.rdata``, and turns Lua errors into findings with helpful messages.
+
+Record functions return ``{name=<the name as written>, type=, content=<canonical data>, ttl=}``.
+Records carry the file and line of the zone or template line that called the record function
+(a template helper's own line; for ``require("templates")`` methods, the zone line calling them).
+Generated files made only of literal record calls skip Lua altogether (``_literal_zone``).
+
+Lua 5.4 runs the zones (see ``publisher.sandbox``), so one 5.1 difference remains visible:
+``"x" .. 10 / 2`` is ``"x5.0"``; integral floats passed to record functions, ``concat`` and
+``tostring`` print without ``.0`` as in 5.1.
 """
 
 from __future__ import annotations
