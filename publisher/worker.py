@@ -254,14 +254,16 @@ class Worker:
             self.wake.clear()
 
     def poll_loop(self, stop: threading.Event) -> None:
+        # One poll at start-up whatever the interval: pushes that arrived while the service was
+        # down are caught at once, and a fresh `make run` publishes its zones without a push.
         interval = self.config.poll.interval
-        if interval <= 0:
-            return
-        while not stop.wait(interval):
+        while not stop.is_set():
             try:
                 self.poll_once()
             except Exception:
                 log.exception("poller error")
+            if interval <= 0 or stop.wait(interval):
+                return
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
         """Recover, then start the job, poll and notification threads."""
@@ -290,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     worker.start(stop)
     log.info("worker started (source %s, %s)", config.source.url or config.source.path,
-             f"poll every {config.poll.interval} s" if config.poll.interval else "no polling")
+             f"poll at start-up, then every {config.poll.interval} s" if config.poll.interval
+             else "poll at start-up only")
     while not stop.wait(1.0):
         if args.parent and os.getppid() != args.parent:
             log.warning("serve process is gone; worker exits")

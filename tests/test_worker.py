@@ -193,3 +193,23 @@ def test_a_database_error_mid_run_requeues_the_job_and_the_loop_goes_on(setup, m
         stop.set()
         thread.join()
     assert len(calls) == 2 and "192.0.2.1" in served(tmp_path)
+
+
+def test_start_up_polls_once_even_without_a_poll_interval(setup):
+    """A service (re)started after missing pushes publishes the branch head without waiting for one."""
+    import threading
+    import time
+
+    tmp_path, remote, worker = setup
+    assert worker.config.poll.interval == 0
+    stop = threading.Event()
+    threads = worker.start(stop)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "served" / "example.test.zone").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "192.0.2.1" in served(tmp_path)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
