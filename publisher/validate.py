@@ -328,7 +328,7 @@ class _Checker:
                 self.check_owner_group(name, group)
         checked = set()
         for name in _odd_names(self.host_owners):
-            if name in checked or name == "." or _HOST_OWNER(name):
+            if name in checked or name == "." or "*" in name or _HOST_OWNER(name):
                 continue
             checked.add(name)
             record = next(r for r in self.records_at(name) if r.type in _HOST_OWNER_TYPES)
@@ -585,6 +585,7 @@ class _Checker:
             first[owner] = record
         # Follow each chain once; state: 1 = on the current path, 2 = finished.
         state: dict[str, int] = {}
+        in_loops: set[str] = set()
         for start in targets:
             if start in state:
                 continue
@@ -596,6 +597,7 @@ class _Checker:
                 node = targets[node]
             if state.get(node) == 1:
                 loop = path[path.index(node):]
+                in_loops.update(loop)
                 for member in loop:
                     self.add(ERROR, "cname-loop", first[member],
                              f"CNAME loop: {' -> '.join(loop + [loop[0]])}; point one of them at a "
@@ -605,7 +607,7 @@ class _Checker:
         single = self.single
         for owner, target in targets.items():
             if target in targets:
-                if target != owner:
+                if owner not in in_loops:
                     self.add(WARNING, "cname-chain", first[owner],
                              f"CNAME {owner} points at {target}, itself a CNAME; point it directly "
                              f"at {targets[target]}")

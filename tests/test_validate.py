@@ -487,3 +487,22 @@ def test_validation_never_raises_on_malformed_data(rows, standalone):
     zone = Zone(ORIGIN, tuple(Record(n, t, ttl, d, "zone.db", i + 1) for i, (n, t, ttl, d) in enumerate(rows)))
     found = validate_zone(zone, standalone=standalone)
     assert all(f.severity in (ERROR, WARNING) and f.zone == ORIGIN for f in found)
+
+
+# -- end to end with the BIND reader --------------------------------------------------------------
+
+def test_bind_file_with_common_mistakes_reports_each_at_its_line(data_dir):
+    from publisher.bind_zone import read_bind_zone
+
+    folder = data_dir / "validate"
+    result = read_bind_zone(folder / "mistakes.example.com.zone", ORIGIN, repo=folder,
+                            display_file="mistakes.example.com.zone")
+    assert result.findings == () and result.zone is not None
+    found = validate_zone(result.zone, standalone=True)
+    assert {f.file for f in found} == {"mistakes.example.com.zone"}
+    assert [(f.line, f.code) for f in found] == [
+        (8, "mx-target-is-cname"), (13, "cname-and-other-data"), (15, "cname-and-other-data"),
+        (15, "cname-at-apex"), (16, "cname-loop"), (17, "cname-loop"), (18, "srv-target-no-address"),
+        (19, "missing-glue"), (21, "data-below-delegation"), (23, "data-below-dname"),
+        (24, "wildcard-forbidden-type"), (25, "wildcard-not-leftmost"), (26, "hostname-syntax"),
+        (27, "ds-at-apex"), (29, "owner-outside-zone")]
