@@ -493,10 +493,10 @@ class _Checker:
         for record in self.collected["DNAME"]:
             if record.name == origin:
                 self.apex_dname = True  # occludes the whole zone below the apex
-            else:
+            elif self.in_zone(record.name):
                 cuts[record.name] = "DNAME"
         for record in self.collected["NS"]:
-            if record.name != origin and record.name not in cuts:
+            if record.name != origin and record.name not in cuts and self.in_zone(record.name):
                 cuts[record.name] = "NS"
         if not cuts and not self.apex_dname:
             return

@@ -133,6 +133,11 @@ def test_lookalike_suffix_is_outside():
     assert "owner-outside-zone" in codes(("badexample.com.", "A", "192.0.2.1"))
 
 
+def test_records_outside_the_zone_are_reported_once():
+    found = findings(("sub.example.org.", "NS", "ns.example.net."), ("sub.example.org.", "TXT", '"x"'))
+    assert [(f.code, f.line) for f in found] == [("owner-outside-zone", 5)]
+
+
 def test_names_in_rdata_too_long():
     long_label = "a" * 64
     assert codes(("x", "CNAME", f"{long_label}.example.net."))["label-too-long"] == ERROR
