@@ -171,3 +171,12 @@ def test_root_zone_ns_checks(name, error, warning):
     for finding in found:
         if finding.code == error:
             assert finding.file == name and finding.line == 2  # the NS record's line
+
+
+def test_check_names_lines_match_bind():
+    """BIND names lines 8, 9 and 10 of bad-dns-sd-reverse.db; the DNS-SD browsing names of the
+    good twin are exempt."""
+    bad = lint(ZONES / "bad-dns-sd-reverse.db", "0.0.0.0.in-addr.arpa")
+    assert [f.line for f in bad if f.code == "hostname-syntax"] == [8, 9, 10]
+    good = lint(ZONES / "good-dns-sd-reverse.db", "0.0.0.0.in-addr.arpa")
+    assert [f for f in good if f.code == "hostname-syntax"] == []
