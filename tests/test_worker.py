@@ -206,8 +206,9 @@ def test_start_up_polls_once_even_without_a_poll_interval(setup):
     threads = worker.start(stop)
     try:
         deadline = time.monotonic() + 60
-        while not (tmp_path / "served" / "example.test.zone").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        zone_file = tmp_path / "served" / "example.test.zone"
+        while time.monotonic() < deadline and not (zone_file.exists() and "192.0.2.1" in served(tmp_path)):
+            time.sleep(0.1)  # the zone is created empty first, then filled
         assert "192.0.2.1" in served(tmp_path)
     finally:
         stop.set()
