@@ -400,7 +400,9 @@ def test_nsec3_owner_must_be_a_hash():
 
 
 def test_spf_type_is_deprecated():
-    assert codes(("@", "SPF", '"v=spf1 -all"'))["spf-type-deprecated"] == WARNING
+    assert codes(("@", "SPF", '"v=spf1 -all"'))["spf-record-type"] == WARNING
+    from_lua = Zone(ORIGIN, (Record(ORIGIN, "SPF", 3600, '"v=spf1 -all"', "example.com.lua", 3),), "example.com.lua")
+    assert validate_zone(from_lua, standalone=False) == ()  # the Lua evaluator warns at the call
 
 
 # -- findings as a whole --------------------------------------------------------------------------

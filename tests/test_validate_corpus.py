@@ -132,7 +132,7 @@ def test_good_file_loads_without_error(name):
 
 
 @pytest.mark.parametrize("name, origin, warning", [
-    ("spf.db", "example", "spf-type-deprecated"),
+    ("spf.db", "example", "spf-record-type"),
     ("warn.inherited.owner.db", "example", "inherited-owner-after-origin"),
     ("warn.no-a.server.db", "example", None),
     ("warn.no-aaaa.server.glue.db", "example", None),
