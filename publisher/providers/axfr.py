@@ -35,7 +35,8 @@ from publisher.model import Record
 _A, _NS, _CNAME, _SOA, _PTR, _MX, _TXT, _AAAA, _DNAME, _SPF, _TSIG = (
     1, 2, 5, 6, 12, 15, 16, 28, 39, 99, 250)
 _NAME_ONLY = frozenset({_NS, _CNAME, _PTR, _DNAME})
-_PLAIN_LABEL = re.compile(rb"[A-Za-z0-9_*-]+\Z")
+# Labels joined by '/' (a byte no plain label holds, unlike '.'): all need no escapes.
+_PLAIN_LABELS = re.compile(rb"[A-Za-z0-9_*-]+(?:/[A-Za-z0-9_*-]+)*\Z")
 _PLAIN_STRING = re.compile(rb'[ !#-\[\]-~]*\Z')  # printable ASCII except '"' and '\'
 
 
@@ -132,6 +133,7 @@ class _Parser:
         self.soa: Record | None = None
         self.soas = 0
         self._types: dict[int, str] = {}
+        self._names: dict[int, str] = {}  # offset -> decoded name, for the current message
 
     def message(self, wire: bytes, query_id: int, first: bool):
         """Collect the answer's records; return (owner, TSIG rdata, offset) when signed."""
@@ -150,6 +152,7 @@ class _Parser:
                 raise _TSIG_ERRORS.get(tsig[1].error, dns.tsig.PeerError)()
             raise TransferRefused(dns.rcode.to_text(dns.rcode.Rcode(rcode)))
         records, types = self.records, self._types
+        self._names = {}
         index = 0
         while index < ancount and self.soas < 2:
             owner, offset = self._name(wire, offset)
@@ -187,9 +190,16 @@ class _Parser:
         return _find_tsig(wire, offset, ancount - index + nscount, arcount)
 
     def _name(self, wire: bytes, offset: int) -> tuple[str, int]:
-        """(lower-case absolute text, offset after the name), following compression pointers."""
+        """(lower-case absolute text, offset after the name), following compression pointers.
+
+        Names already decoded in this message are cached by offset, so a compressed owner costs
+        one label: its suffix (usually the zone name) is a pointer to a cached entry.
+        """
+        cache = self._names
+        start = offset
         labels: list[bytes] = []
         end = None
+        suffix = "."
         jumps = 0
         while True:
             length = wire[offset]
@@ -197,9 +207,14 @@ class _Parser:
                 offset += 1
                 break
             if length >= 0xC0:
+                target = ((length & 0x3F) << 8) | wire[offset + 1]
                 if end is None:
                     end = offset + 2
-                offset = ((length & 0x3F) << 8) | wire[offset + 1]
+                cached = cache.get(target)
+                if cached is not None:
+                    suffix = cached
+                    break
+                offset = target
                 jumps += 1
                 if jumps > 127:
                     raise dns.name.BadPointer()
@@ -208,10 +223,13 @@ class _Parser:
                 raise dns.name.BadLabelType()
             labels.append(wire[offset + 1: offset + 1 + length])
             offset += 1 + length
-        if all(_PLAIN_LABEL.match(label) for label in labels):
-            text = b".".join(labels).decode("ascii").lower() + "." if labels else "."
+        if labels and not _PLAIN_LABELS.match(b"/".join(labels)):
+            return dns.name.from_wire(wire, start)[0].to_text().lower(), (end if end is not None else offset)
+        if labels:
+            text = b".".join(labels).decode("ascii").lower() + ("." if suffix == "." else "." + suffix)
         else:
-            text = dns.name.Name(labels + [b""]).to_text().lower()
+            text = suffix
+        cache[start] = text
         return text, (end if end is not None else offset)
 
     def _txt(self, wire: bytes, start: int, end: int, rdtype: int) -> str:
