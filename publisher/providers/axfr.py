@@ -18,6 +18,7 @@ import socket
 import struct
 import threading
 import time
+from typing import Callable
 
 import dns.exception
 import dns.ipv6
@@ -53,7 +54,7 @@ class TransferIncomplete(EOFError):
 
 
 def transfer(server: str, port: int, origin: str, key: dns.tsig.Key | None, timeout: float,
-             canonical) -> tuple[Record | None, list[Record]]:
+             canonical: Callable[[str, dns.rdata.Rdata, str], str]) -> tuple[Record | None, list[Record]]:
     """(SOA, other records) of ``origin`` by AXFR from ``server``.
 
     ``canonical(rtype, rdata, origin)`` turns a dnspython Rdata into model text for the types
@@ -126,7 +127,7 @@ def _recv_exact(sock: socket.socket, count: int) -> bytes:
 class _Parser:
     """Decodes transfer messages one by one, collecting records."""
 
-    def __init__(self, origin: str, canonical) -> None:
+    def __init__(self, origin: str, canonical: Callable[[str, dns.rdata.Rdata, str], str]) -> None:
         self.origin = origin
         self.canonical = canonical
         self.records: list[Record] = []
