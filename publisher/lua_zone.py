@@ -272,14 +272,27 @@ def _canonical_ipv6(text: str) -> str:
 # result is identical by construction (tests/test_lua_zone.py compares the two).
 
 _LITERAL_LINE = re.compile(
-    r'^[ \t]*(a|aaaa|cname|ns|ptr|mx|txt)[ \t]*\([ \t]*"([a-z0-9_-]{0,63})"[ \t]*,[ \t]*"([ !#-\[\]-~]*)"'
-    r'(?:[ \t]*,[ \t]*(\d{1,10}))?(?:[ \t]*,[ \t]*(\d{1,10}))?[ \t]*\)[ \t]*;?[ \t\r]*$', re.MULTILINE)
+    r'^[ \t]*(a|aaaa|cname|ns|ptr|mx|txt|srv|caa)[ \t]*\([ \t]*"([A-Za-z0-9_*/.-]{0,253})"[ \t]*,'
+    r'[ \t]*"([ !#-\[\]-~]*)"((?:[ \t]*,[ \t]*(?:\d{1,10}|"[ !#-\[\]-~]*"))*)[ \t]*\)[ \t]*;?[ \t\r]*$',
+    re.MULTILINE)
+_PIECE_SIZE = 1 << 22  # characters read at a time: a few MB keeps the peak memory down
+_EXTRA_ARGUMENT = re.compile(r'\d+|"[^"]*"')
 _SKIPPABLE_LINE = re.compile(r"[ \t\r]*(?:--(?!\[)[^\n]*)?")
+_PLAIN_LABEL = re.compile(r"[a-z0-9_-]{1,63}")  # the prelude's own fast path: no length check
+_OWNER = re.compile(r"[A-Za-z0-9_*/-]{1,63}(?:\.[A-Za-z0-9_*/-]{1,63})*")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 _IPV6_CHARS = re.compile(r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")
-_TARGET = re.compile(r"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})+\.?")
-_LITERAL_TYPES = {"a": "A", "aaaa": "AAAA", "cname": "CNAME", "ns": "NS", "ptr": "PTR", "mx": "MX", "txt": "TXT"}
+_TARGET = re.compile(r"[A-Za-z0-9_*/-]{1,63}(?:\.[A-Za-z0-9_*/-]{1,63})+\.?")
+_TAG = re.compile(r"[A-Za-z0-9]{1,255}")
+_LITERAL_TYPES = {"a": "A", "aaaa": "AAAA", "cname": "CNAME", "ns": "NS", "ptr": "PTR", "mx": "MX", "txt": "TXT",
+                  "srv": "SRV", "caa": "CAA"}
+# Extra arguments after (name, value): "n" a number, "s" a string, "N"/"S" the same but required.
+_EXTRA = {"mx": "nn", "srv": "Nnnn", "caa": "snn"}
+
+
+class _NotLiteral(Exception):
+    """This call needs the sandbox (it is unusual, or the prelude would report something)."""
 
 
 def _literal_zone(source: bytes, origin: str, file: str, default_ttl: int, max_records: int) -> Zone | None:
@@ -290,92 +303,132 @@ def _literal_zone(source: bytes, origin: str, file: str, default_ttl: int, max_r
         text = source.decode("ascii")
     except UnicodeDecodeError:
         return None
-    calls = _LITERAL_LINE.findall(text)  # each match is exactly one whole line
-    if len(calls) > max_records:
+    records: list[Record] = []
+    first_line = 1
+    try:
+        for piece in _pieces(text, _PIECE_SIZE):
+            calls = _LITERAL_LINE.findall(piece)  # each match is exactly one whole line
+            line_count = piece.count("\n") + (not piece.endswith("\n"))
+            numbers: Sequence[int] = range(first_line, first_line + len(calls))
+            if len(calls) != line_count:
+                # Some lines are not calls: fine if they are blank or line comments, which only
+                # shift the line numbers; anything else (a loop, a block comment) needs the sandbox.
+                lines = piece.split("\n")
+                if lines[-1] == "":
+                    lines.pop()
+                skip = _SKIPPABLE_LINE.fullmatch
+                numbers = [number for number, line in enumerate(lines, first_line) if not skip(line)]
+                if len(numbers) != len(calls):
+                    return None
+            if calls:
+                records += _literal_calls(calls, numbers, origin, file, default_ttl)
+            if len(records) > max_records:
+                return None
+            first_line += line_count
+    except _NotLiteral:
         return None
-    numbers: Sequence[int] = range(1, len(calls) + 1)
-    if len(calls) != text.count("\n") + (not text.endswith("\n")):
-        # Some lines are not calls: fine if they are blank or line comments, which only shift
-        # the line numbers; anything else (a loop, a block comment) needs the sandbox.
-        lines = text.split("\n")
-        if lines[-1] == "":
-            lines.pop()
-        skip = _SKIPPABLE_LINE.fullmatch
-        numbers = [number for number, line in enumerate(lines, 1) if not skip(line)]
-        if len(numbers) != len(calls):
-            return None
+    return Zone(origin, tuple(records), file)
+
+
+def _pieces(text: str, size: int) -> Iterator[str]:
+    """``text`` in slices of about ``size`` characters, each ending at a line end."""
+    start = 0
+    while start < len(text):
+        end = text.rfind("\n", start, start + size) + 1 if start + size < len(text) else len(text)
+        if end <= start:  # one enormous line
+            end = len(text)
+        yield text[start:end]
+        start = end
+
+
+def _literal_calls(calls: list[tuple[str, str, str, str]], numbers: Sequence[int], origin: str, file: str,
+                   default_ttl: int) -> tuple[Record, ...]:
     dot_origin = "." + origin
-    ipv4, target_ok, ttls = _IPV4.fullmatch, _TARGET.fullmatch, _IntCache()
-    functions, names, values, thirds, fourths = zip(*calls)
+    zone_a, dot_a = origin[:-1], "." + origin[:-1]
+    ipv4, plain, owner_ok, target_ok, ttls = (_IPV4.fullmatch, _PLAIN_LABEL.fullmatch, _OWNER.fullmatch,
+                                              _TARGET.fullmatch, _IntCache())
+    functions, names, values, extras = zip(*calls)
     del calls
-    if set(functions) == {"a"} and not any(fourths):
-        # The usual generated file: A records only, checked column-wise with one regular expression.
-        if not all(map(ipv4, values)):
-            return None
-        if any(thirds):
-            ttl_column = [ttls[int(t)] if t else default_ttl for t in thirds]
-            if max(ttl_column) > 2147483647:
-                return None
-        else:
-            ttl_column = [default_ttl] * len(names)
-        return _literal_records(origin, file, [n + dot_origin if n else origin for n in names],
-                                ["A"] * len(names), ttl_column, list(values), numbers)
-    calls = zip(functions, names, values, thirds, fourths)
-    names, types, ttl_column, datas = [], [], [], []
-    for function, name, value, third, fourth in calls:
-        rtype = _LITERAL_TYPES[function]
-        if function == "mx":
-            if not third:
-                priority = "0"
-            elif int(third) > 65535:
-                return None
-            else:
-                priority = str(int(third))
-            ttl = fourth
-        elif fourth:
-            return None
-        else:
-            ttl = third
+    if (set(functions) == {"a"} and not any(extras) and all(map(plain, names)) and zone_a not in names
+            and all(map(ipv4, values))):
+        # The usual generated host list, checked column-wise.
+        return _literal_records(file, [n + dot_origin for n in names], ["A"] * len(names),
+                                [default_ttl] * len(names), list(values), numbers)
+
+    def owner(name: str) -> str:
+        if plain(name) and name != zone_a:
+            return name + dot_origin
+        if name == "":
+            return origin
+        if not owner_ok(name):
+            raise _NotLiteral
+        lower = name.lower()
+        if lower == zone_a:
+            return origin
+        absolute = lower[: -len(dot_a)] + dot_origin if lower.endswith(dot_a) else lower + dot_origin
+        if len(absolute) > 254:
+            raise _NotLiteral
+        return absolute
+
+    def target(value: str) -> str:
+        if not target_ok(value):
+            raise _NotLiteral  # includes single labels, which get a warning
+        absolute = value.lower() if value.endswith(".") else value.lower() + "."
+        if len(absolute) > 254:
+            raise _NotLiteral
+        return absolute
+
+    def number(text: str, high: int) -> int:
+        if text[0] == '"' or int(text) > high:
+            raise _NotLiteral
+        return int(text)
+
+    names_out, types, ttl_column, datas = [], [], [], []
+    for function, name, value, extra in zip(functions, names, values, extras):
+        arguments = _EXTRA_ARGUMENT.findall(extra) if extra else []
+        spec = _EXTRA.get(function, "n")
+        if len(arguments) > len(spec) or len(arguments) < spec.count("N") + spec.count("S"):
+            raise _NotLiteral
+        ttl_text = arguments[len(spec) - 1] if len(arguments) == len(spec) else None
         if function == "a":
             if not ipv4(value):
-                return None
+                raise _NotLiteral
             data = value
         elif function == "aaaa":
             if not _IPV6_CHARS.fullmatch(value) or ipv4(value):
-                return None
+                raise _NotLiteral
             try:
                 data = _canonical_ipv6(value)
             except RdataError:
-                return None
+                raise _NotLiteral from None
         elif function == "txt":
-            if len(value) > 255:
-                return None
-            data = '"' + value + '"'
+            data = " ".join(f'"{value[i:i + 255]}"' for i in range(0, len(value), 255)) if value else '""'
+        elif function == "mx":
+            priority = number(arguments[0], 65535) if len(arguments) > 0 else 0
+            data = f"{priority} {target(value)}"
+        elif function == "srv":
+            port = number(arguments[0], 65535)
+            priority = number(arguments[1], 65535) if len(arguments) > 1 else 0
+            weight = number(arguments[2], 65535) if len(arguments) > 2 else 0
+            data = f"{priority} {weight} {port} {target(value)}"
+        elif function == "caa":
+            tag = arguments[0][1:-1] if arguments else "issue"
+            if arguments and (arguments[0][0] != '"' or not _TAG.fullmatch(tag)):
+                raise _NotLiteral
+            flag = number(arguments[1], 255) if len(arguments) > 1 else 0
+            data = f'{flag} {tag} "{value}"'  # what dnspython prints for printable text (tested)
         else:
-            if not target_ok(value):
-                return None
-            data = value.lower() if value.endswith(".") else value.lower() + "."
-            if len(data) > 254:
-                return None
-            if function == "mx":
-                data = priority + " " + data
-        if ttl:
-            number = int(ttl)
-            if number > 2147483647:
-                return None
-            ttl_column.append(ttls[number])
-        else:
-            ttl_column.append(default_ttl)
-        names.append(name + dot_origin if name else origin)
-        types.append(rtype)
+            data = target(value)
+        ttl_column.append(ttls[number(ttl_text, 2147483647)] if ttl_text else default_ttl)
+        names_out.append(owner(name))
+        types.append(_LITERAL_TYPES[function])
         datas.append(data)
-    return _literal_records(origin, file, names, types, ttl_column, datas, numbers)
+    return _literal_records(file, names_out, types, ttl_column, datas, numbers)
 
 
-def _literal_records(origin: str, file: str, names: list[str], types: list[str], ttls: list[int],
-                     datas: list[str], numbers: Sequence[int]) -> Zone:
-    records = tuple(map(_new_record, zip(names, types, ttls, datas, [file] * len(names), numbers)))
-    return Zone(origin, records, file)
+def _literal_records(file: str, names: list[str], types: list[str], ttls: list[int], datas: list[str],
+                     numbers: Sequence[int]) -> tuple[Record, ...]:
+    return tuple(map(_new_record, zip(names, types, ttls, datas, [file] * len(names), numbers)))
 
 
 # --------------------------------------------------------------------------------------------

@@ -196,7 +196,7 @@ local function owner(fname, name)
   if t == "string" then
     if name == "" then return "@" end
     -- Fast path: a plain lower-case single label, e.g. "www" or "host123".
-    if #name < 64 and s_find(name, "^[%l%d_%-]+$") then return name end
+    if #name < 64 and name ~= ZONE_A and s_find(name, "^[%l%d_%-]+$") then return name end
   elseif t == "number" then
     name = numtext(name)
   elseif t == "nil" then
