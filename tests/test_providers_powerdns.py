@@ -119,3 +119,31 @@ def test_a_plan_over_the_request_limit_is_split_into_patches(pdns_server) -> Non
     assert patches >= 5
     assert served == 1 + patches == provider.serial(origin)  # one serial step per PATCH
     assert diff_records(desired, provider.read(origin).records) == ()
+
+
+def test_create_provider_from_the_documented_configuration(tmp_path, monkeypatch) -> None:
+    from publisher.config import load_config_text
+
+    monkeypatch.setenv("TEST_PDNS_KEY", "key-from-env")
+    (tmp_path / "pdns.key").write_text("key-from-file\n")
+    config = load_config_text("""
+[source]
+path = "zones"
+[[provider]]
+name = "pdns"
+type = "powerdns"
+api_url = "http://127.0.0.1:8081/"
+api_key = "env:TEST_PDNS_KEY"
+server_id = "other"
+[[provider]]
+name = "pdns2"
+type = "powerdns"
+api_url = "http://127.0.0.1:8082/api/v1"
+api_key = "file:pdns.key"
+""", base=tmp_path)
+    first = create_provider(config.provider("pdns"), config)
+    assert (first.api_url, first.server_id) == ("http://127.0.0.1:8081/api/v1", "other")
+    assert first._session.headers["X-API-Key"] == "key-from-env"
+    second = create_provider(config.provider("pdns2"), config)
+    assert second.api_url == "http://127.0.0.1:8082/api/v1" and second.server_id == "localhost"
+    assert second._session.headers["X-API-Key"] == "key-from-file"

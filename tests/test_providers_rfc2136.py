@@ -356,3 +356,34 @@ def test_a_longer_new_soa_still_fits_every_message(server) -> None:
     after = provider.read(origin)
     assert after.serial == served and long_contact in after.soa.data
     assert diff_records(desired, after.records) == ()
+
+
+def test_create_provider_from_the_documented_configuration(tmp_path, monkeypatch) -> None:
+    from publisher.config import load_config_text
+
+    (tmp_path / "publisher.key").write_text('key "publisher" { algorithm hmac-sha512; secret "' + WRONG_SECRET + '"; };')
+    monkeypatch.setenv("TEST_TSIG_SECRET", WRONG_SECRET)
+    config = load_config_text("""
+[source]
+path = "zones"
+[[provider]]
+name = "primary"
+type = "rfc2136"
+server = "127.0.0.1"
+port = 5353
+tsig_keyfile = "publisher.key"
+zones = ["*"]
+[[provider]]
+name = "inline"
+type = "rfc2136"
+server = "127.0.0.2"
+tsig_name = "other"
+tsig_algorithm = "hmac-sha256"
+tsig_secret = "env:TEST_TSIG_SECRET"
+""", base=tmp_path)
+    primary = create_provider(config.provider("primary"), config)
+    assert (primary.server, primary.port, primary.key.name, primary.key.algorithm) == \
+        ("127.0.0.1", 5353, "publisher.", "hmac-sha512")
+    inline = create_provider(config.provider("inline"), config)
+    assert inline.key.secret == WRONG_SECRET and inline.port == 53
+    assert WRONG_SECRET not in repr(inline) and WRONG_SECRET not in repr(inline.key)

@@ -158,3 +158,23 @@ def test_named_loads_the_include_with_secondaries(named_server) -> None:
     provider.set_secondaries(origin, [])
     provider.delete_zone(origin)
     assert wait_for_serial(named_server.address, named_server.port, origin, None) is None
+
+
+def test_create_provider_from_the_documented_configuration(tmp_path: Path) -> None:
+    from publisher.config import load_config_text
+
+    config = load_config_text("""
+[source]
+path = "zones"
+[[provider]]
+name = "files"
+type = "zonefile"
+directory = "served"
+reload_command = "rndc reload {zone}"
+reconfig_command = "rndc reconfig"
+named_conf = "named.conf.publisher"
+""", base=tmp_path)
+    provider = create_provider(config.provider("files"), config)
+    assert provider.directory == tmp_path / "served"
+    assert provider.named_conf == tmp_path / "named.conf.publisher"
+    assert (provider.reload_command, provider.reconfig_command) == ("rndc reload {zone}", "rndc reconfig")
