@@ -539,7 +539,12 @@ class _Reader:
             self.error("generate-meta-type", file, line,
                        f"$GENERATE: {rtype} is a meta type and cannot be generated")
             return
-        rhs = " ".join(_unquote(t) if len(rhs_tokens) == 1 else t for t in rhs_tokens)
+        if len(rhs_tokens) == 1 and rhs_tokens[0][0] == '"':
+            # BIND's lexer unquotes the right-hand side, turning \" into " and keeping other
+            # escapes for the rdata parser.
+            rhs = _QUOTE_ESCAPE.sub(_unescape_quote, rhs_tokens[0][1:-1])
+        else:
+            rhs = " ".join(rhs_tokens)
         try:
             lhs_parts = _generate_template(lhs)
             rhs_parts = _generate_template(rhs)
@@ -656,10 +661,18 @@ def _fast_record(
     if not inherit:
         state.owner = owner
         state.owner_token = tokens[0]
+        state.origin_changed = False
     return _new_tuple(Record, (owner, rtype, ttl, data, file, line))
 
 
 _DIGITS = frozenset("0123456789")
+_QUOTE_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
+def _unescape_quote(match: re.Match[str]) -> str:
+    return '"' if match.group(1) == '"' else match.group(0)
+
+
 _META = frozenset({"ANY", "AXFR", "IXFR", "MAILA", "MAILB", "OPT", "TSIG", "TKEY", "NONE"})
 _KNOWN_DATA_TYPES = frozenset(
     {"A", "AAAA", "NS", "CNAME", "PTR", "MX", "TXT", "SRV", "CAA", "DS", "SOA", "SPF", "TLSA",

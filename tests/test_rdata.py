@@ -115,7 +115,7 @@ caa_tags = st.one_of(st.sampled_from(["issue", "issuewild", "iodef", "ISSUE", "I
 def records(draw: st.DrawFn) -> tuple[str, str]:
     """(type, rdata text) of a common type, valid or nearly so."""
     rtype = draw(st.sampled_from(["A", "AAAA", "NS", "CNAME", "PTR", "DNAME", "MX", "SRV", "TXT",
-                                  "SPF", "CAA"]))
+                                  "SPF", "CAA", "DS"]))
     if rtype == "A":
         return rtype, draw(st.one_of(ipv4s, ipv4s, ipv4s, st.sampled_from(["1.2.3", "01.2.3.4", "256.0.0.1"])))
     if rtype == "AAAA":
@@ -130,6 +130,16 @@ def records(draw: st.DrawFn) -> tuple[str, str]:
     if rtype in ("TXT", "SPF"):
         strings = draw(st.lists(character_strings(), min_size=1, max_size=3))
         return rtype, " ".join(strings)
+    if rtype == "DS":
+        digest_type = draw(st.sampled_from(["1", "2", "4", "5", "0", "02"]))
+        size = draw(st.sampled_from([20, 32, 48, 64, 70, 0]))
+        digest = draw(st.binary(min_size=size, max_size=size)).hex()
+        digest = digest.upper() if draw(st.booleans()) else digest
+        cut = draw(st.integers(0, len(digest)))
+        if draw(st.booleans()) and 0 < cut < len(digest):
+            digest = digest[:cut] + " " + digest[cut:]
+        algorithm = draw(st.one_of(numbers(255), st.sampled_from(["RSASHA256", "ECDSAP256SHA256"])))
+        return rtype, f"{draw(numbers())} {algorithm} {digest_type} {digest}".rstrip()
     return rtype, f"{draw(numbers(255))} {draw(caa_tags)} {draw(character_strings(80))}"
 
 
