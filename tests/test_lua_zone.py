@@ -587,3 +587,14 @@ def test_literal_caa_matches_dnspython():
     assert zone is not None
     for record in zone.records:
         assert canonical_rdata("CAA", record.data, "example.com.") == record.data
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.binary(max_size=300), st.from_regex(r"[A-Za-z0-9]{1,16}", fullmatch=True),
+                          st.integers(0, 255)), min_size=1, max_size=10))
+def test_caa_matches_dnspython(entries):
+    source = "".join(f'caa("c{i}", {lua_literal(value)}, "{tag}", {flag})\n' for i, (value, tag, flag) in enumerate(entries))
+    result = evaluate_source(source)
+    assert not result.findings
+    for record in result.zone.records:
+        assert canonical_rdata("CAA", record.data, "example.com.") == record.data

@@ -417,11 +417,12 @@ end
 function R.caa(name, value, tag, flag, ttl)
   local o, v = owner("caa", name), text_arg("caa", value, "value")
   if tag == nil then tag = "issue" end
-  if type(tag) ~= "string" or not s_find(tag, "^%w+$") then
+  if type(tag) ~= "string" or not s_find(tag, "^%w+$") or #tag > 255 then
     return problem("invalid-argument", "caa", "tag must be a word such as \"issue\", \"issuewild\" or \"iodef\", got " .. got(tag))
   end
   local f, t = number_arg("caa", flag, "flag", 0, 255, 0), ttl_arg("caa", ttl)
-  if o and v and f and t then return (emit(o, name, "?CAA", f .. " " .. tag .. " " .. quoted(v), t, true)) end
+  -- Canonical as dnspython prints it: the tag as written, the value quoted like TXT text.
+  if o and v and f and t then return (emit(o, name, "CAA", f .. " " .. tag .. " " .. quoted(v), t)) end
 end
 
 function R.sshfp(name, algorithm, fingerprint, fp_type, ttl)
