@@ -387,3 +387,33 @@ tsig_secret = "env:TEST_TSIG_SECRET"
     inline = create_provider(config.provider("inline"), config)
     assert inline.key.secret == WRONG_SECRET and inline.port == 53
     assert WRONG_SECRET not in repr(inline) and WRONG_SECRET not in repr(inline.key)
+
+
+def test_transfer_parser_skips_server_signatures_and_decodes_compressed_names() -> None:
+    """A signed zone's AXFR (built with dnspython, compressed): RRSIG/NSEC are the server's."""
+    import dns.message
+    import dns.rrset
+
+    from publisher.providers.axfr import _Parser
+
+    o = "example.com."
+    query = dns.message.make_query(o, "AXFR")
+    response = dns.message.make_response(query)
+    soa_text = f"ns1.{o} hostmaster.{o} 7 3600 600 604800 300"
+    response.answer = [
+        dns.rrset.from_text(o, 300, "IN", "SOA", soa_text),
+        dns.rrset.from_text(f"WWW.{o}", 300, "IN", "A", "192.0.2.1"),
+        dns.rrset.from_text(f"www.{o}", 300, "IN", "RRSIG",
+                            f"A 13 3 300 20300101000000 20200101000000 12345 {o} AAAA"),
+        dns.rrset.from_text(f"www.{o}", 300, "IN", "NSEC", f"{o} A RRSIG NSEC"),
+        dns.rrset.from_text(f"mail.{o}", 300, "IN", "CNAME", f"www.{o}"),
+        dns.rrset.from_text(o, 300, "IN", "MX", f"10 mail.{o}"),
+        dns.rrset.from_text(f"t.{o}", 300, "IN", "TXT", '"plain" "caf\\195\\169"'),
+        dns.rrset.from_text(o, 300, "IN", "SOA", soa_text),
+    ]
+    parser = _Parser(o, rdata_to_text)
+    assert parser.message(response.to_wire(), query.id, True) is None  # unsigned
+    assert parser.soas == 2 and parser.soa.data == soa_text
+    assert parser.records == [Record(f"www.{o}", "A", 300, "192.0.2.1"), Record(f"mail.{o}", "CNAME", 300, f"www.{o}"),
+                              Record(o, "MX", 300, f"10 mail.{o}"),
+                              Record(f"t.{o}", "TXT", 300, '"plain" "caf\\195\\169"')]
