@@ -12,6 +12,7 @@ regular-expression tokenizer, and rdata of the common types is canonicalised wit
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import stat
@@ -219,14 +220,13 @@ class _Reader:
     def _read_lines(self, handle: Iterator[str], display: str, state: _State) -> None:
         lines = iter(handle)
         lineno = 0
-        special = _SPECIAL.search
         quoted = _QUICK_QUOTED.findall
         records = self.records
         append = records.append
         for raw in lines:
             lineno += 1
             start = lineno
-            if special(raw) is None:
+            if "(" not in raw and ")" not in raw and "\\" not in raw:  # faster than a regex
                 if '"' in raw:
                     tokens = quoted(raw)
                     if tokens and tokens[-1][0] == ";":
@@ -585,7 +585,17 @@ for _type, _function in FAST_PATHS.items():
 
 
 def _fast_record(
-    tokens: list[str], inherit: bool, file: str, line: int, state: _State
+    tokens: list[str],
+    inherit: bool,
+    file: str,
+    line: int,
+    state: _State,
+    *,
+    _digits: frozenset[str] = frozenset("0123456789"),
+    _ttls: dict[str, int] = _TTL_CACHE,
+    _types: dict = _FAST_TYPES,
+    _new: Callable = _new_tuple,
+    _record: type = Record,
 ) -> Record | None:
     """The record of a common, valid line without any detour, or None to take ``_record``.
 
@@ -616,8 +626,8 @@ def _fast_record(
         return None
     token = tokens[index]
     ttl = None
-    if token[0] in _DIGITS:
-        ttl = _TTL_CACHE.get(token)
+    if token[0] in _digits:
+        ttl = _ttls.get(token)
         if ttl is None:
             try:
                 ttl = parse_ttl(token)
@@ -632,15 +642,15 @@ def _fast_record(
         if index >= count:
             return None
         token = tokens[index]
-        if ttl is None and token[0] in _DIGITS:
-            ttl = _TTL_CACHE.get(token)
+        if ttl is None and token[0] in _digits:
+            ttl = _ttls.get(token)
             if ttl is None:
                 return None
             index += 1
             if index >= count:
                 return None
             token = tokens[index]
-    fast = _FAST_TYPES.get(token)
+    fast = _types.get(token)
     if fast is None:
         return None
     rtype, function = fast
@@ -662,7 +672,7 @@ def _fast_record(
         state.owner = owner
         state.owner_token = tokens[0]
         state.origin_changed = False
-    return _new_tuple(Record, (owner, rtype, ttl, data, file, line))
+    return _new(_record, (owner, rtype, ttl, data, file, line))
 
 
 _DIGITS = frozenset("0123456789")
@@ -808,6 +818,15 @@ def read_bind_zone(
         return ZoneResult(zone_origin, display_file, None, (finding,))
 
     state = _State(origin=zone_origin, default_ttl=default_ttl)
-    reader.read_file(resolved, display_file, state)
+    # Records are tuples of strings and cannot form cycles; without this, the cyclic collector
+    # walks every record read so far again and again, and a 1,000,000-record zone takes twice
+    # as long.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        reader.read_file(resolved, display_file, state)
+    finally:
+        if collecting:
+            gc.enable()
     zone = Zone(origin=zone_origin, records=tuple(reader.records), file=display_file)
     return ZoneResult(zone_origin, display_file, zone, tuple(reader.findings))
