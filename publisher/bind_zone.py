@@ -17,7 +17,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Sequence
 
 from publisher.model import ERROR, WARNING, Finding, Record, Zone, ZoneResult
@@ -162,6 +162,9 @@ def _is_class(token: str) -> bool:
     return upper in _CLASSES or bool(_CLASS_NUMBER.match(token))
 
 
+_BAD_OWNER = "\0bad owner"
+
+
 @dataclass(slots=True)
 class _State:
     """What carries from line to line (and into $INCLUDEd files)."""
@@ -180,6 +183,7 @@ class _Reader:
     root: Path  # confinement root for $INCLUDE (the repository, or the zone file's directory)
     repo: Path | None
     max_generate: int
+    display: str
     records: list[Record] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     stack: list[Path] = field(default_factory=list)
@@ -273,6 +277,8 @@ class _Reader:
         if inherit:
             owner = state.owner
             if owner is None:
+                if state.owner_token is _BAD_OWNER:
+                    return None
                 self.error("missing-owner", file, line,
                            "the first record has no owner name (the line starts with a blank); "
                            "write the owner, or '@' for the zone apex")
@@ -291,7 +297,8 @@ class _Reader:
                     owner = origin if token == "@" else absolute_name(token, origin)
                 except RdataError as error:
                     self.error(error.code, file, line, f"owner {error}")
-                    state.owner, state.owner_token = None, None
+                    # Records that inherit this owner are skipped without another finding.
+                    state.owner, state.owner_token = None, _BAD_OWNER
                     return None
                 state.owner, state.owner_token = owner, token
             state.origin_changed = False
@@ -442,6 +449,8 @@ class _Reader:
             origin_changed=len(tokens) == 3,
         )
         display = resolved.relative_to(self.root).as_posix()
+        if self.repo is None:  # single-file lint: relative to the zone file as it was given
+            display = (PurePosixPath(self.display).parent / display).as_posix()
         saved = self.file_findings
         self.file_findings = 0
         self.read_file(resolved, display, child)
@@ -797,7 +806,8 @@ def read_bind_zone(
         finding = Finding(ERROR, error.code, origin, display_file, 0, f"zone name {error}")
         return ZoneResult(origin, display_file, None, (finding,))
     root = Path(repo) if repo is not None else path.parent
-    reader = _Reader(zone=zone_origin, root=root.resolve(), repo=repo, max_generate=max_generate)
+    reader = _Reader(zone=zone_origin, root=root.resolve(), repo=repo, max_generate=max_generate,
+                     display=display_file)
 
     resolved = path.resolve()
     problem = None

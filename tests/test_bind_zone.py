@@ -333,9 +333,31 @@ def test_single_file_lint_includes_only_beside_or_below(tmp_path: Path) -> None:
     (tmp_path / "up.inc").write_text("up A 192.0.2.2\n")
     zone = tmp_path / "zones" / "z.bind"
     zone.write_text("$TTL 60\n$INCLUDE sub/a.inc\n$INCLUDE ../up.inc\n")
-    result = read_bind_zone(zone, "example.com", repo=None, display_file=str(zone))
-    assert codes(result) == [("include-outside-repository", 3)]
-    assert [(r.name, r.file) for r in result.zone.records] == [("a.example.com.", "sub/a.inc")]
+    result = read_bind_zone(zone, "example.com", repo=None, display_file="zones/z.bind")
+    assert [(f.code, f.file, f.line) for f in result.findings] == [
+        ("include-outside-repository", "zones/z.bind", 3)]
+    assert [(r.name, r.file) for r in result.zone.records] == [("a.example.com.",
+                                                                "zones/sub/a.inc")]
+
+
+def test_bad_owner_is_reported_once(tmp_path: Path) -> None:
+    result = read_text(tmp_path, f"$TTL 60\n{'x' * 70} A 192.0.2.1\n  TXT hi\nok A 192.0.2.2\n")
+    assert codes(result) == [("label-too-long", 2)]
+    assert [r.name for r in result.zone.records] == ["ok.example.com."]
+
+
+def test_first_record_without_owner(tmp_path: Path) -> None:
+    result = read_text(tmp_path, "$TTL 60\n   A 192.0.2.1\n")
+    assert codes(result) == [("missing-owner", 2)]
+
+
+def test_non_utf8_bytes_are_read_as_octets(tmp_path: Path) -> None:
+    path = tmp_path / "zone.bind"
+    path.write_bytes(b"$TTL 60\ncaf\xe9 TXT \"na\xefve\"\n")
+    result = read_bind_zone(path, "example.com", repo=tmp_path, display_file="zone.bind")
+    assert result.findings == ()
+    assert [(r.name, r.data) for r in result.zone.records] == [
+        ("caf\\233.example.com.", '"na\\239ve"')]
 
 
 def test_symlinked_zone_file_outside_repository(tmp_path: Path) -> None:
