@@ -283,3 +283,30 @@ def test_reader_equals_dnspython_zone(zone: tuple[str, str], tmp_path: Path) -> 
     assert [f for f in result.findings if f.severity == ERROR] == []
     ours = {(r.name, r.type, r.data) for r in result.zone.records}
     assert ours == _dnspython_records(text, origin)
+
+
+@SETTINGS
+@given(record=records(), origin=origins)
+def test_canonical_text_is_a_fixed_point(record: tuple[str, str], origin: str) -> None:
+    """Stages re-canonicalise data they did not produce (providers, the Lua evaluator): the
+    canonical text must come back unchanged, under any origin."""
+    rtype, text = record
+    try:
+        canonical = canonical_rdata(rtype, text, origin)
+    except RdataError:
+        return
+    assert canonical_rdata(rtype, canonical, "example.net.") == canonical
+    assert reference_rdata(rtype, canonical, "example.net.") == canonical
+
+
+@pytest.mark.parametrize("rtype, text", [
+    ("A", "192.0.2.1"), ("AAAA", "2001:DB8::1"), ("NS", "ns1"), ("CNAME", "www.example.net."),
+    ("PTR", "host"), ("DNAME", "x"), ("MX", "10 mail"), ("SRV", "0 5 5060 sip"),
+    ('TXT', '"v=spf1 -all" more'), ("SPF", '"v=spf1"'), ("CAA", '0 issue "ca.example"'),
+    ("DS", "12345 13 2 3A0D8F5A1F3E4C2B7D6E9F0A1B2C3D4E5F6A7B8C9D0E1F2A3B4C5D6E7F8A9B0C"),
+])
+def test_fast_paths_are_taken_for_the_common_types(rtype: str, text: str) -> None:
+    """The speed of the BIND reader depends on these never falling back to dnspython."""
+    fast = FAST_PATHS[rtype](_tokens(text), "example.com.")
+    assert fast is not None
+    assert fast == reference_rdata(rtype, text, "example.com.")
