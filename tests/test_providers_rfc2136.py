@@ -389,8 +389,9 @@ tsig_secret = "env:TEST_TSIG_SECRET"
     assert WRONG_SECRET not in repr(inline) and WRONG_SECRET not in repr(inline.key)
 
 
-def test_transfer_parser_skips_server_signatures_and_decodes_compressed_names() -> None:
-    """A signed zone's AXFR (built with dnspython, compressed): RRSIG/NSEC are the server's."""
+def test_transfer_parser_decodes_a_signed_zone_with_compressed_names() -> None:
+    """A signed zone's AXFR (built with dnspython, compressed).  RRSIG/NSEC are read like any
+    record: the planner leaves what a signing server maintains alone (publisher.plan)."""
     import dns.message
     import dns.rrset
 
@@ -414,6 +415,9 @@ def test_transfer_parser_skips_server_signatures_and_decodes_compressed_names() 
     parser = _Parser(o, rdata_to_text)
     assert parser.message(response.to_wire(), query.id, True) is None  # unsigned
     assert parser.soas == 2 and parser.soa.data == soa_text
-    assert parser.records == [Record(f"www.{o}", "A", 300, "192.0.2.1"), Record(f"mail.{o}", "CNAME", 300, f"www.{o}"),
+    assert [r.type for r in parser.records] == ["A", "RRSIG", "NSEC", "CNAME", "MX", "TXT"]
+    assert parser.records[2] == Record(f"www.{o}", "NSEC", 300, f"{o} A RRSIG NSEC")
+    assert [r for r in parser.records if r.type not in ("RRSIG", "NSEC")] == [
+        Record(f"www.{o}", "A", 300, "192.0.2.1"), Record(f"mail.{o}", "CNAME", 300, f"www.{o}"),
                               Record(o, "MX", 300, f"10 mail.{o}"),
                               Record(f"t.{o}", "TXT", 300, '"plain" "caf\\195\\169"')]

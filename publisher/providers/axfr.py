@@ -36,9 +36,6 @@ from publisher.model import Record
 _A, _NS, _CNAME, _SOA, _PTR, _MX, _TXT, _AAAA, _DNAME, _SPF, _TSIG = (
     1, 2, 5, 6, 12, 15, 16, 28, 39, 99, 250)
 _NAME_ONLY = frozenset({_NS, _CNAME, _PTR, _DNAME})
-# Signatures and denial-of-existence chains a signing server maintains itself (RRSIG, NSEC,
-# NSEC3, NSEC3PARAM): never the repository's data, so never read, diffed or deleted.
-_SERVER_DNSSEC = frozenset({46, 47, 50, 51})
 # Labels joined by '/' (a byte no plain label holds, unlike '.'): all need no escapes.
 _PLAIN_LABELS = re.compile(rb"[A-Za-z0-9_*-]+(?:/[A-Za-z0-9_*-]+)*\Z")
 _PLAIN_STRING = re.compile(rb'[ !#-\[\]-~]*\Z')  # printable ASCII except '"' and '\'
@@ -172,9 +169,6 @@ class _Parser:
                 self.soas += 1
                 if self.soa is None:
                     self.soa = Record(owner, "SOA", ttl, self._generic(wire, offset, rdlen, _SOA))
-                offset = end
-                continue
-            if rdtype in _SERVER_DNSSEC:
                 offset = end
                 continue
             if rdtype == _A and rdlen == 4:
