@@ -570,3 +570,42 @@ FAST_PATHS: dict[str, Callable[[Sequence[str], str], str | None]] = {
     "SPF": _fast_txt,
     "CAA": _fast_caa,
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks that need the owner name as well as the data
+
+
+def svcb_dns_problem(owner: str, rtype: str, data: str) -> str | None:
+    """What is wrong with an SVCB record for a DNS server (owner ``_dns.`` or ``_port._dns.``,
+    RFC 9461), as BIND's check-svcb reports it; None when nothing is.
+
+    In service mode it must name its transports with ``alpn``, and a DNS-over-HTTPS transport
+    (anything but ``dot`` and ``doq``) needs ``dohpath``, a URI template with ``{?dns}``."""
+    if rtype != "SVCB":
+        return None
+    labels = owner.split(".")
+    if not (labels[0] == "_dns" or (len(labels) > 1 and labels[1] == "_dns" and labels[0][:1] == "_")):
+        return None
+    try:
+        rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.SVCB, data)
+    except dns.exception.DNSException:
+        return None  # canonical data always parses; nothing to add
+    if rdata.priority == 0:
+        return None  # alias mode
+    params = rdata.params
+    alpn = params.get(dns.rdtypes.svcbbase.ParamKey.ALPN)
+    if alpn is None:
+        return ("an SVCB record for a DNS server (_dns) in service mode needs alpn= "
+                "(dot, doq, h2, h3...)")
+    dohpath = params.get(dns.rdtypes.svcbbase.ParamKey.DOHPATH)
+    web = [i.decode("ascii", "replace") for i in alpn.ids if i not in (b"dot", b"doq")]
+    if dohpath is None:
+        if web:
+            return (f"alpn {','.join(web)} means DNS over HTTPS, which needs "
+                    "dohpath=/dns-query{?dns}")
+        return None
+    path = dohpath.value.decode("utf-8", "replace") if hasattr(dohpath, "value") else ""
+    if not path.startswith("/") or "{?dns}" not in path:
+        return f"dohpath {path!r} must be an absolute path with the {{?dns}} variable"
+    return None
