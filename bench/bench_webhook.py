@@ -72,8 +72,14 @@ class _Pool:
     async def request(self, raw: bytes) -> int:
         if self.idle:
             reader, writer = self.idle.pop()
-        else:
-            reader, writer = await asyncio.open_connection("127.0.0.1", self.port, local_addr=(self.source, 0))
+            try:
+                return await self._exchange(reader, writer, raw)
+            except (OSError, ConnectionError, asyncio.IncompleteReadError):
+                pass  # the server closed an idle keep-alive connection: retry once on a new one
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port, local_addr=(self.source, 0))
+        return await self._exchange(reader, writer, raw)
+
+    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes) -> int:
         try:
             writer.write(raw)
             status_line = await reader.readline()
@@ -168,8 +174,10 @@ def valid_load(port: int, token: str, rate: float, seconds: float) -> dict:
 
 def _flood_process(port: int, rate: float, seconds: float, results) -> None:
     bad = _raw_request("/notifications/not-a-valid-token/push", b"{}", {"Content-Type": "application/json"})
+    cpu = time.process_time()
     latencies, codes, elapsed = asyncio.run(_open_loop(port, "127.0.0.2", rate, seconds, lambda i: bad, 256))
-    results.put({"sent": len(latencies), "elapsed": elapsed, "codes": codes})
+    results.put({"sent": len(latencies), "elapsed": elapsed, "codes": codes,
+                 "client_cpu_s": time.process_time() - cpu})
 
 
 # ---------------------------------------------------------------- the service under test
@@ -255,6 +263,26 @@ interval = 0
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError("serve did not answer /healthz within 60 s")
+
+    def log_offset(self) -> int:
+        self.log.flush()
+        return (self.dir / "serve.log").stat().st_size
+
+    def server_times(self, start: int, end: int) -> dict:
+        """Request times gunicorn logged (time inside the web worker, not the wait to be accepted),
+        per client address, between two log offsets."""
+        with (self.dir / "serve.log").open("rb") as log:
+            log.seek(start)
+            text = log.read(max(0, end - start)).decode(errors="replace")
+        times: dict[str, list[float]] = {}
+        for line in text.splitlines():
+            if '"POST ' not in line or not line.endswith("s"):
+                continue
+            try:
+                times.setdefault(line.split()[0], []).append(float(line.rsplit(None, 1)[1][:-1]))
+            except ValueError:
+                continue
+        return {client: summary_ms(values) for client, values in times.items()}
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -373,7 +401,10 @@ def main(argv: list[str] | None = None) -> int:
                 service.start()
                 try:
                     print(f"  {args.rate:.0f} valid pushes/s for {args.seconds:.0f} s ...", flush=True)
+                    mark = service.log_offset()
                     results["valid"] = valid_load(service.port, service.token, args.rate, args.seconds)
+                    time.sleep(0.5)
+                    results["valid"]["server_side"] = service.server_times(mark, service.log_offset())
 
                     print(f"  again with a {args.flood:.0f}/s bad-token flood ...", flush=True)
                     queue: multiprocessing.Queue = multiprocessing.Queue()
@@ -384,8 +415,11 @@ def main(argv: list[str] | None = None) -> int:
                     for process in flooders:
                         process.start()
                     time.sleep(1.0)  # the flood is at full rate before measuring
+                    mark = service.log_offset()
                     results["valid_under_flood"] = valid_load(service.port, service.token, args.rate, args.seconds)
                     floods = [queue.get(timeout=120) for _ in flooders]
+                    time.sleep(0.5)
+                    results["valid_under_flood"]["server_side"] = service.server_times(mark, service.log_offset())
                     for process in flooders:
                         process.join(timeout=30)
                     flood_codes: dict[str, int] = {}
@@ -394,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
                             flood_codes[code] = flood_codes.get(code, 0) + n
                     results["flood"] = {"target_rate": args.flood,
                                         "achieved_rate": round(sum(f["sent"] / f["elapsed"] for f in floods), 1),
+                                        "client_cpu_s": round(sum(f["client_cpu_s"] for f in floods), 2),
+                                        "seconds": round(max(f["elapsed"] for f in floods), 2),
                                         "codes": flood_codes}
 
                     time.sleep(3)  # let the queued runs from the load finish
@@ -404,12 +440,17 @@ def main(argv: list[str] | None = None) -> int:
 
         valid, flooded, served = results["valid"], results["valid_under_flood"], results["push_to_served"]
         flood = results["flood"]
+        def inside(phase: dict) -> str:
+            own = phase.get("server_side", {}).get("127.0.0.1")
+            return f"; in the web worker {own['p50_ms']} / {own['p99_ms']} ms" if own else ""
+
         rows.append([f"ack, {args.rate:.0f} valid pushes/s (achieved {valid['achieved_rate']}/s)",
-                     f"{valid['p50_ms']} / {valid['p99_ms']} ms", f"codes {valid['codes']}"])
+                     f"{valid['p50_ms']} / {valid['p99_ms']} ms", f"codes {valid['codes']}{inside(valid)}"])
         rows.append([f"ack under a bad-token flood (target {args.flood:.0f}/s, achieved {flood['achieved_rate']}/s; "
                      f"valid achieved {flooded['achieved_rate']}/s)",
                      f"{flooded['p50_ms']} / {flooded['p99_ms']} ms",
-                     f"codes {flooded['codes']}; flood codes {flood['codes']}"])
+                     f"codes {flooded['codes']}{inside(flooded)}; flood codes {flood['codes']}, "
+                     f"flood client CPU {flood['client_cpu_s']} s in {flood['seconds']} s"])
         rows.append([f"push-to-served, one-record edit in {args.records:,} records ({served['served']}/"
                      f"{served['iterations']} served)",
                      f"{served.get('p50_s', 'n/a')} / {served.get('p99_s', 'n/a')} s", f"acks {served['acks']}"])

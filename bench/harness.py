@@ -35,10 +35,31 @@ ORIGIN = "example.com"
 PYTHON = sys.executable
 
 
+def our_source() -> Path:
+    """Where ``python -m publisher`` is imported from: the work tree, or with BENCH_SOURCE=HEAD (or
+    any commit) an exported snapshot of that commit, so edits in progress in a shared work tree
+    cannot change or break a run half-way."""
+    revision = os.environ.get("BENCH_SOURCE", "")
+    if not revision:
+        return ROOT
+    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", revision], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    target = OUT / f"src-{sha}"
+    if not (target / "publisher").is_dir():
+        tmp = OUT / f"src-{sha}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", sha, "publisher"], check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+        tmp.rename(target)
+    return target
+
+
 def our_env() -> dict[str, str]:
-    """Environment for ``python -m publisher``: this work tree first on the path."""
+    """Environment for ``python -m publisher``: our source first on the path."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = str(our_source()) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
 
@@ -64,7 +85,8 @@ def run_measured(cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, 
     OUT.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as sink:
         start = time.perf_counter()
-        process = subprocess.Popen(list(cmd), cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT,
+        # Never the work tree as cwd: `python -m` puts the cwd first on sys.path, ahead of PYTHONPATH.
+        process = subprocess.Popen(list(cmd), cwd=cwd or OUT, env=env, stdout=sink, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL)
         deadline = start + timeout
         while True:
@@ -169,6 +191,7 @@ def machine_info() -> dict[str, Any]:
                                 "import octodns, octodns_bind; print(octodns.__version__, 'octodns-bind', "
                                 "getattr(octodns_bind, '__version__', '?'))"]),
             "git_head": version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+            "our_source": str(our_source().relative_to(ROOT)) or ".",
             # The machine is shared: a high load average explains noisy medians.
             "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}
 
