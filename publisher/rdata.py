@@ -92,7 +92,7 @@ def absolute_name(name: str, origin: str) -> str:
     ``label-too-long``, ``name-too-long``, ``empty-label`` or ``bad-name``."""
     cache = _NAME_CACHES.get(origin)
     if cache is None:
-        cache = _NAME_CACHES[origin] = {}
+        cache = _new_name_cache(origin)
     result = cache.get(name)
     if result is not None:
         return result
@@ -103,6 +103,16 @@ def absolute_name(name: str, origin: str) -> str:
         cache.clear()
     cache[name] = result
     return result
+
+
+def _new_name_cache(origin: str) -> dict[str, str]:
+    """A fresh cache for names under ``origin``; a long-running service reads many zones, so
+    the caches of earlier origins are dropped rather than kept forever."""
+    if len(_NAME_CACHES) >= 16:
+        _NAME_CACHES.clear()
+    cache: dict[str, str] = {}
+    _NAME_CACHES[origin] = cache
+    return cache
 
 
 def _fast_name(name: str, origin: str) -> str | None:
@@ -444,7 +454,7 @@ def _name_or_none(token: str, origin: str) -> str | None:
         return None  # too long: let the reference word the error
     if result is not None:
         if cache is None:
-            cache = _NAME_CACHES[origin] = {}
+            cache = _new_name_cache(origin)
         elif len(cache) >= _NAME_CACHE_LIMIT:
             cache.clear()
         cache[token] = result
