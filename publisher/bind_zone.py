@@ -28,7 +28,6 @@ from publisher.rdata import (
     canonical_rdata_tokens,
     canonical_type,
     is_meta_type,
-    svcb_dns_problem,
 )
 
 MAX_TTL = 2147483647
@@ -354,11 +353,6 @@ class _Reader:
                            f"the {rtype} record has no data; write owner [TTL] [IN] {rtype} DATA")
             return None
 
-        if rtype == "SVCB":
-            problem = svcb_dns_problem(owner, rtype, data)
-            if problem is not None:
-                self.error("svcb-dns-invalid", file, line, f"{owner} SVCB: {problem}")
-                return None
         if ttl is None:
             ttl = self._implicit_ttl(rtype, data, file, line, state)
             if ttl is None:

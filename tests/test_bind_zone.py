@@ -52,8 +52,6 @@ def test_corpus_good_files_read_without_errors(path: Path) -> None:
 
 # The bad files whose reason is syntax or per-record data: the reader must reject them.
 SYNTAX_BAD = [
-    "bad-_dns-svcb1.db", "bad-_dns-svcb2.db", "bad-_dns-svcb3.db", "bad-_dns-svcb4.db",
-    "bad-_dns-svcb5.db", "bad-_dns-svcb6.db",
     "bad-caa-rr.db", "bad-dhcid.db", "bad-eid.db", "bad-eui48-no-leading-zero.db",
     "bad-eui48-three-digits.db", "bad-eui48-too-short.db", "bad-eui48-trailing-garbage.db",
     "bad-eui64-no-leading-zero.db", "bad-eui64-three-digits.db", "bad-eui64-too-short.db",
@@ -381,20 +379,3 @@ def test_inherited_owner_after_origin_warns(tmp_path: Path) -> None:
     assert [r.name for r in result.zone.records] == [
         "www.example.com.", "www.example.com.", "host.sub.example.com.", "host.sub.example.com."]
 
-
-def test_svcb_for_dns_servers(tmp_path: Path) -> None:
-    result = read_text(tmp_path, "\n".join([
-        "$TTL 60",
-        "_dns SVCB 1 dns alpn=dot",
-        "_dns SVCB 2 dns alpn=h2,dot dohpath=/dns-query{?dns}",
-        "_853._dns SVCB 0 dns",
-        "_dns SVCB 3 dns port=853",
-        "_dns SVCB 4 dns alpn=h3",
-        "_dns SVCB 5 dns alpn=h2 dohpath=/dns-query",
-        "_other SVCB 1 dns port=53",
-    ]) + "\n")
-    assert codes(result) == [("svcb-dns-invalid", 5), ("svcb-dns-invalid", 6),
-                             ("svcb-dns-invalid", 7)]
-    assert "needs alpn" in result.findings[0].message
-    assert "dohpath" in result.findings[1].message
-    assert len(result.zone.records) == 4
