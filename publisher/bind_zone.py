@@ -579,7 +579,9 @@ class _Reader:
                 self.error("generate-syntax", file, line, f"$GENERATE: {error}")
                 return
             before = len(self.findings)
-            record = self._record(generated, False, file, line, state)
+            record = _fast_record(generated, False, file, line, state)
+            if record is None:
+                record = self._record(generated, False, file, line, state)
             if record is not None:
                 self.records.append(record)
             elif len(self.findings) > before:
