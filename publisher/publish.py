@@ -451,8 +451,7 @@ class _Run:
                 self.state.forget(name, origin)
             else:
                 if plan.create_zone:
-                    provider.create_zone(origin, plan.soa, tuple(r for r in work.desired
-                                                                 if r.name == origin and r.type == "NS"))
+                    provider.create_zone(origin, plan.soa, _apex_ns_with_glue(origin, work.desired))
                     # Plan the rest against what the new zone holds (its NS, maybe more).
                     snapshot = provider.read(origin)
                     work.current = (tuple(r for r in snapshot.records if r.type not in SERVER_MANAGED_TYPES)
@@ -490,6 +489,14 @@ class _Run:
         work.status = FAILED
         work.error = message
         return work
+
+
+def _apex_ns_with_glue(origin: str, records: Sequence[Record]) -> tuple[Record, ...]:
+    """The apex NS records and the in-zone addresses of their targets: the least a new zone must
+    hold to load (named refuses a zone whose in-zone name server has no address)."""
+    apex_ns = tuple(r for r in records if r.name == origin and r.type == "NS")
+    targets = {r.data for r in apex_ns}
+    return apex_ns + tuple(r for r in records if r.type in ("A", "AAAA") and r.name in targets)
 
 
 def _with_serial(soa_data: str, serial: int) -> str:

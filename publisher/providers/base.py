@@ -58,7 +58,8 @@ class Provider(Protocol):
         """
 
     def create_zone(self, origin: str, soa: Record, nameservers: Sequence[Record]) -> None:
-        """Create an empty zone; raise ProviderError with instructions when not capable."""
+        """Create a zone holding ``soa`` and ``nameservers`` (the apex NS records, followed by the
+        in-zone A/AAAA glue of their targets); raise ProviderError with instructions when not capable."""
 
     def delete_zone(self, origin: str) -> None:
         """Remove the whole zone (only ever called for an explicit, forced deletion)."""

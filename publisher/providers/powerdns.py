@@ -180,6 +180,7 @@ class PowerDNSProvider:
             "soa_edit_api": "",
             "rrsets": [_replace(soa.name, "SOA", soa.ttl, (soa.data,))],
         }
+        nameservers = [r for r in nameservers if r.type == "NS"]  # glue comes with the first apply
         if nameservers:
             body["rrsets"].append(_replace(origin, "NS", nameservers[0].ttl, tuple(ns.data for ns in nameservers)))
         elif self.nameservers:
