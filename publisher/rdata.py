@@ -370,7 +370,7 @@ def _encode_generic(
 
 
 def _rdata_error(rtype: str, text: str, error: Exception) -> RdataError:
-    reason = str(error) or type(error).__name__
+    reason = (str(error) or type(error).__name__).rstrip(".")
     if rtype == "AAAA" and _is_ipv4(text.strip()):
         return RdataError(
             f"AAAA data {text.strip()!r} is an IPv4 address; use an A record for it", "ipv4-in-aaaa"
@@ -385,7 +385,33 @@ def _rdata_error(rtype: str, text: str, error: Exception) -> RdataError:
     if type(cause) in _NAME_ERRORS:
         code, advice = _NAME_ERRORS[type(cause)]
         return RdataError(f"invalid {rtype} data {text!r}: {advice}", code)
-    return RdataError(f"invalid {rtype} data {text!r}: {reason}")
+    hint = _FORMAT_HINTS.get(rtype)
+    advice = f"; write {hint}" if hint else ""
+    return RdataError(f"invalid {rtype} data {text!r}: {reason}{advice}")
+
+
+# What the data of a type looks like, for error messages.
+_FORMAT_HINTS = {
+    "A": "an IPv4 address such as 192.0.2.1",
+    "AAAA": "an IPv6 address such as 2001:db8::1",
+    "NS": "a host name",
+    "CNAME": "one host name",
+    "PTR": "a host name",
+    "DNAME": "a domain name",
+    "MX": "a preference (0-65535) and a mail host name, such as '10 mail'",
+    "SRV": "priority, weight, port (0-65535 each) and a target, such as '10 60 5060 sip'",
+    "TXT": 'one or more quoted strings of at most 255 octets each, such as "v=spf1 -all"',
+    "SPF": 'one or more quoted strings of at most 255 octets each, such as "v=spf1 -all"',
+    "CAA": 'flags (0-255), a tag and a quoted value, such as 0 issue "letsencrypt.org"',
+    "DS": "key tag, algorithm, digest type and the hex digest of the right length",
+    "TLSA": "usage, selector, matching type (numbers) and the hex data",
+    "SSHFP": "algorithm, fingerprint type (numbers) and the hex fingerprint",
+    "SOA": "primary server, mailbox, serial, refresh, retry, expire and minimum",
+    "SVCB": "priority, target and key=value parameters, such as 1 . alpn=h2",
+    "HTTPS": "priority, target and key=value parameters, such as 1 . alpn=h2",
+    "NAPTR": 'order, preference, "flags" "service" "regexp" and a replacement name',
+    "LOC": "latitude, longitude and altitude, such as 52 22 23.000 N 4 53 32.000 E -2.00m",
+}
 
 
 def _is_ipv4(text: str) -> bool:
