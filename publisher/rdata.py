@@ -20,7 +20,6 @@ import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
-import dns.rdtypes.svcbbase
 import dns.tokenizer
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import dns.rdatatype
 import dns.zone
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from publisher.bind_zone import read_bind_zone
