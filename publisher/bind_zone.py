@@ -175,6 +175,7 @@ class _State:
     default_ttl: int | None = None  # $TTL, or the caller's default
     last_ttl: int | None = None  # last explicit TTL (RFC 1035: used when there is no $TTL)
     origin_changed: bool = False  # for BIND's "inherited owner after $ORIGIN" warning
+    warned_1035: bool = False  # the previous-record TTL warning is given once, as BIND does
 
 
 @dataclass
@@ -367,6 +368,12 @@ class _Reader:
         if state.default_ttl is not None:
             return state.default_ttl
         if state.last_ttl is not None:
+            if not state.warned_1035:
+                state.warned_1035 = True
+                self.warning("ttl-from-previous-record", file, line,
+                             f"no TTL and no $TTL: using the previous record's TTL "
+                             f"({state.last_ttl}) as RFC 1035 and BIND do; add '$TTL <seconds>' "
+                             "at the top of the file")
             return state.last_ttl
         if rtype == "SOA":
             ttl = min(int(data.split()[6]), MAX_TTL)
@@ -447,6 +454,7 @@ class _Reader:
             default_ttl=state.default_ttl,
             last_ttl=state.last_ttl,
             origin_changed=len(tokens) == 3,
+            warned_1035=state.warned_1035,
         )
         display = resolved.relative_to(self.root).as_posix()
         if self.repo is None:  # single-file lint: relative to the zone file as it was given
@@ -459,6 +467,7 @@ class _Reader:
         # carries on as BIND's does.
         state.default_ttl = child.default_ttl
         state.last_ttl = child.last_ttl
+        state.warned_1035 = child.warned_1035
 
     def _resolve_include(self, target: str, file: str, line: int) -> Path | None:
         """The included file, confined to the repository (or the zone's directory)."""
@@ -673,6 +682,8 @@ def _fast_record(
         return None
     if ttl is None:
         ttl = state.default_ttl
+        if ttl is None and not state.warned_1035:
+            return None  # _implicit_ttl warns once
         if ttl is None:
             ttl = state.last_ttl
             if ttl is None:
