@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.bind_zone import parse_ttl, read_bind_zone, TTLError
+from publisher.bind_zone import MAX_FINDINGS_PER_FILE, TTLError, parse_ttl, read_bind_zone
 from publisher.model import ERROR, WARNING
 from publisher.rdata import canonical_rdata, canonical_type
 
@@ -379,3 +379,25 @@ def test_inherited_owner_after_origin_warns(tmp_path: Path) -> None:
     assert [r.name for r in result.zone.records] == [
         "www.example.com.", "www.example.com.", "host.sub.example.com.", "host.sub.example.com."]
 
+
+
+def test_crlf_line_endings_and_tabs(tmp_path: Path) -> None:
+    path = tmp_path / "zone.bind"
+    path.write_bytes(b"$TTL 60\r\n@\tIN\tSOA\tns hm (\r\n  1 2 3 4 5 )\r\nwww\tA\t192.0.2.1\r\n")
+    result = read_bind_zone(path, "example.com", repo=tmp_path, display_file="zone.bind")
+    assert result.findings == ()
+    assert [(r.type, r.line) for r in result.zone.records] == [("SOA", 2), ("A", 4)]
+
+
+def test_garbage_file_reports_a_bounded_number_of_findings(tmp_path: Path) -> None:
+    result = read_text(tmp_path, "".join(f"x{i} BOGUS {i}\n" for i in range(3000)))
+    assert len(result.findings) == MAX_FINDINGS_PER_FILE + 1
+    assert result.findings[-1].code == "too-many-findings"
+
+
+def test_mutual_includes_are_a_loop(tmp_path: Path) -> None:
+    (tmp_path / "a.inc").write_text("a A 192.0.2.1\n$INCLUDE b.inc\n")
+    (tmp_path / "b.inc").write_text("b A 192.0.2.2\n$INCLUDE a.inc\n")
+    result = read_text(tmp_path, "$TTL 60\n$INCLUDE a.inc\n")
+    assert [(f.code, f.file, f.line) for f in result.findings] == [("include-loop", "b.inc", 2)]
+    assert [r.name for r in result.zone.records] == ["a.example.com.", "b.example.com."]
