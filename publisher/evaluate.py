@@ -101,7 +101,8 @@ def evaluate_file(path: Path, origin: str | None = None, options: EvaluationOpti
         result = _relabel(result, display, path.name)
         standalone = False
     else:
-        result = read_bind_zone(path, origin, repo=None, display_file=display, default_ttl=options.default_ttl)
+        # On its own a master file gets no configured default TTL: $TTL, or BIND's fallbacks.
+        result = read_bind_zone(path, origin, repo=None, display_file=display, default_ttl=None)
         standalone = True
     if result.zone is None:
         return result

@@ -93,3 +93,13 @@ def test_single_lua_file_uses_templates_beside_it(tmp_path):
     result = evaluate_file(path, display_file="site.test.lua")
     assert not result.has_errors, [f.to_text() for f in result.findings]
     assert [(r.name, r.data) for r in result.zone.records if r.type == "A"] == [("www.site.test.", "192.0.2.9")]
+
+
+def test_single_bind_file_without_ttl_falls_back_like_named_checkzone(tmp_path):
+    path = tmp_path / "nottl.test.zone"
+    path.write_text("@ IN SOA ns1.example.net. h.example.net. 1 3600 600 1209600 300\n"
+                    "@ IN NS ns1.example.net.\n@ IN NS ns2.example.net.\nwww IN A 192.0.2.1\n")
+    result = evaluate_file(path)
+    assert not result.has_errors
+    assert "ttl-from-soa-minimum" in {f.code for f in result.findings}
+    assert {r.ttl for r in result.zone.records} == {300}
