@@ -766,6 +766,7 @@ local function run(origin, default_ttl, max_records, cpu_seconds, builtin_source
   local function body()
     for i = 1, chunks.n, 2 do
       local fn, message = load(chunks[i + 1], "=" .. chunks[i], "t", env)
+      chunks[i + 1] = false -- the source text is garbage once compiled
       if not fn then return "syntax", (i + 1) // 2, message end
       fn()
     end
