@@ -153,6 +153,7 @@ def _zone_result(result: SandboxResult, origin: str, file: str, files: list[str]
     ignores = tuple(IgnoreRule(pattern, rtype) for pattern, rtype in _rows(columns.get("ignores", b""), 2))
     secondaries = tuple(dict.fromkeys(_text(columns.get("secondaries", b"")).split("\n"))) if columns.get("secondaries") else ()
     zone = Zone(origin, records, file, secondaries=secondaries, ignores=ignores, services=services)
+    findings.sort(key=lambda finding: (finding.file != file, finding.file, finding.line))  # zone file first
     return ZoneResult(origin, file, zone, tuple(findings))
 
 
