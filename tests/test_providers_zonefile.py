@@ -178,3 +178,11 @@ named_conf = "named.conf.publisher"
     assert provider.directory == tmp_path / "served"
     assert provider.named_conf == tmp_path / "named.conf.publisher"
     assert (provider.reload_command, provider.reconfig_command) == ("rndc reload {zone}", "rndc reconfig")
+
+
+@needs_checkzone
+def test_default_check_never_resolves_names_outside_the_zone(tmp_path: Path) -> None:
+    """named-checkzone's default integrity mode looks up out-of-zone MX/NS targets through the system
+    resolver: the provider's default must keep it to the zone itself (-i local)."""
+    provider = ZoneFileProvider("files", tmp_path)
+    assert provider.check_command.split()[:3] == ["named-checkzone", "-i", "local"]
