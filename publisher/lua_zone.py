@@ -152,7 +152,9 @@ def _zone_result(result: SandboxResult, origin: str, file: str, files: list[str]
     services = tuple(_services(columns.get("services", b""), by_index))
     ignores = tuple(IgnoreRule(pattern, rtype) for pattern, rtype in _rows(columns.get("ignores", b""), 2))
     secondaries = tuple(dict.fromkeys(_text(columns.get("secondaries", b"")).split("\n"))) if columns.get("secondaries") else ()
-    zone = Zone(origin, records, file, secondaries=secondaries, ignores=ignores, services=services)
+    secondary_ns = tuple(dict.fromkeys(_text(columns["secondary_ns"]).split("\n"))) if columns.get("secondary_ns") else ()
+    zone = Zone(origin, records, file, secondaries=secondaries, ignores=ignores, services=services,
+                secondary_nameservers=secondary_ns)
     findings.sort(key=lambda finding: (finding.file != file, finding.file, finding.line))  # zone file first
     return ZoneResult(origin, file, zone, tuple(findings))
 

@@ -120,6 +120,9 @@ class Zone:
     records: tuple[Record, ...]
     file: str = ""
     secondaries: tuple[str, ...] = ()  # IPs allowed to transfer and to be notified (slave(), .yml)
+    # Apex NS targets that slave() added: they do not count as the zone's "own" name servers, so
+    # the configured defaults are still published beside them (as LuaDNS publishes its own).
+    secondary_nameservers: tuple[str, ...] = ()
     ignores: tuple[IgnoreRule, ...] = ()
     services: tuple[ServiceRecord, ...] = ()
     clone_of: str = ""  # origin of the zone this one was cloned from (.clones), else ""

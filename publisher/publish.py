@@ -386,7 +386,8 @@ class _Run:
         name = getattr(provider, "name", "?")
         records = tuple(r for r in zone.records if r.type != "SOA")
         findings: list[Finding] = []
-        if not any(r.name == origin and r.type == "NS" for r in records):
+        secondary_ns = set(zone.secondary_nameservers)
+        if not any(r.name == origin and r.type == "NS" and r.data not in secondary_ns for r in records):
             if self.config.defaults.nameservers:
                 ttl = self.config.ttl_for(origin)
                 records += tuple(Record(origin, "NS", ttl, ns) for ns in self.config.defaults.nameservers)

@@ -76,7 +76,7 @@ class SandboxResult:
 
 # Order of the values `run` in prelude.lua returns after the fixed header values.
 COLUMN_NAMES = ("names", "types", "ttls", "datas", "files", "lines", "fix", "findings")
-TAIL_NAMES = ("services", "ignores", "secondaries")
+TAIL_NAMES = ("services", "ignores", "secondaries", "secondary_ns")
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,7 +175,7 @@ def evaluate_in_process(origin: str, chunks: Sequence[Chunk], *, default_ttl: in
     status, error, limit, limit_message, limit_chunk, limit_line, count = values[:7]
     columns = dict(zip(COLUMN_NAMES, values[7:15]))
     finding_count = values[15]
-    columns.update(zip(TAIL_NAMES, values[16:19]))
+    columns.update(zip(TAIL_NAMES, values[16:16 + len(TAIL_NAMES)]))
     return SandboxResult(status.decode(), error.decode("utf-8", "replace"), limit.decode(),
                          limit_message.decode("utf-8", "replace"), limit_chunk, limit_line, count,
                          finding_count, columns)

@@ -274,6 +274,9 @@ def test_secondaries_services_and_zone_ttl(tmp_path, repo):
     records = provider.read("example.com.").records
     assert Record("www.example.com.", "A", 120, "192.0.2.2") in records
     assert any(r.type == "A" and r.ttl == 600 for r in provider.read("example.org.").records)
+    # slave() adds its NS beside the configured name servers, as on LuaDNS; it does not replace them.
+    apex_ns = {r.data for r in records if r.name == "example.com." and r.type == "NS"}
+    assert apex_ns == {"ns1.nameservers.example.", "ns2.nameservers.example.", "ns3.example.net."}
 
 
 def test_zones_go_only_to_matching_providers(tmp_path, repo):

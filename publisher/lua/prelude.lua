@@ -56,7 +56,7 @@ local ORIGIN, ZONE_A, DOT_A, DOT_ORIGIN, DEFAULT_TTL, MAX_RECORDS
 local N = 0
 local NAMES, TYPES, TTLS, DATAS, FILES, LINES, FIX = {}, {}, {}, {}, {}, {}, {}
 local FINDINGS, NFINDINGS = {}, 0
-local SERVICES, IGNORES, SECONDARIES = {}, {}, {}
+local SERVICES, IGNORES, SECONDARIES, SECONDARY_NS = {}, {}, {}, {}
 local FILE_INDEX = {} -- chunk source ("=example.com.lua") -> 1-based file number
 local LIMIT, LIMIT_MESSAGE, LIMIT_FILE, LIMIT_LINE = "", "", 0, 0
 local DEADLINE = 0
@@ -560,6 +560,7 @@ function R.slave(name, ip, ttl)
   end
   if not (server and t) then return nil end
   SECONDARIES[#SECONDARIES + 1] = ip
+  SECONDARY_NS[#SECONDARY_NS + 1] = server
   local record = emit("@", "", "NS", server, t)
   if server == ORIGIN or s_sub(server, -#DOT_ORIGIN) == DOT_ORIGIN then
     local relative = server == ORIGIN and "@" or s_sub(server, 1, -#DOT_ORIGIN - 1)
@@ -796,7 +797,7 @@ local function run(origin, default_ttl, max_records, cpu_seconds, builtin_source
   return status, err, LIMIT, LIMIT_MESSAGE, LIMIT_FILE, LIMIT_LINE, N,
     names, types, ttls, datas, files, lines, t_concat(FIX, "\n"),
     t_concat(FINDINGS, "\n"), NFINDINGS, t_concat(SERVICES, "\n"), t_concat(IGNORES, "\n"),
-    t_concat(SECONDARIES, "\n")
+    t_concat(SECONDARIES, "\n"), t_concat(SECONDARY_NS, "\n")
 end
 
 return run
