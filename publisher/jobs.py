@@ -18,12 +18,12 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
-import threading
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
+
+from publisher.database import PerThreadStore, transaction
 
 QUEUED, RUNNING, DONE, FAILED, SUPERSEDED = "queued", "running", "done", "failed", "superseded"
 PUSH, POLL, BRANCH_DELETED = "push", "poll", "branch-deleted"
@@ -65,32 +65,6 @@ def source_key(source) -> str:
     if getattr(source, "url", None):
         return f"{source.url}#{source.branch}"
     return str(source.path)
-
-
-def connect(path: Path | str) -> sqlite3.Connection:
-    """A connection to the state database with the settings every service module relies on:
-    WAL (readers never block the writer), a busy timeout instead of 'database is locked' errors,
-    autocommit so transactions are explicit."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    connection.row_factory = sqlite3.Row
-    connection.execute("PRAGMA busy_timeout = 30000")
-    connection.execute("PRAGMA journal_mode = WAL")
-    connection.execute("PRAGMA synchronous = NORMAL")
-    return connection
-
-
-@contextmanager
-def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT: take the write lock up front so check-then-insert is atomic."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield connection
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")
 
 
 @dataclass(frozen=True)
@@ -144,26 +118,10 @@ def owner_alive(identity: str) -> bool:
     return True
 
 
-class JobQueue:
+class JobQueue(PerThreadStore):
     """The queue on one state database.  Safe to use from several processes at once."""
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._local = threading.local()  # one connection per thread: sqlite3 transactions are per connection
-        self._connection.executescript(_SCHEMA)
-
-    @property
-    def _connection(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._local.connection = connect(self.path)
-        return connection
-
-    def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            connection.close()
-            self._local.connection = None
+    SCHEMA = _SCHEMA
 
     def enqueue(self, repository: str, *, kind: str = PUSH, sender: str = "", delivery_id: str | None = None,
                 ref: str | None = None, commit: str | None = None, now: float | None = None) -> Enqueued:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Sequence
 
 from publisher.config import NotifyConfig
-from publisher.jobs import connect, transaction
+from publisher.database import PerThreadStore, transaction
 from publisher.runs import BRANCH_DELETED, RunRecord
 
 log = logging.getLogger(__name__)
@@ -66,26 +66,10 @@ class OutboxItem:
     created: float
 
 
-class Outbox:
+class Outbox(PerThreadStore):
     """The persisted queue of outgoing messages (one connection per thread)."""
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._local = threading.local()
-        self._connection.executescript(_SCHEMA)
-
-    @property
-    def _connection(self):
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._local.connection = connect(self.path)
-        return connection
-
-    def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            connection.close()
-            self._local.connection = None
+    SCHEMA = _SCHEMA
 
     def add(self, kind: str, destination: Sequence[str], payload: bytes, *, run_id: int | None = None,
             now: float | None = None, db: sqlite3.Connection | None = None) -> int:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from publisher.jobs import connect, transaction
+from publisher.database import PerThreadStore, transaction
 from publisher.model import Change, Finding
 
 OK, PROBLEMS, FAILED, BRANCH_DELETED = "ok", "problems", "failed", "branch-deleted"
@@ -130,26 +128,10 @@ def _findings(text: str) -> tuple[Finding, ...]:
     return tuple(Finding(**item) for item in json.loads(text))
 
 
-class RunStore:
+class RunStore(PerThreadStore):
     """Run records on one state database (thread-safe: one connection per thread)."""
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._local = threading.local()
-        self._connection.executescript(_SCHEMA)
-
-    @property
-    def _connection(self):
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._local.connection = connect(self.path)
-        return connection
-
-    def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            connection.close()
-            self._local.connection = None
+    SCHEMA = _SCHEMA
 
     def record(self, run: RunRecord, *, then: Callable[[sqlite3.Connection, int], None] | None = None) -> int:
         """Store ``run``; returns its id.  ``then(connection, run_id)`` runs inside the same
