@@ -1,7 +1,7 @@
 # zone-publisher: `make run` starts it on the embedded default, `make test` installs what the tests
 # need and runs them, `make bench` measures it against named-checkzone, kzonecheck and octoDNS.
 PYTHON ?= python3
-APT_PACKAGES = bind9 bind9-utils bind9-dnsutils knot knot-dnsutils pdns-server pdns-backend-sqlite3 sqlite3 chromium git
+APT_PACKAGES = bind9 bind9-utils bind9-dnsutils knot knot-dnsutils knot-dnssecutils pdns-server pdns-backend-sqlite3 sqlite3 chromium git
 PYTEST_ARGS ?=
 
 .PHONY: run test test-fast test-slow install install-system bench clean
