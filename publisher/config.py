@@ -164,6 +164,16 @@ class PollConfig:
 
 
 @dataclass(frozen=True)
+class SandboxConfig:
+    """``[sandbox]``: per-zone limits of Lua evaluation (a zone over one fails alone)."""
+
+    cpu_seconds: float = 10.0  # Lua CPU time per zone, templates and compilation included
+    memory_mb: int = 1024  # Lua heap per zone
+    max_records: int = 2_000_000
+    wall_seconds: float = 60.0  # hard limit: the evaluating process is killed after this
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration, immutable."""
 
@@ -174,6 +184,7 @@ class Config:
     webhook: WebhookConfig = WebhookConfig()
     notify: NotifyConfig = NotifyConfig()
     poll: PollConfig = PollConfig()
+    sandbox: SandboxConfig = SandboxConfig()
     zones: tuple[ZoneSettings, ...] = ()
     path: Path | None = None  # the file it was loaded from
     warnings: tuple[str, ...] = ()
@@ -317,7 +328,7 @@ class _Loader:
 
     def load(self, data: Mapping[str, Any]) -> Config:
         self.check_keys("top level", data, {"source", "defaults", "provider", "state", "webhook", "notify",
-                                            "poll", "zone", "zones"})
+                                            "poll", "sandbox", "zone", "zones"})
         defaults = self.defaults(self.table(data, "defaults"))
         self.default_thresholds = defaults.thresholds
         config = Config(
@@ -328,6 +339,7 @@ class _Loader:
             webhook=self.webhook(self.table(data, "webhook")),
             notify=self.notify(self.table(data, "notify")),
             poll=self.poll(self.table(data, "poll")),
+            sandbox=self.sandbox(self.table(data, "sandbox")),
             zones=self.zones(data.get("zone", []), data.get("zones", {})),
         )
         known = {p.name for p in config.providers}
@@ -473,6 +485,20 @@ class _Loader:
         if interval < 0:
             raise self.error("[poll]", "interval must be >= 0")
         return PollConfig(interval)
+
+    def sandbox(self, table: Mapping[str, Any]) -> SandboxConfig:
+        self.check_keys("[sandbox]", table, {"cpu_seconds", "memory_mb", "max_records", "wall_seconds"})
+        base = SandboxConfig()
+        values = {}
+        for key, kind in (("cpu_seconds", (int, float)), ("memory_mb", int), ("max_records", int),
+                          ("wall_seconds", (int, float))):
+            value = table.get(key, getattr(base, key))
+            if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+                raise self.error("[sandbox]", f"{key} must be a positive number")
+            values[key] = value
+        if values["wall_seconds"] < values["cpu_seconds"]:
+            raise self.error("[sandbox]", "wall_seconds must be at least cpu_seconds")
+        return SandboxConfig(**values)
 
     def zones(self, array: Any, mapping: Any) -> tuple[ZoneSettings, ...]:
         entries: list[tuple[str, Mapping[str, Any]]] = []

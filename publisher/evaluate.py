@@ -11,7 +11,7 @@ from pathlib import Path
 
 from publisher.bind_zone import read_bind_zone
 from publisher.lua_zone import evaluate_lua_zones
-from publisher.model import ERROR, Finding, IgnoreRule, Record, Zone, ZoneResult
+from publisher.model import ERROR, Finding, IgnoreRule, Record, ZoneResult
 from publisher.repository import BIND, LUA, ZoneSource, discover, origin_from_file_name, zone_name_problem
 from publisher.sandbox import SandboxLimits
 from publisher.validate import validate_zone
@@ -24,6 +24,10 @@ class EvaluationOptions:
     default_ttl: int = 3600
     max_ttl: int = 604800
     lua_limits: SandboxLimits = field(default_factory=SandboxLimits)
+    ttl_overrides: tuple[tuple[str, int], ...] = ()  # (zone origin, default TTL) pairs from configuration
+
+    def ttl_for(self, origin: str) -> int:
+        return dict(self.ttl_overrides).get(origin, self.default_ttl)
 
 
 @dataclass(frozen=True)
@@ -50,16 +54,20 @@ def evaluate_repository(path: Path, options: EvaluationOptions = EvaluationOptio
     layout = discover(repo)
     results: dict[str, ZoneResult] = {}
 
-    lua_sources = [s for s in layout.sources if s.kind == LUA]
-    if lua_sources:
-        evaluated = evaluate_lua_zones(repo, [(s.path, s.origin) for s in lua_sources],
-                                       default_ttl=options.default_ttl, limits=options.lua_limits)
-        for source, result in zip(lua_sources, evaluated):
+    # Lua zones go to the sandbox in batches, one per default TTL (usually a single batch).
+    lua_batches: dict[int, list[ZoneSource]] = {}
+    for source in layout.sources:
+        if source.kind == LUA:
+            lua_batches.setdefault(options.ttl_for(source.origin), []).append(source)
+    for ttl, batch in lua_batches.items():
+        evaluated = evaluate_lua_zones(repo, [(s.path, s.origin) for s in batch],
+                                       default_ttl=ttl, limits=options.lua_limits)
+        for source, result in zip(batch, evaluated):
             results[source.origin] = result
     for source in layout.sources:
         if source.kind == BIND:
             results[source.origin] = read_bind_zone(source.path, source.origin, repo=repo, display_file=source.file,
-                                                    default_ttl=options.default_ttl)
+                                                    default_ttl=options.ttl_for(source.origin))
 
     # Layout mistakes (a bad .clones line, a second file for the same zone) belong to that zone.
     layout_findings: dict[str, list[Finding]] = {}

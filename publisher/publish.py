@@ -27,6 +27,8 @@ from publisher.plan import (SERVER_MANAGED_TYPES, Plan, ZonePlan, apply_changes,
                             diff_records, safety_findings)
 from publisher.providers import create_provider
 from publisher.providers.base import Provider, ProviderError
+from publisher.repository import discover
+from publisher.sandbox import SandboxLimits
 from publisher.soa import make_soa, next_serial, without_serial
 from publisher.state import StateStore
 
@@ -255,18 +257,10 @@ class _Run:
     # -- evaluation -------------------------------------------------------------------------
 
     def evaluate(self, repo_path: Path) -> tuple[ZoneResult, ...]:
-        """Every zone of the repository; zones with their own default TTL are evaluated again with it."""
+        """Every zone of the repository, evaluated with the configured TTLs and limits."""
         if not repo_path.is_dir():
             raise OSError(f"{repo_path} is not a directory")
-        base = EvaluationOptions(default_ttl=self.config.defaults.ttl)
-        results = {r.origin: r for r in evaluate_repository(repo_path, base).zones}
-        overrides = {self.config.ttl_for(origin) for origin in results} - {self.config.defaults.ttl}
-        for ttl in sorted(overrides):
-            again = evaluate_repository(repo_path, replace(base, default_ttl=ttl))
-            for result in again.zones:
-                if self.config.ttl_for(result.origin) == ttl:
-                    results[result.origin] = result
-        return tuple(results[origin] for origin in sorted(results))
+        return evaluate_repository(repo_path, evaluation_options(self.config, repo_path)).zones
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -490,6 +484,18 @@ class _Run:
         work.status = FAILED
         work.error = message
         return work
+
+
+def evaluation_options(config: Config, repo_path: Path) -> EvaluationOptions:
+    """How configuration shapes evaluation: default TTLs (per zone where ``[zones]`` overrides
+    them) and the Lua sandbox limits of ``[sandbox]``."""
+    sandbox = config.sandbox
+    limits = SandboxLimits(cpu_seconds=float(sandbox.cpu_seconds), memory_bytes=sandbox.memory_mb << 20,
+                           max_records=sandbox.max_records, wall_seconds=float(sandbox.wall_seconds))
+    origins = [source.origin for source in discover(repo_path).sources]
+    overrides = tuple((origin, config.ttl_for(origin)) for origin in origins
+                      if config.ttl_for(origin) != config.defaults.ttl)
+    return EvaluationOptions(default_ttl=config.defaults.ttl, lua_limits=limits, ttl_overrides=overrides)
 
 
 def _apex_ns_with_glue(origin: str, records: Sequence[Record]) -> tuple[Record, ...]:

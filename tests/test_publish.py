@@ -670,3 +670,14 @@ def test_a_new_zone_with_its_own_in_zone_name_servers_loads(tmp_path):
     rrsets = served(tmp_path, "inzone.test.")
     assert rrsets[("inzone.test.", "NS")] == {"ns1.inzone.test.", "ns2.inzone.test."}
     assert rrsets[("www.inzone.test.", "A")] == {"192.0.2.3"}
+
+
+def test_sandbox_limits_come_from_configuration_and_stop_one_zone_only(tmp_path, repo):
+    write(repo, "loop.test.lua", 'a("www", "192.0.2.1")\nwhile true do end\n')
+    config = make_config(tmp_path, extra="[sandbox]\ncpu_seconds = 0.5\nwall_seconds = 10\n")
+    report = run(tmp_path, config, apply=True)
+    outcomes = {o.zone: o for o in report.outcomes}
+    assert outcomes["example.com."].status == APPLIED
+    assert outcomes["loop.test."].status == KEPT_LAST_GOOD
+    [limit] = [f for f in outcomes["loop.test."].findings if f.code == "lua-cpu-limit"]
+    assert "0.5 s" in limit.message and (limit.file, limit.line) == ("loop.test.lua", 2)
