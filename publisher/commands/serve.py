@@ -137,7 +137,8 @@ def gunicorn_options(host: str, port: int) -> dict:
     return {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": int(os.environ.get("PUBLISHER_WEB_WORKERS", "2")),
-        "worker_class": "gthread",
+        # gthread, plus refusals of rate-limited clients in its event loop (publisher.web.server)
+        "worker_class": "publisher.web.server.PublisherThreadWorker",
         "threads": int(os.environ.get("PUBLISHER_WEB_THREADS", "8")),
         "timeout": 30,
         "graceful_timeout": 5,
