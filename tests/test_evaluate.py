@@ -103,3 +103,11 @@ def test_single_bind_file_without_ttl_falls_back_like_named_checkzone(tmp_path):
     assert not result.has_errors
     assert "ttl-from-soa-minimum" in {f.code for f in result.findings}
     assert {r.ttl for r in result.zone.records} == {300}
+
+
+def test_the_realistic_test_repositories_lint_clean():
+    """The LuaDNS-style repositories the tests use are themselves valid zones (clones included)."""
+    for repo in (REPO_ROOT / "tests" / "data" / "lua" / "repo", REPO_ROOT / "tests" / "data" / "bind" / "repo"):
+        result = evaluate_repository(repo)
+        assert result.error_count == 0, [f.to_text() for z in result.zones for f in z.findings if f.is_error]
+        assert len(result.zones) >= 1

@@ -22,8 +22,8 @@ end
 
 ns("", "ns1.example.net")
 ns("", "ns2.example.net.")
-ns("lab", "ns.lab.example.com")
-a("ns.lab", "192.0.2.53")
+ns("lab", "ns1.lab-hosting.example.net")
+a("lab-gw", "192.0.2.53")
 
 fastmail(_a)
 dmarc(_a, "quarantine")
@@ -45,3 +45,4 @@ https("", 1, ".", { alpn = {"h2", "h3"}, port = 443 })
 tlsa("_443._tcp.www", 3, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
 sshfp("gw.office", 4, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 2)
 rr("loc", "LOC", "52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m")
+a("sip", "192.0.2.60", 300)  -- the _sip._tls SRV target
