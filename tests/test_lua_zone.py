@@ -68,7 +68,7 @@ def repo_results():
 def test_realistic_repository_evaluates_cleanly(repo_results):
     for result in repo_results.values():
         assert result.zone is not None and result.findings == (), [f.to_text() for f in result.findings]
-    assert len(repo_results["example.com."].zone.records) == 41
+    assert len(repo_results["example.com."].zone.records) == 42
 
 
 def test_every_record_matches_the_dnspython_reference(repo_results):
