@@ -8,6 +8,7 @@ import hmac
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -369,3 +370,54 @@ def test_burst_of_50_pushes_makes_at_most_two_runs(service_factory, mail):
     wait_until(lambda: service.served() == {"192.0.2.51"}, "the newest commit")
     wait_until(service.idle, "the queue to drain")
     assert len(service.runs()) - runs_before <= 2
+
+
+def _responses(stream, count: int) -> list[tuple[int, dict, bytes]]:
+    """``count`` HTTP/1.1 responses (status, lower-case headers, body) read from ``stream``."""
+    answers = []
+    for _ in range(count):
+        status = int(stream.readline().split()[1])
+        headers = {}
+        while (line := stream.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        answers.append((status, headers, stream.read(int(headers.get("content-length", 0)))))
+    return answers
+
+
+def test_flood_from_a_rate_limited_client_gets_429_on_its_kept_alive_connection(service_factory, mail):
+    """The 429s past the failure limit are answered by the worker's event loop (publisher.web.server);
+    what a client sees, the metrics and the log are those of the app's own refusals."""
+    service = service_factory(smtp_port=mail.port)
+    service.start()
+    bad = (b"POST /notifications/guessed-token/push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           b"Content-Length: 2\r\n\r\n{}")
+    good = (f"POST /hooks/{service.token} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{{}}").encode()
+    with socket.create_connection(("127.0.0.1", service.port), source_address=("127.0.0.2", 0), timeout=10) as sock:
+        stream = sock.makefile("rb")
+        statuses = []
+        for _ in range(30):  # one by one, each on the kept-alive connection once answered
+            sock.sendall(bad)
+            statuses += [status for status, _, _ in _responses(stream, 1)]
+        assert statuses == [403] * 20 + [429] * 10
+        sock.sendall(bad + good + bad)  # pipelined; even the right token is refused from this client
+        answers = _responses(stream, 3)
+        assert [status for status, _, _ in answers] == [429, 429, 429]
+        for _, headers, body in answers:
+            assert json.loads(body)["status"] == "rate-limited"
+            assert headers["content-type"] == "application/json" and headers.get("connection") != "close"
+        sock.sendall(b"POST /hooks/guessed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+                     b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # left to gunicorn: same answers
+        assert [status for status, _, _ in _responses(stream, 2)] == [429, 200]
+    # Another client is served meanwhile.
+    commit, response = service.push("192.0.2.20", "Point www at .20")
+    assert response.status_code == 202
+
+    metrics = requests.get(service.url + "/metrics", timeout=5).text
+    assert 'publisher_webhook_requests_total{outcome="rate-limited"} 14.0' in metrics
+    assert 'publisher_webhook_requests_total{outcome="bad-token"} 20.0' in metrics
+    service.stop()
+    log = service.log.read_text()
+    assert log.count("is now rate-limited") == 1
+    assert " 429 " not in log and "guessed-token" not in log and service.token not in log
+    assert log.count('"POST /notifications/[redacted]/push HTTP/1.1" 403') == 20

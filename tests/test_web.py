@@ -248,3 +248,89 @@ def test_metrics_expose_requests_queue_and_zones(app, client):
     assert 'publisher_jobs{state="queued"} 1.0' in text
     assert 'publisher_zone_ok{provider="primary",status="kept-last-good",zone="example.com."} 0.0' in text
     assert "publisher_outbox_pending 0.0" in text
+
+
+# -- refusals answered in gunicorn's event loop (publisher.web.server) ------------------------------
+
+def test_gate_refuses_before_parsing_only_a_rate_limited_client_posting_to_a_webhook(app, client):
+    from publisher.web.metrics import WEBHOOK_REQUESTS
+    limited = WEBHOOK_REQUESTS.labels(outcome="rate-limited")
+    gate = app.publisher_gate
+    assert gate.refusal_before_parsing("POST", "/hooks/guess", "127.0.0.1") is None  # not limited yet
+    body = push_body()
+    for _ in range(5):
+        client.post("/hooks/guess", data=body, headers=github(body))
+    before = limited._value.get()
+    status, answer = gate.refusal_before_parsing("POST", f"/notifications/{TOKEN}/push", "127.0.0.1")
+    assert status.startswith("429") and json.loads(answer)["status"] == "rate-limited"
+    assert gate.refusal_before_parsing("POST", "/hooks/guess", "192.0.2.9") is None  # another client
+    assert gate.refusal_before_parsing("GET", "/hooks/guess", "127.0.0.1") is None
+    assert gate.refusal_before_parsing("POST", "/api/runs", "127.0.0.1") is None
+    assert limited._value.get() == before + 1  # counted like the app's own 429s
+
+
+@pytest.mark.parametrize("raw,expected", [
+    (b"POST /hooks/x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}", ("POST", "/hooks/x", 56)),
+    (b"POST /hooks/x?a=1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /hooks/y", ("POST", "/hooks/x", 39)),  # the next request stays
+    (b"POST /hooks/x HTTP/1.1\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", ("POST", "/hooks/x", 69)),
+])
+def test_simple_complete_requests_are_recognised(raw, expected):
+    from publisher.web.server import request_to_refuse
+    assert request_to_refuse(raw, 4094) == expected
+
+
+@pytest.mark.parametrize("raw", [
+    b"POST /hooks/x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n{}",  # body not all there
+    b"POST /hooks/x HTTP/1.1\r\nHost: a\r\n",  # head not complete
+    b"POST /hooks/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+    b"POST /hooks/x HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
+    b"POST /hooks/x HTTP/1.1\r\nContent-Length: -2\r\n\r\n{}",
+    b"POST /hooks/x HTTP/1.1\r\nContent-Length : 2\r\n\r\n{}",
+    b"POST /hooks/x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+    b"POST /hooks/x HTTP/1.1\r\nConnection: close\r\n\r\n",
+    b"POST /hooks/x HTTP/1.0\r\n\r\n",
+    b"POST /hooks/%78 HTTP/1.1\r\n\r\n",
+    b"POST http://a/hooks/x HTTP/1.1\r\n\r\n",
+    b"POST /hooks/x HTTP/1.1\r\nbroken header\r\n\r\n",
+    b"POST /" + b"x" * 5000 + b" HTTP/1.1\r\n\r\n",
+])
+def test_anything_unusual_is_left_to_gunicorn(raw):
+    from publisher.web.server import request_to_refuse
+    assert request_to_refuse(raw, 4094) is None
+
+
+def test_worker_answers_a_rate_limited_client_in_its_event_loop(app, client):
+    """PublisherThreadWorker on a real socket pair: the 429 is sent without the thread pool, the
+    connection stays kept alive and registered; a request the gate lets through goes to the pool."""
+    import selectors
+    import socket
+
+    from gunicorn.config import Config as GunicornConfig
+    from gunicorn.workers.gthread import TConn
+
+    from publisher.web.server import PublisherThreadWorker
+
+    body = push_body()
+    for _ in range(5):
+        client.post("/hooks/guess", data=body, headers=github(body), environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    worker = PublisherThreadWorker(0, 1, [], None, 30, GunicornConfig(), logging.getLogger("test"))
+    worker.wsgi, worker.poller, worker.nr_conns = app, selectors.DefaultSelector(), 1
+    pool = []
+    worker.enqueue_req = pool.append  # the thread pool
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        conn = TConn(worker.cfg, ours, ("192.0.2.7", 40000), ("127.0.0.1", 8053))
+        conn.init()
+        ours.setblocking(False)
+        theirs.settimeout(10)
+        worker.keepalived_conns.append(conn)
+        worker.poller.register(ours, selectors.EVENT_READ, None)
+        theirs.sendall(b"POST /hooks/guess HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+                       b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        worker.on_client_socket_readable(conn, ours)
+        answer = theirs.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 429 Too Many Requests\r\n") and b'"rate-limited"' in answer
+        assert pool == [] and list(worker.keepalived_conns) == [conn] and worker.poller.get_key(ours)
+        worker.on_client_socket_readable(conn, ours)  # the GET left on the socket: the pool's
+        assert pool == [conn] and not worker.keepalived_conns
+        assert ours.recv(4096, socket.MSG_PEEK).startswith(b"GET /healthz")
