@@ -12,10 +12,9 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-from pathlib import Path
 
 import harness
-from harness import ORIGIN, Series, fmt_ratio, fmt_seconds, measure, offline, ours, our_env
+from harness import ORIGIN, Series, fmt_ratio, fmt_seconds, offline, ours, our_env
 
 BAR_RATIO = 3.0
 BAR_RSS_MIB = 1024.0

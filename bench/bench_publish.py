@@ -99,25 +99,7 @@ zones:
 
 def our_config(workdir: Path, named: Named, source: Path) -> Path:
     config = workdir / "publisher.toml"
-    config.write_text(f"""[source]
-path = "{source}"
-
-[defaults]
-ttl = {generate.DEFAULT_TTL}
-nameservers = ["ns1.{ORIGIN}.", "ns2.{ORIGIN}."]
-hostmaster = "hostmaster.{ORIGIN}."
-
-[[provider]]
-name = "bind"
-type = "rfc2136"
-server = "127.0.0.1"
-port = {named.port}
-tsig_keyfile = "{named.keyfile}"
-zones = ["*"]
-
-[state]
-path = "{workdir / 'state.db'}"
-""")
+    config.write_text(named.publisher_toml(f'path = "{source}"', workdir / "state.db"))
     return config
 
 

@@ -24,7 +24,6 @@ import multiprocessing
 import os
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -213,27 +212,9 @@ class Service:
         from publisher.tokens import hash_token
 
         self.config = self.dir / "publisher.toml"
-        self.config.write_text(f"""[source]
-url = "{self.remote}"
-branch = "main"
-cache = "{self.dir / 'cache'}"
-
-[defaults]
-ttl = {generate.DEFAULT_TTL}
-nameservers = ["ns1.{ORIGIN}.", "ns2.{ORIGIN}."]
-hostmaster = "hostmaster.{ORIGIN}."
-
-[[provider]]
-name = "bind"
-type = "rfc2136"
-server = "127.0.0.1"
-port = {named.port}
-tsig_keyfile = "{named.keyfile}"
-zones = ["*"]
-
-[state]
-path = "{self.dir / 'state.db'}"
-
+        cache = self.dir / "cache"
+        source = f'url = "{self.remote}"\nbranch = "main"\ncache = "{cache}"'
+        self.config.write_text(named.publisher_toml(source, self.dir / "state.db") + f"""
 [webhook]
 tokens = ["{hash_token(self.token)}"]
 secret = "{SECRET}"
@@ -285,15 +266,7 @@ interval = 0
         return {client: summary_ms(values) for client, values in times.items()}
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        if getattr(self, "log", None):
-            self.log.close()
+        harness.stop_process_group(self.process, getattr(self, "log", None))
 
     def edit_and_push(self) -> tuple[str, str]:
         """Change the edited record to a new address, commit and push; returns (address, commit)."""

@@ -241,6 +241,19 @@ def free_port() -> int:
     raise RuntimeError("no free port on 127.0.0.1")
 
 
+def stop_process_group(process: subprocess.Popen | None, log: Any = None) -> None:
+    """SIGTERM a started process group, SIGKILL it after 20 s, and close its log."""
+    if process and process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    if log:
+        log.close()
+
+
 TSIG_NAME = "bench-key"
 TSIG_ALGORITHM = "hmac-sha256"
 
@@ -337,15 +350,29 @@ zone "{ORIGIN}" {{
         return [rdata.to_text() for rrset in answer.answer for rdata in rrset]
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        if getattr(self, "log", None):
-            self.log.close()
+        stop_process_group(self.process, getattr(self, "log", None))
+
+    def publisher_toml(self, source: str, state: Path) -> str:
+        """Our configuration publishing to this server: ``source`` is the body of ``[source]``."""
+        return f"""[source]
+{source}
+
+[defaults]
+ttl = {generate.DEFAULT_TTL}
+nameservers = ["ns1.{ORIGIN}.", "ns2.{ORIGIN}."]
+hostmaster = "hostmaster.{ORIGIN}."
+
+[[provider]]
+name = "bind"
+type = "rfc2136"
+server = "127.0.0.1"
+port = {self.port}
+tsig_keyfile = "{self.keyfile}"
+zones = ["*"]
+
+[state]
+path = "{state}"
+"""
 
     def __enter__(self) -> "Named":
         return self.start()
