@@ -157,8 +157,14 @@ def canonical_rdata(rtype: str, text: str, origin: str) -> str:
     Raises RdataError with a message fit for a user.
     """
     fast = FAST_PATHS.get(rtype)
-    if fast is not None and _PLAIN_TEXT.match(text):
-        result = fast(text.split(), origin)
+    if fast is not None:
+        if _PLAIN_TEXT.match(text):
+            tokens = text.split()
+        elif _QUOTED_TEXT.match(text):  # e.g. TXT and CAA as servers hand them back
+            tokens = _TOKEN.findall(text)
+        else:
+            tokens = None
+        result = fast(tokens, origin) if tokens is not None else None
         if result is not None:
             return result
     return reference_rdata(rtype, text, origin)
@@ -177,6 +183,10 @@ def canonical_rdata_tokens(rtype: str, tokens: Sequence[str], origin: str) -> st
 
 # Text the fast paths may split on whitespace: no quotes, escapes, parentheses or comments.
 _PLAIN_TEXT = re.compile(r'[^"\\();]*\Z')
+# Text of whitespace-separated tokens where quoted strings hold no quote or escape: split exactly
+# by _TOKEN (anything else goes to dnspython).
+_TOKEN = re.compile(r'"[^"\\]*"|[^\s"\\();]+')
+_QUOTED_TEXT = re.compile(r'\s*(?:(?:"[^"\\]*"|[^\s"\\();]+)(?:\s+|\Z))*\Z')
 
 
 def reference_rdata(rtype: str, text: str, origin: str) -> str:

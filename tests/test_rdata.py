@@ -338,3 +338,57 @@ def test_reader_equals_named_checkzone(zone: tuple[str, str], tmp_path: Path) ->
         rtype = canonical_type(rtype)
         theirs.add((name.lower(), rtype, canonical_rdata(rtype, data, ".")))
     assert {(r.name, r.type, r.data) for r in result.zone.records} == theirs
+
+
+# -- canonical_rdata on whole rdata text, as providers read it back (quoted strings included) --
+
+PROVIDER_ORIGIN = "example.com."
+
+provider_label = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_*\\. ", min_size=1,
+                max_size=12)
+provider_name = st.lists(provider_label, min_size=1, max_size=4).map(lambda labels: ".".join(labels) + ".")
+provider_txt_string = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=300), max_size=40)
+provider_quoted = provider_txt_string.map(lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"')
+provider_number = st.integers(min_value=0, max_value=70000).map(str)
+
+
+def same_as_reference(rtype: str, text: str) -> None:
+    """canonical_rdata (fast paths, whole text as servers hand it back) == the dnspython reference."""
+    try:
+        expected = reference_rdata(rtype, text, PROVIDER_ORIGIN)
+    except RdataError:
+        with pytest.raises(RdataError):
+            canonical_rdata(rtype, text, PROVIDER_ORIGIN)
+        return
+    assert canonical_rdata(rtype, text, PROVIDER_ORIGIN) == expected
+
+
+@pytest.mark.parametrize("rtype, text", [
+    ("A", "192.0.2.1"), ("A", "192.0.2.01"), ("AAAA", "2001:DB8::1"), ("AAAA", "::ffff:192.0.2.1"),
+    ("AAAA", "2001:db8:0:1:1:1:1:1"), ("NS", "NS1.Example.COM."), ("CNAME", "relative"), ("MX", "10 MX.example.com."),
+    ("MX", "70000 mx.example.com."), ("SRV", "0 5 5060 SIP.example.com."), ("TXT", '"v=spf1 -all"'),
+    ("TXT", '"a"   "b"'), ("TXT", 'unquoted'), ("TXT", '"caf\\195\\169"'), ("TXT", '"' + "x" * 256 + '"'),
+    ("CAA", '0 issue "letsencrypt.org"'), ("CAA", '128 iodef "mailto:x@example.com"'), ("CAA", '0 ISSUE "ca"'),
+])
+def test_whole_text_examples(rtype: str, text: str) -> None:
+    same_as_reference(rtype, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["NS", "CNAME", "PTR", "DNAME"]), provider_name)
+def test_whole_text_names(rtype: str, target: str) -> None:
+    same_as_reference(rtype, target)
+
+
+@settings(max_examples=300, deadline=None)
+@given(provider_number, provider_number, provider_number, provider_name)
+def test_whole_text_mx_and_srv(a: str, b: str, c: str, target: str) -> None:
+    same_as_reference("MX", f"{a} {target}")
+    same_as_reference("SRV", f"{a} {b} {c} {target}")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(provider_quoted, min_size=1, max_size=4), st.sampled_from([" ", "  "]))
+def test_whole_text_txt_and_caa(strings: list[str], separator: str) -> None:
+    same_as_reference("TXT", separator.join(strings))
+    same_as_reference("CAA", f"0 issue {strings[0]}")

@@ -21,8 +21,7 @@ import requests
 from publisher.model import DELETE, Change, Record
 from publisher.providers.base import Capabilities, ConcurrentChangeError, ProviderError, Snapshot
 from publisher.providers.rfc2136 import serial_after, serial_gt, serial_of
-from publisher.providers.presentation import canonical_text
-from publisher.rdata import RdataError
+from publisher.rdata import RdataError, canonical_rdata
 
 RECORD_TYPES = frozenset({
     "A", "AAAA", "AFSDB", "CAA", "CDNSKEY", "CDS", "CERT", "CNAME", "DHCID", "DNAME", "DNSKEY", "DS",
@@ -109,7 +108,7 @@ class PowerDNSProvider:
                 if item.get("disabled"):
                     continue
                 try:
-                    data = canonical_text(rtype, item["content"], origin)
+                    data = canonical_rdata(rtype, item["content"], origin)
                 except (RdataError, ValueError, OSError) as error:
                     raise self._error(origin, f"cannot understand {owner} {rtype}: {error}") from None
                 if rtype == "SOA":

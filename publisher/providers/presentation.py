@@ -1,21 +1,10 @@
-"""Canonical rdata text for data read back from providers, fast for the common spellings.
-
-``publisher.rdata.canonical_rdata`` is the reference, but it tokenises every record through
-dnspython (about 100 us for a TXT record: 13 s for a 100,000-record PowerDNS zone).  Data a server
-or our own zone file hands back is nearly always already in the canonical spelling; the patterns
-below recognise exactly those spellings for the common types and return them unchanged (or just
-lower-cased names).  Anything else goes through ``canonical_rdata``.
-"""
+"""Which canonical rdata texts are "plain": no escapes, so the RFC 2136 provider can build their
+wire form directly instead of through dnspython (see ``rfc2136.py``)."""
 
 from __future__ import annotations
 
 import re
-import socket
 
-import dns.exception
-import dns.ipv6
-
-from publisher.rdata import canonical_rdata
 
 _NAME = r"(?:[A-Za-z0-9_*-]{1,63}\.)+|\."  # absolute, no escapes
 _STRING = r'"[ !#-\[\]-~]{0,255}"'  # printable ASCII without '"' or '\': dnspython prints it as is
@@ -33,24 +22,6 @@ _PATTERNS = {
 }
 _LOWER = frozenset({"NS", "CNAME", "PTR", "DNAME", "MX", "SRV"})
 _MAX_U16 = 65535
-
-
-def canonical_text(rtype: str, text: str, origin: str) -> str:
-    """``canonical_rdata(rtype, text, origin)``, without dnspython for canonical-looking input."""
-    if rtype == "A":
-        try:
-            return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, text))
-        except OSError:
-            return canonical_rdata(rtype, text, origin)
-    if rtype == "AAAA":
-        try:
-            return dns.ipv6.inet_ntoa(dns.ipv6.inet_aton(text))
-        except (ValueError, dns.exception.SyntaxError):
-            return canonical_rdata(rtype, text, origin)
-    pattern = _PATTERNS.get(rtype)
-    if pattern is not None and pattern.match(text) and _numbers_fit(rtype, text):
-        return text.lower() if rtype in _LOWER else text
-    return canonical_rdata(rtype, text, origin)
 
 
 def is_plain(rtype: str, text: str) -> bool:

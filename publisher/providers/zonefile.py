@@ -32,8 +32,7 @@ import dns.zone
 from publisher.model import DELETE, Change, Record
 from publisher.providers.base import Capabilities, ConcurrentChangeError, ProviderError, Snapshot
 from publisher.providers.rfc2136 import RECORD_TYPES, rdata_to_text, serial_of
-from publisher.providers.presentation import canonical_text
-from publisher.rdata import RdataError
+from publisher.rdata import RdataError, canonical_rdata
 from publisher.render import records_to_text
 
 HEADER = "; written by zone-publisher: edits here are seen as drift and overwritten\n"
@@ -118,7 +117,7 @@ class ZoneFileProvider:
                 return None
             name, ttl, _, rtype, data = fields
             try:
-                data = canonical_text(rtype.upper(), data, origin)
+                data = canonical_rdata(rtype.upper(), data, origin)
             except RdataError:
                 return None
             records.append(Record(name.lower(), rtype.upper(), int(ttl), data))
