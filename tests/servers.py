@@ -19,7 +19,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -149,11 +149,33 @@ def _wait(condition, daemon: _Daemon, what: str) -> None:
     raise RuntimeError(f"{what} did not answer within {START_TIMEOUT:.0f} s; log: {daemon.log}")
 
 
+class _Lifecycle:
+    """start/stop/restart shared by the server fixtures: start the daemon, then wait until its
+    ``ready()`` check answers (the process dying meanwhile fails at once, with its log)."""
+
+    process_name = ""
+    daemon: _Daemon | None
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self.daemon.start()
+        _wait(self.ready, self.daemon, self.process_name)
+
+    def stop(self) -> None:
+        self.daemon.stop()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
 # --------------------------------------------------------------------------------------------- BIND
 
 
 @dataclass
-class NamedServer:
+class NamedServer(_Lifecycle):
     """A running ``named``: TSIG key ``publisher`` may update and transfer every zone it adds.
 
     ``zonefile_dir`` is included by named.conf (``named.conf.zones``) so the zonefile provider can
@@ -179,17 +201,10 @@ class NamedServer:
     def rndc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(self.rndc_command + list(args), capture_output=True, text=True, check=check, timeout=60)
 
-    def start(self) -> None:
-        self.daemon.start()
-        _wait(lambda: _tcp_open(self.address, self.port) and self.rndc("status", check=False).returncode == 0,
-              self.daemon, "named")
+    process_name = "named"
 
-    def stop(self) -> None:
-        self.daemon.stop()
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+    def ready(self) -> bool:
+        return _tcp_open(self.address, self.port) and self.rndc("status", check=False).returncode == 0
 
     def new_zone(self, origin: str | None = None) -> str:
         """Add a dynamic zone (SOA, NS, glue only) that the ``publisher`` key may update."""
@@ -266,7 +281,7 @@ def named_server(tmp_path_factory) -> Iterator[NamedServer]:
 
 
 @dataclass
-class KnotServer:
+class KnotServer(_Lifecycle):
     """A running ``knotd``: the ``publisher`` key may update and transfer every zone."""
 
     directory: Path
@@ -287,17 +302,10 @@ class KnotServer:
     def knotc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(self.knotc_command + list(args), capture_output=True, text=True, check=check, timeout=90)
 
-    def start(self) -> None:
-        self.daemon.start()
-        _wait(lambda: _tcp_open(self.address, self.port) and self.knotc("status", check=False).returncode == 0,
-              self.daemon, "knotd")
+    process_name = "knotd"
 
-    def stop(self) -> None:
-        self.daemon.stop()
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+    def ready(self) -> bool:
+        return _tcp_open(self.address, self.port) and self.knotc("status", check=False).returncode == 0
 
     def new_zone(self, origin: str | None = None) -> str:
         """Add a zone (SOA, NS, glue only) through a configuration transaction."""
@@ -389,7 +397,7 @@ PDNS_SCHEMA_PATHS = (
 
 
 @dataclass
-class PowerDNSServer:
+class PowerDNSServer(_Lifecycle):
     """A running ``pdns_server`` with the gsqlite3 backend and its HTTP API on loopback."""
 
     directory: Path
@@ -404,7 +412,9 @@ class PowerDNSServer:
     def api_url(self) -> str:
         return f"http://{LOOPBACK}:{self.api_port}/api/v1"
 
-    def _api_ready(self) -> bool:
+    process_name = "pdns_server"
+
+    def ready(self) -> bool:
         try:
             response = requests.get(f"{self.api_url}/servers/{self.server_id}",
                                     headers={"X-API-Key": self.api_key}, timeout=1)
@@ -412,16 +422,6 @@ class PowerDNSServer:
             return False
         return response.status_code == 200 and _tcp_open(self.address, self.port)
 
-    def start(self) -> None:
-        self.daemon.start()
-        _wait(self._api_ready, self.daemon, "pdns_server")
-
-    def stop(self) -> None:
-        self.daemon.stop()
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
 
     def new_zone(self, origin: str | None = None) -> str:
         """Create a Native zone (SOA, NS) through the API."""
