@@ -301,21 +301,7 @@ def test_rfc2136_publish_edit_and_no_change_plan(tmp_path, named_server):
     zones = tmp_path / "zones"
     write(zones, f"{name}.lua", 'ns("", concat("ns1", _a))\na("ns1", "127.0.0.1")\n'
                                 'a("www", "192.0.2.1")\ntxt("long", string.rep("x", 300))\n')
-    text = f"""
-[source]
-path = "zones"
-[defaults]
-nameservers = {NAMESERVERS}
-[[provider]]
-name = "bind"
-type = "rfc2136"
-server = "{named_server.address}"
-port = {named_server.port}
-tsig_keyfile = "{named_server.keyfile}"
-[state]
-path = "state.db"
-"""
-    config = load_config_text(text, base=tmp_path)
+    config = _bind_config(tmp_path, named_server)
     first = run(tmp_path, config, apply=True)
     assert statuses(first) == {origin: APPLIED}, first.to_text()
     (again,) = run(tmp_path, config, apply=False).outcomes
