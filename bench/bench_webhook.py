@@ -209,7 +209,7 @@ class Service:
         self.git("remote", "add", "origin", str(self.remote))
         self.git("push", "-q", "origin", "main")
         sys.path.insert(0, str(harness.ROOT))
-        from publisher.tokens import hash_token
+        from publisher.service.tokens import hash_token
 
         self.config = self.dir / "publisher.toml"
         cache = self.dir / "cache"

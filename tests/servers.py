@@ -30,7 +30,7 @@ import dns.rdatatype
 import pytest
 import requests
 
-from publisher.providers.tsig import TsigKey, read_keyfile
+from publisher.publish.providers.tsig import TsigKey, read_keyfile
 
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT = 30.0

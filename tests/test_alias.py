@@ -12,7 +12,7 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from publisher.alias import AliasResolver, flatten_aliases, parse_resolver
+from publisher.publish.alias import AliasResolver, flatten_aliases, parse_resolver
 from publisher.model import Record
 
 ANSWERS = {

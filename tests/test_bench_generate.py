@@ -133,8 +133,8 @@ def test_kzonecheck_accepts_the_bind_file(zone_files):
 
 
 def test_publisher_lint_reads_both_files_identically(zone_files):
-    pytest.importorskip("publisher.lua_zone")
-    from publisher.evaluate import evaluate_file
+    pytest.importorskip("publisher.zone.lua_zone")
+    from publisher.zone.evaluate import evaluate_file
 
     bind = evaluate_file(zone_files["bind"], ORIGIN)
     lua = evaluate_file(zone_files["lua"], ORIGIN)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.bind_zone import MAX_FINDINGS_PER_FILE, TTLError, parse_ttl, read_bind_zone
+from publisher.zone.bind_zone import MAX_FINDINGS_PER_FILE, TTLError, parse_ttl, read_bind_zone
 from publisher.model import ERROR, WARNING
 from publisher.rdata import canonical_rdata, canonical_type
 

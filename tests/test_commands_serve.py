@@ -11,7 +11,7 @@ import pytest
 from publisher.commands import token as token_command
 from publisher.commands.serve import RedactingLogger, development_token, gunicorn_options, parse_listen
 from publisher.config import Config, StateConfig
-from publisher.tokens import TokenSet
+from publisher.service.tokens import TokenSet
 
 
 @pytest.mark.parametrize("listen,expected", [("127.0.0.1:8053", ("127.0.0.1", 8053)), (":9000", ("0.0.0.0", 9000)),

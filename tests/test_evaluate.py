@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.evaluate import evaluate_file, evaluate_repository
+from publisher.zone.evaluate import evaluate_file, evaluate_repository
 
 REPO_ROOT = Path(__file__).parent.parent
 EXAMPLE_ZONES = REPO_ROOT / "zones"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from publisher.config import SourceConfig
-from publisher.fetch import (FetchError, UnsafeCheckoutError, fetch, git_environment, is_ancestor, remote_head,
+from publisher.service.fetch import (FetchError, UnsafeCheckoutError, fetch, git_environment, is_ancestor, remote_head,
                              symlinks_leaving)
 
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "Alice Example", "GIT_AUTHOR_EMAIL": "alice@example.org",

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from publisher.jobs import BRANCH_DELETED, DONE, POLL, QUEUED, RUNNING, SUPERSEDED, JobQueue, owner_alive
+from publisher.service.jobs import BRANCH_DELETED, DONE, POLL, QUEUED, RUNNING, SUPERSEDED, JobQueue, owner_alive
 
 REPO = "example/dns"
 
@@ -125,7 +125,7 @@ def test_concurrent_enqueues_from_threads_and_processes_make_one_waiting_job(tmp
     queue = JobQueue(path)
     queue.enqueue(REPO)
     queue.claim()
-    script = ("import sys; from publisher.jobs import JobQueue; q = JobQueue(sys.argv[1]);"
+    script = ("import sys; from publisher.service.jobs import JobQueue; q = JobQueue(sys.argv[1]);"
               "[q.enqueue('example/dns', sender='p', delivery_id=sys.argv[2] + str(i)) for i in range(20)]")
     processes = [subprocess.Popen([sys.executable, "-c", script, str(path), f"p{n}-"]) for n in range(3)]
     threads = [threading.Thread(target=lambda n=n: [queue.enqueue(REPO, sender="t", delivery_id=f"t{n}-{i}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.lua_zone import evaluate_lua_zone, evaluate_lua_zones
+from publisher.zone.lua_zone import evaluate_lua_zone, evaluate_lua_zones
 from publisher.model import Record
 from publisher.rdata import canonical_rdata
 
@@ -493,7 +493,7 @@ def test_txt_split_and_escape_match_dnspython(texts):
 
 # ----------------------------------------------------------------------------- literal files (no-code fast path)
 
-import publisher.lua_zone as lua_zone_module  # noqa: E402
+import publisher.zone.lua_zone as lua_zone_module  # noqa: E402
 
 literal_owner = st.one_of(st.from_regex(r"[a-z0-9_-]{0,12}", fullmatch=True),
                           st.from_regex(r"[A-Za-z0-9_*-]{1,8}(\.[A-Za-z0-9_-]{1,8}){0,2}", fullmatch=True),

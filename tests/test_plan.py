@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from publisher.model import CREATE, DELETE, UPDATE, IgnoreRule, Record
-from publisher.plan import diff_records
+from publisher.publish.plan import diff_records
 
 
 def rec(name: str, rtype: str, data: str, ttl: int = 300) -> Record:
@@ -109,8 +109,8 @@ def test_order_is_deterministic():
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
 from publisher.model import ERROR, WARNING, Change  # noqa: E402
-from publisher.plan import Plan, ZonePlan, apply_changes, capability_findings, safety_findings  # noqa: E402
-from publisher.soa import make_soa, next_serial, serial_gt, without_serial  # noqa: E402
+from publisher.publish.plan import Plan, ZonePlan, apply_changes, capability_findings, safety_findings  # noqa: E402
+from publisher.publish.soa import make_soa, next_serial, serial_gt, without_serial  # noqa: E402
 from publisher.config import Defaults  # noqa: E402
 
 _names = st.sampled_from(["example.com.", "a.example.com.", "b.example.com.", "c.b.example.com."])

@@ -1,7 +1,7 @@
 """One conformance suite, run against every provider on a real server.
 
 BIND and Knot through RFC 2136 + AXFR, PowerDNS through its API, and zone files reloaded into BIND.
-Every scenario applies a plan made by the real diff engine (``publisher.plan.diff_records``), then
+Every scenario applies a plan made by the real diff engine (``publisher.publish.plan.diff_records``), then
 reads the zone back and requires it to equal what was wanted and the next plan to be empty.
 """
 
@@ -13,11 +13,11 @@ from typing import Callable, Iterable
 import pytest
 
 from publisher.model import Record
-from publisher.plan import diff_records
-from publisher.providers.base import ConcurrentChangeError, Provider, ProviderError
-from publisher.providers.powerdns import PowerDNSProvider
-from publisher.providers.rfc2136 import RFC2136Provider
-from publisher.providers.zonefile import ZoneFileProvider
+from publisher.publish.plan import diff_records
+from publisher.publish.providers.base import ConcurrentChangeError, Provider, ProviderError
+from publisher.publish.providers.powerdns import PowerDNSProvider
+from publisher.publish.providers.rfc2136 import RFC2136Provider
+from publisher.publish.providers.zonefile import ZoneFileProvider
 from tests.servers import unique_zone, wait_for_serial
 
 pytestmark = pytest.mark.slow
@@ -162,8 +162,8 @@ def test_apex_ns_change_refused_without_force_through_publish(target: Target, tm
     """The orchestrator (publish) against each real provider: an apex NS change is blocked and
     nothing is applied until --force; after every apply the next plan is empty."""
     from publisher.config import load_config_text
-    from publisher.publish import APPLIED, BLOCKED, UNCHANGED, publish
-    from publisher.state import StateStore
+    from publisher.publish.orchestrator import APPLIED, BLOCKED, UNCHANGED, publish
+    from publisher.publish.state import StateStore
 
     o = target.origin
     zones = tmp_path / "zones"

@@ -7,10 +7,10 @@ from types import MappingProxyType
 import pytest
 
 from publisher.model import CREATE, Change, Record
-from publisher.plan import diff_records
-from publisher.providers import create_provider
-from publisher.providers.base import ProviderError
-from publisher.providers.powerdns import PowerDNSProvider
+from publisher.publish.plan import diff_records
+from publisher.publish.providers import create_provider
+from publisher.publish.providers.base import ProviderError
+from publisher.publish.providers.powerdns import PowerDNSProvider
 from tests.servers import LOOPBACK, free_port, query_soa_serial, unique_zone
 
 

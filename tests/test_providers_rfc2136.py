@@ -12,12 +12,12 @@ import dns.rdatatype
 import pytest
 
 from publisher.model import CREATE, DELETE, UPDATE, Change, Record
-from publisher.plan import diff_records
-from publisher.providers import create_provider
-from publisher.providers.base import ConcurrentChangeError, ProviderError
-from publisher.providers.rfc2136 import (RFC2136Provider, addresses_before_referrers, rdata_to_text, serial_after,
+from publisher.publish.plan import diff_records
+from publisher.publish.providers import create_provider
+from publisher.publish.providers.base import ConcurrentChangeError, ProviderError
+from publisher.publish.providers.rfc2136 import (RFC2136Provider, addresses_before_referrers, rdata_to_text, serial_after,
                                          serial_gt)
-from publisher.providers.tsig import make_key
+from publisher.publish.providers.tsig import make_key
 from publisher.rdata import canonical_rdata
 from tests.servers import LOOPBACK, free_port, unique_zone
 
@@ -86,7 +86,7 @@ def test_referrer_additions_follow_other_additions_and_precede_deletes() -> None
 @pytest.mark.parametrize("name", ["www.example.com.", "a.b.example.com.", "*.example.com.", "we\\.ird.example.com.",
                                   "other.org.", "caf\\195\\169.example.com."])
 def test_owner_names_encode_as_dnspython_would(name: str) -> None:
-    from publisher.providers.rfc2136 import _owner_wire
+    from publisher.publish.providers.rfc2136 import _owner_wire
 
     owner, zone = dns.name.from_text(name), dns.name.from_text("example.com.")
     expected = (b"".join(bytes((len(label),)) + label for label in owner.relativize(zone).labels) + b"\xc0\x0c"
@@ -102,7 +102,7 @@ def test_owner_names_encode_as_dnspython_would(name: str) -> None:
     ("A", "192.0.2.1"), ("AAAA", "2001:db8::1"),
 ])
 def test_rdata_wire_matches_dnspython(rtype: str, text: str) -> None:
-    from publisher.providers.rfc2136 import _rdata_wire
+    from publisher.publish.providers.rfc2136 import _rdata_wire
 
     rdtype = dns.rdatatype.from_text(rtype)
     assert _rdata_wire(rdtype, rtype, text) == dns.rdata.from_text(dns.rdataclass.IN, rdtype, text).to_wire()
@@ -391,11 +391,11 @@ tsig_secret = "env:TEST_TSIG_SECRET"
 
 def test_transfer_parser_decodes_a_signed_zone_with_compressed_names() -> None:
     """A signed zone's AXFR (built with dnspython, compressed).  RRSIG/NSEC are read like any
-    record: the planner leaves what a signing server maintains alone (publisher.plan)."""
+    record: the planner leaves what a signing server maintains alone (publisher.publish.plan)."""
     import dns.message
     import dns.rrset
 
-    from publisher.providers.axfr import _Parser
+    from publisher.publish.providers.axfr import _Parser
 
     o = "example.com."
     query = dns.message.make_query(o, "AXFR")

@@ -10,9 +10,9 @@ from types import MappingProxyType
 import pytest
 
 from publisher.model import CREATE, DELETE, Change, Record
-from publisher.providers import create_provider
-from publisher.providers.base import ConcurrentChangeError, ProviderError
-from publisher.providers.zonefile import HEADER, ZoneFileProvider
+from publisher.publish.providers import create_provider
+from publisher.publish.providers.base import ConcurrentChangeError, ProviderError
+from publisher.publish.providers.zonefile import HEADER, ZoneFileProvider
 from tests.servers import unique_zone, wait_for_serial
 
 DATA = Path(__file__).parent / "data" / "providers"

@@ -10,9 +10,9 @@ import pytest
 
 from publisher.config import Config, load_config_text
 from publisher.model import Record
-from publisher.providers import create_provider
-from publisher.publish import APPLIED, BLOCKED, FAILED, KEPT_LAST_GOOD, PLANNED, UNCHANGED, publish
-from publisher.state import StateStore
+from publisher.publish.providers import create_provider
+from publisher.publish.orchestrator import APPLIED, BLOCKED, FAILED, KEPT_LAST_GOOD, PLANNED, UNCHANGED, publish
+from publisher.publish.state import StateStore
 
 NAMESERVERS = '["ns1.nameservers.example.", "ns2.nameservers.example."]'
 
@@ -360,7 +360,7 @@ def _foreign_update(named_server, origin: str, name: str, address: str) -> None:
 
 @pytest.mark.slow
 def test_rfc2136_concurrent_change_is_detected_not_overwritten(tmp_path, named_server):
-    from publisher.providers.rfc2136 import RFC2136Provider
+    from publisher.publish.providers.rfc2136 import RFC2136Provider
 
     origin = named_server.new_zone()
     config = _bind_config(tmp_path, named_server)
@@ -624,8 +624,8 @@ def test_deleting_a_zone_already_gone_from_the_provider_just_forgets_it(tmp_path
 
 def test_a_new_zone_is_filled_under_a_newer_serial_than_the_empty_one(tmp_path, repo):
     """Secondaries may transfer the freshly created, empty zone: the filled one must be newer."""
-    from publisher.providers.zonefile import ZoneFileProvider
-    from publisher.soa import serial_gt
+    from publisher.publish.providers.zonefile import ZoneFileProvider
+    from publisher.publish.soa import serial_gt
 
     class Recording(ZoneFileProvider):
         created: list[int] = []

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from publisher.bind_zone import read_bind_zone
+from publisher.zone.bind_zone import read_bind_zone
 from publisher.model import ERROR
 from publisher.rdata import (
     FAST_PATHS,
@@ -172,7 +172,7 @@ def test_token_fast_path_equals_dnspython_reference(record: tuple[str, str], ori
 
 
 def _tokens(text: str) -> list[str]:
-    from publisher.bind_zone import _lex_special  # noqa: PLC0415
+    from publisher.zone.bind_zone import _lex_special  # noqa: PLC0415
 
     tokens, _ = _lex_special(text, 1, iter(()))
     return tokens

@@ -3,7 +3,7 @@
 import dns.zone
 
 from publisher.model import Record, Zone
-from publisher.render import dns_order_key, zone_to_text
+from publisher.zone.render import dns_order_key, zone_to_text
 
 SOA = Record("example.com.", "SOA", 3600, "ns1.example.net. hostmaster.example.com. 7 3600 600 1209600 300")
 

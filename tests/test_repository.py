@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from publisher.model import IgnoreRule
-from publisher.repository import BIND, LUA, discover, origin_from_file_name, zone_name_problem
+from publisher.zone.repository import BIND, LUA, discover, origin_from_file_name, zone_name_problem
 
 
 def write(root: Path, files: dict[str, str]) -> Path:

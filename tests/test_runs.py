@@ -1,7 +1,7 @@
 """Run records round-trip through SQLite; zone states are the latest outcome per zone and provider."""
 
 from publisher.model import Change, Finding
-from publisher.runs import FAILED, OK, PROBLEMS, RunRecord, RunStore, ZoneOutcome
+from publisher.service.runs import FAILED, OK, PROBLEMS, RunRecord, RunStore, ZoneOutcome
 
 FINDING = Finding("error", "bad-ttl", "example.com.", "example.com.zone", 3, "TTL out of range")
 
@@ -34,7 +34,7 @@ def test_record_round_trip_and_zone_states(tmp_path):
 def test_record_and_what_follows_commit_together_or_not_at_all(tmp_path):
     import pytest
 
-    from publisher.notify import MAIL, Outbox
+    from publisher.service.notify import MAIL, Outbox
 
     store, outbox = RunStore(tmp_path / "state.db"), Outbox(tmp_path / "state.db")
 

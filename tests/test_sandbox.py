@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher.lua_zone import evaluate_lua_zones
-from publisher.sandbox import Chunk, LuaSandbox, SandboxLimits
+from publisher.zone.lua_zone import evaluate_lua_zones
+from publisher.zone.sandbox import Chunk, LuaSandbox, SandboxLimits
 
 # Small limits keep the attacks quick; the wall clock must exceed the Lua CPU limit so the hook,
 # not the parent, stops the Lua-level loops.

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from publisher.senders import Push, Refusal, parse_request, recognise, standard_signature
+from publisher.service.senders import Push, Refusal, parse_request, recognise, standard_signature
 
 DATA = Path(__file__).parent / "data" / "service"
 SECRET = "s3cret-for-tests"

@@ -22,7 +22,7 @@ import dns.rdatatype
 import pytest
 import requests
 
-from publisher.tokens import generate_token, hash_token
+from publisher.service.tokens import generate_token, hash_token
 from tests.mailserver import MailServer, free_port
 from tests.servers import _start_named
 from tests.test_fetch import Remote
@@ -122,7 +122,7 @@ interval = {poll}
             return False
 
     def worker_pid(self) -> int:
-        """The dedicated worker process (live child of serve running publisher.worker)."""
+        """The dedicated worker process (live child of serve running publisher.service.worker)."""
         def find():
             for entry in Path("/proc").iterdir():
                 if not entry.name.isdigit():
@@ -133,7 +133,7 @@ interval = {poll}
                 except OSError:
                     continue
                 state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-                if int(ppid) == self.process.pid and state != "Z" and b"publisher.worker" in cmdline:
+                if int(ppid) == self.process.pid and state != "Z" and b"publisher.service.worker" in cmdline:
                     return int(entry.name)
             return None
         return wait_until(find, "the worker process")
@@ -386,7 +386,7 @@ def _responses(stream, count: int) -> list[tuple[int, dict, bytes]]:
 
 
 def test_flood_from_a_rate_limited_client_gets_429_on_its_kept_alive_connection(service_factory, mail):
-    """The 429s past the failure limit are answered by the worker's event loop (publisher.web.server);
+    """The 429s past the failure limit are answered by the worker's event loop (publisher.service.web.server);
     what a client sees, the metrics and the log are those of the app's own refusals."""
     service = service_factory(smtp_port=mail.port)
     service.start()

@@ -6,7 +6,7 @@ import sqlite3
 import threading
 
 from publisher.model import Record
-from publisher.state import StateStore, decode_records, encode_records
+from publisher.publish.state import StateStore, decode_records, encode_records
 
 SOA = Record("example.com.", "SOA", 3600, "ns1.example.net. hostmaster.example.net. 7 3600 600 1209600 300")
 

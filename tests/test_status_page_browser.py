@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from publisher.tokens import generate_token, hash_token
+from publisher.service.tokens import generate_token, hash_token
 from tests.mailserver import free_port
 from tests.test_service_e2e import wait_until
 

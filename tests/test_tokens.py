@@ -2,7 +2,7 @@
 
 import pytest
 
-from publisher.tokens import TokenConfigError, TokenSet, config_line, generate_token, hash_token
+from publisher.service.tokens import TokenConfigError, TokenSet, config_line, generate_token, hash_token
 
 
 def test_generated_tokens_are_long_and_distinct():

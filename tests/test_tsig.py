@@ -9,7 +9,7 @@ from pathlib import Path
 import dns.tsig
 import pytest
 
-from publisher.providers.tsig import TsigError, make_key, parse_keys, read_keyfile
+from publisher.publish.providers.tsig import TsigError, make_key, parse_keys, read_keyfile
 
 DATA = Path(__file__).parent / "data" / "providers"
 

@@ -1,4 +1,4 @@
-"""Unit tests of publisher.validate on hand-built zones (model conventions: absolute lower-case
+"""Unit tests of publisher.zone.validate on hand-built zones (model conventions: absolute lower-case
 names, canonical rdata).  Each test builds the smallest zone that shows one rule."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import re
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import publisher.validate as validate_module
+import publisher.zone.validate as validate_module
 from publisher.model import ERROR, WARNING, Record, ServiceRecord, Zone
-from publisher.validate import validate_zone
+from publisher.zone.validate import validate_zone
 
 ORIGIN = "example.com."
 SOA = "ns1.example.com. hostmaster.example.com. 1 3600 600 1209600 300"
@@ -499,7 +499,7 @@ def test_validation_never_raises_on_malformed_data(rows, standalone):
 # -- end to end with the BIND reader --------------------------------------------------------------
 
 def test_bind_file_with_common_mistakes_reports_each_at_its_line(data_dir):
-    from publisher.bind_zone import read_bind_zone
+    from publisher.zone.bind_zone import read_bind_zone
 
     folder = data_dir / "validate"
     result = read_bind_zone(folder / "mistakes.example.com.zone", ORIGIN, repo=folder,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from publisher.bind_zone import read_bind_zone
+from publisher.zone.bind_zone import read_bind_zone
 from publisher.model import ERROR, Finding
-from publisher.validate import validate_zone
+from publisher.zone.validate import validate_zone
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "bind9-checkzone"
 ZONES = CORPUS / "zones"

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from publisher.config import Config, SourceConfig, StateConfig, WebhookConfig
-from publisher.jobs import QUEUED
+from publisher.service.jobs import QUEUED
 from publisher.model import Change, Finding
-from publisher.runs import PROBLEMS, RunRecord, ZoneOutcome
-from publisher.tokens import generate_token, hash_token
-from publisher.web import create_app, redact
-from publisher.web.webhooks import repository_matches, repository_path
+from publisher.service.runs import PROBLEMS, RunRecord, ZoneOutcome
+from publisher.service.tokens import generate_token, hash_token
+from publisher.service.web import create_app, redact
+from publisher.service.web.webhooks import repository_matches, repository_path
 
 DATA = Path(__file__).parent / "data" / "service"
 SECRET = "webhook-secret-for-tests"
@@ -250,10 +250,10 @@ def test_metrics_expose_requests_queue_and_zones(app, client):
     assert "publisher_outbox_pending 0.0" in text
 
 
-# -- refusals answered in gunicorn's event loop (publisher.web.server) ------------------------------
+# -- refusals answered in gunicorn's event loop (publisher.service.web.server) ------------------------------
 
 def test_gate_refuses_before_parsing_only_a_rate_limited_client_posting_to_a_webhook(app, client):
-    from publisher.web.metrics import WEBHOOK_REQUESTS
+    from publisher.service.web.metrics import WEBHOOK_REQUESTS
     limited = WEBHOOK_REQUESTS.labels(outcome="rate-limited")
     gate = app.publisher_gate
     assert gate.refusal_before_parsing("POST", "/hooks/guess", "127.0.0.1") is None  # not limited yet
@@ -275,7 +275,7 @@ def test_gate_refuses_before_parsing_only_a_rate_limited_client_posting_to_a_web
     (b"POST /hooks/x HTTP/1.1\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", ("POST", "/hooks/x", 69)),
 ])
 def test_simple_complete_requests_are_recognised(raw, expected):
-    from publisher.web.server import request_to_refuse
+    from publisher.service.web.server import request_to_refuse
     assert request_to_refuse(raw, 4094) == expected
 
 
@@ -295,7 +295,7 @@ def test_simple_complete_requests_are_recognised(raw, expected):
     b"POST /" + b"x" * 5000 + b" HTTP/1.1\r\n\r\n",
 ])
 def test_anything_unusual_is_left_to_gunicorn(raw):
-    from publisher.web.server import request_to_refuse
+    from publisher.service.web.server import request_to_refuse
     assert request_to_refuse(raw, 4094) is None
 
 
@@ -308,7 +308,7 @@ def test_worker_answers_a_rate_limited_client_in_its_event_loop(app, client):
     from gunicorn.config import Config as GunicornConfig
     from gunicorn.workers.gthread import TConn
 
-    from publisher.web.server import PublisherThreadWorker
+    from publisher.service.web.server import PublisherThreadWorker
 
     body = push_body()
     for _ in range(5):

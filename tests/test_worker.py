@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from publisher.config import load_config_text
-from publisher.jobs import BRANCH_DELETED, DONE, FAILED as JOB_FAILED, POLL
-from publisher.notify import Notifier
-from publisher.runs import BRANCH_DELETED as RUN_DELETED, FAILED, OK, PROBLEMS
-from publisher.worker import Worker
+from publisher.service.jobs import BRANCH_DELETED, DONE, FAILED as JOB_FAILED, POLL
+from publisher.service.notify import Notifier
+from publisher.service.runs import BRANCH_DELETED as RUN_DELETED, FAILED, OK, PROBLEMS
+from publisher.service.worker import Worker
 from tests.test_fetch import Remote
 
 DATA = Path(__file__).parent / "data" / "service"

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from publisher.config import Config, ConfigError, load_config
-from publisher.publish import publish
+from publisher.publish.orchestrator import publish
 
 
 def load_for_command(path: str) -> tuple[Config, Path] | None:

@@ -12,9 +12,9 @@ import tempfile
 from argparse import Namespace
 from pathlib import Path
 
-from publisher.evaluate import evaluate_repository
+from publisher.zone.evaluate import evaluate_repository
 from publisher.model import Record, Zone
-from publisher.render import zone_to_text
+from publisher.zone.render import zone_to_text
 
 _PLACEHOLDER_NS = "ns1.invalid."
 

@@ -18,8 +18,8 @@ import dns.rdatatype
 from publisher.commands.apply import load_for_command
 from publisher.config import ConfigError
 from publisher.model import Record
-from publisher.providers.base import ProviderError
-from publisher.render import dns_order_key, records_to_text
+from publisher.publish.providers.base import ProviderError
+from publisher.zone.render import dns_order_key, records_to_text
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     config, _ = loaded
     origin = args.zone.lower().rstrip(".") + "."
     try:
-        from publisher.providers import create_provider
+        from publisher.publish.providers import create_provider
 
         provider = create_provider(config.provider(args.provider), config)
         snapshot = provider.read(origin)

@@ -11,7 +11,7 @@ from argparse import Namespace
 from pathlib import Path
 from typing import TextIO
 
-from publisher.evaluate import RepositoryResult, evaluate_file, evaluate_repository
+from publisher.zone.evaluate import RepositoryResult, evaluate_file, evaluate_repository
 from publisher.model import ZoneResult
 
 

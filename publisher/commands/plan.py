@@ -11,7 +11,7 @@ import json
 import sys
 
 from publisher.commands.apply import load_for_command
-from publisher.publish import PROBLEM_STATUSES, publish
+from publisher.publish.orchestrator import PROBLEM_STATUSES, publish
 
 
 def run(args: argparse.Namespace) -> int:

@@ -44,7 +44,7 @@ class RedactingLogger(Logger):
         super().access(resp, req, environ, request_time)
 
     def atoms(self, resp, req, environ, request_time):
-        from publisher.web import redact
+        from publisher.service.web import redact
 
         atoms = super().atoms(resp, req, environ, request_time)
         return {key: redact(value) if isinstance(value, str) else value for key, value in atoms.items()}
@@ -63,7 +63,7 @@ class ServiceApplication(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from publisher.web import create_app
+        from publisher.service.web import create_app
         return create_app(self.publisher_config)
 
 
@@ -110,7 +110,7 @@ class WorkerSupervisor:
 def development_token(config: Config) -> str | None:
     """With no ``[webhook] tokens`` configured (``make run``), a token kept beside the state
     database (mode 0600) so the printed URL stays valid across restarts."""
-    from publisher.tokens import generate_token
+    from publisher.service.tokens import generate_token
 
     path = Path(config.state.path).parent / "webhook-token"
     try:
@@ -137,8 +137,8 @@ def gunicorn_options(host: str, port: int) -> dict:
     return {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": int(os.environ.get("PUBLISHER_WEB_WORKERS", "2")),
-        # gthread, plus refusals of rate-limited clients in its event loop (publisher.web.server)
-        "worker_class": "publisher.web.server.PublisherThreadWorker",
+        # gthread, plus refusals of rate-limited clients in its event loop (publisher.service.web.server)
+        "worker_class": "publisher.service.web.server.PublisherThreadWorker",
         "threads": int(os.environ.get("PUBLISHER_WEB_THREADS", "8")),
         "timeout": 30,
         "graceful_timeout": 5,
@@ -155,7 +155,7 @@ def gunicorn_options(host: str, port: int) -> dict:
 
 def run(args) -> int:
     # Request counters are summed over gunicorn workers through files in this directory; it must be
-    # set before prometheus_client is imported (by publisher.web).
+    # set before prometheus_client is imported (by publisher.service.web).
     metrics_dir = None
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="zone-publisher-metrics-")
@@ -172,13 +172,13 @@ def run(args) -> int:
 
     token = None
     if not config.webhook.tokens:
-        from publisher.tokens import hash_token
+        from publisher.service.tokens import hash_token
         token = development_token(config)
         config = replace(config, webhook=replace(config.webhook, tokens=(hash_token(token),)))
 
     shown_host = socket.gethostname() if host in ("0.0.0.0", "::") else host
     base_url = f"http://{'[' + shown_host + ']' if ':' in shown_host else shown_host}:{port}"
-    worker_argv = [sys.executable, "-m", "publisher.worker", "--status-url", base_url + "/",
+    worker_argv = [sys.executable, "-m", "publisher.service.worker", "--status-url", base_url + "/",
                    "--parent", str(os.getpid())]
     if args.config:
         worker_argv += ["--config", str(Path(args.config).resolve())]

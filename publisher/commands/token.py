@@ -6,7 +6,7 @@ webhook URL.
 
 from __future__ import annotations
 
-from publisher.tokens import config_line, generate_token
+from publisher.service.tokens import config_line, generate_token
 
 
 def run(args) -> int:

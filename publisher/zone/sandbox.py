@@ -298,8 +298,8 @@ class LuaSandbox:
                 pass
 
     def _start(self) -> subprocess.Popen:
-        package_parent = str(Path(__file__).resolve().parent.parent)
-        code = f"import sys; sys.path.insert(0, {package_parent!r}); from publisher.sandbox import worker_main; worker_main()"
+        package_parent = str(Path(__file__).resolve().parents[2])
+        code = f"import sys; sys.path.insert(0, {package_parent!r}); from publisher.zone.sandbox import worker_main; worker_main()"
         environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
         return subprocess.Popen(
             [sys.executable, "-I", "-c", code],

@@ -60,7 +60,7 @@ def _process_metrics() -> bytes:
 
 @blueprint.get("/metrics")
 def metrics():
-    from publisher.web import services
+    from publisher.service.web import services
     state = CollectorRegistry()
     state.register(StateCollector(services()))
     return Response(_process_metrics() + generate_latest(state), mimetype=CONTENT_TYPE_LATEST)

@@ -19,18 +19,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from publisher.alias import AliasResolver, flatten_aliases
+from publisher.publish.alias import AliasResolver, flatten_aliases
 from publisher.config import Config
-from publisher.evaluate import EvaluationOptions, evaluate_repository
+from publisher.zone.evaluate import EvaluationOptions, evaluate_repository
 from publisher.model import ERROR, WARNING, Change, Finding, Record, Zone, ZoneResult
-from publisher.plan import (SERVER_MANAGED_TYPES, Plan, ZonePlan, apply_changes, capability_findings,
+from publisher.publish.plan import (SERVER_MANAGED_TYPES, Plan, ZonePlan, apply_changes, capability_findings,
                             diff_records, safety_findings)
-from publisher.providers import create_provider
-from publisher.providers.base import Provider, ProviderError
-from publisher.repository import discover
-from publisher.sandbox import SandboxLimits
-from publisher.soa import make_soa, next_serial, without_serial
-from publisher.state import StateStore
+from publisher.publish.providers import create_provider
+from publisher.publish.providers.base import Provider, ProviderError
+from publisher.zone.repository import discover
+from publisher.zone.sandbox import SandboxLimits
+from publisher.publish.soa import make_soa, next_serial, without_serial
+from publisher.publish.state import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def publish(
     """Plan (and with ``apply`` apply) the repository at ``repo_path`` to every configured provider.
 
     ``providers`` maps provider names to ready instances (tests, or a service that keeps them);
-    missing ones are built with ``publisher.providers.create_provider`` and, when ``providers`` is
+    missing ones are built with ``publisher.publish.providers.create_provider`` and, when ``providers`` is
     a dict, added to it so the next run reuses them.  ``state`` defaults to the
     store at ``[state] path``.
     """

@@ -40,10 +40,10 @@ import dns.rdtypes.ANY.TSIG
 import dns.tsig
 
 from publisher.model import CREATE, DELETE, UPDATE, Change, Record
-from publisher.providers import axfr
-from publisher.providers.presentation import is_plain
-from publisher.providers.base import Capabilities, ConcurrentChangeError, ProviderError, Snapshot
-from publisher.providers.tsig import TsigKey
+from publisher.publish.providers import axfr
+from publisher.publish.providers.presentation import is_plain
+from publisher.publish.providers.base import Capabilities, ConcurrentChangeError, ProviderError, Snapshot
+from publisher.publish.providers.tsig import TsigKey
 from publisher.rdata import RdataError, canonical_rdata
 
 # What BIND 9.18 and Knot 3.2 both store and transfer (ALIAS is flattened by the publisher).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from publisher.providers.base import Capabilities, ConcurrentChangeError, Provider, ProviderError, Snapshot
+from publisher.publish.providers.base import Capabilities, ConcurrentChangeError, Provider, ProviderError, Snapshot
 
 __all__ = ["Capabilities", "ConcurrentChangeError", "Provider", "ProviderError", "Snapshot", "create_provider"]
 
@@ -27,8 +27,8 @@ def create_provider(provider_config: Any, config: Any = None) -> Provider:
         return options[key]
 
     if kind == "rfc2136":
-        from publisher.providers.rfc2136 import RFC2136Provider
-        from publisher.providers.tsig import TsigError, make_key, read_keyfile
+        from publisher.publish.providers.rfc2136 import RFC2136Provider
+        from publisher.publish.providers.tsig import TsigError, make_key, read_keyfile
 
         try:
             if options.get("tsig_keyfile"):
@@ -43,7 +43,7 @@ def create_provider(provider_config: Any, config: Any = None) -> Provider:
                                timeout=float(options.get("timeout", 10.0)),
                                max_message_size=int(options.get("max_message_size", 65535)))
     if kind == "powerdns":
-        from publisher.providers.powerdns import PowerDNSProvider
+        from publisher.publish.providers.powerdns import PowerDNSProvider
 
         return PowerDNSProvider(name, str(need("api_url")), str(need("api_key")),
                                 server_id=str(options.get("server_id", "localhost")),
@@ -51,7 +51,7 @@ def create_provider(provider_config: Any, config: Any = None) -> Provider:
                                 kind=str(options.get("kind", "Native")),
                                 nameservers=tuple(options.get("nameservers", ())))
     if kind == "zonefile":
-        from publisher.providers.zonefile import ZoneFileProvider
+        from publisher.publish.providers.zonefile import ZoneFileProvider
 
         return ZoneFileProvider(name, need("directory"), reload_command=options.get("reload_command"),
                                 check_command=options.get("check_command"),

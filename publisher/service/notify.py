@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Sequence
 
 from publisher.config import NotifyConfig
-from publisher.database import PerThreadStore, transaction
-from publisher.runs import BRANCH_DELETED, RunRecord
+from publisher.service.database import PerThreadStore, transaction
+from publisher.service.runs import BRANCH_DELETED, RunRecord
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from publisher.database import PerThreadStore, transaction
+from publisher.service.database import PerThreadStore, transaction
 from publisher.model import Change, Finding
 
 OK, PROBLEMS, FAILED, BRANCH_DELETED = "ok", "problems", "failed", "branch-deleted"

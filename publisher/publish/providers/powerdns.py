@@ -19,8 +19,8 @@ from urllib.parse import quote
 import requests
 
 from publisher.model import DELETE, Change, Record
-from publisher.providers.base import Capabilities, ConcurrentChangeError, ProviderError, Snapshot
-from publisher.providers.rfc2136 import serial_after, serial_gt, serial_of
+from publisher.publish.providers.base import Capabilities, ConcurrentChangeError, ProviderError, Snapshot
+from publisher.publish.providers.rfc2136 import serial_after, serial_gt, serial_of
 from publisher.rdata import RdataError, canonical_rdata
 
 RECORD_TYPES = frozenset({

@@ -6,7 +6,7 @@
 * ``metrics``: ``/metrics`` for Prometheus.
 
 Only the insert into the job queue happens inside a request; fetching and publishing run in the
-background worker (``publisher.worker``), started once per service by ``zone-publisher serve``.
+background worker (``publisher.service.worker``), started once per service by ``zone-publisher serve``.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typing import Any, Mapping
 from flask import Flask, jsonify, request
 
 from publisher.config import Config
-from publisher.jobs import JobQueue, source_key
-from publisher.notify import Outbox
-from publisher.runs import RunStore
-from publisher.tokens import TokenSet
-from publisher.web.ratelimit import FailureLimiter
+from publisher.service.jobs import JobQueue, source_key
+from publisher.service.notify import Outbox
+from publisher.service.runs import RunStore
+from publisher.service.tokens import TokenSet
+from publisher.service.web.ratelimit import FailureLimiter
 
 _TOKEN_IN_PATH = re.compile(r"(/(?:notifications|hooks)/)[^/?#\s]+")
 
@@ -85,7 +85,7 @@ def create_app(config: Config | None = None, test_config: Mapping[str, Any] | No
         limiter=FailureLimiter(app.config["AUTH_FAILURE_LIMIT"], app.config["AUTH_FAILURE_WINDOW"]),
         repository=source_key(config.source))
 
-    from publisher.web import api, metrics, status, webhooks
+    from publisher.service.web import api, metrics, status, webhooks
     app.wsgi_app = app.publisher_gate = webhooks.WebhookGate(app.wsgi_app, app.extensions["publisher"])
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(status.blueprint)

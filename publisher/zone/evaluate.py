@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from publisher.bind_zone import read_bind_zone
-from publisher.lua_zone import evaluate_lua_zones
+from publisher.zone.bind_zone import read_bind_zone
+from publisher.zone.lua_zone import evaluate_lua_zones
 from publisher.model import ERROR, Finding, IgnoreRule, Record, ZoneResult
-from publisher.repository import BIND, LUA, ZoneSource, discover, origin_from_file_name, zone_name_problem
-from publisher.sandbox import SandboxLimits
-from publisher.validate import validate_zone
+from publisher.zone.repository import BIND, LUA, ZoneSource, discover, origin_from_file_name, zone_name_problem
+from publisher.zone.sandbox import SandboxLimits
+from publisher.zone.validate import validate_zone
 
 
 @dataclass(frozen=True)

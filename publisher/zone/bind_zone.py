@@ -3,7 +3,7 @@
 ``read_bind_zone`` turns a zone file into a ``ZoneResult``: records in canonical form (see
 ``publisher.rdata``) and a finding for every syntax or data problem, with file and line, reading
 on after each error so that a user sees everything at once.  Structural checks (CNAME and other
-data, owners outside the zone, host-name syntax...) belong to ``publisher.validate``.
+data, owners outside the zone, host-name syntax...) belong to ``publisher.zone.validate``.
 
 Speed matters (a 1,000,000-record zone must lint in seconds), so the common line shape, with no
 quotes, parentheses or escapes, is split with ``str.split``; only other lines go through the

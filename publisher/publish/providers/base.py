@@ -1,7 +1,7 @@
 """The provider interface every DNS backend implements, and its capabilities as data.
 
 A provider reads what a server serves for a zone and applies a list of RRset changes to it.  The
-diff engine (``publisher.plan``) is shared; providers never decide *what* to change, only *how*.
+diff engine (``publisher.publish.plan``) is shared; providers never decide *what* to change, only *how*.
 Every provider passes the same conformance suite (``tests/test_providers_conformance.py``) against a
 real server.
 """

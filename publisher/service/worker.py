@@ -20,13 +20,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from publisher.config import Config, load_config
-from publisher.fetch import Checkout, FetchError, fetch, is_ancestor, remote_head
-from publisher.jobs import (BRANCH_DELETED, DONE, FAILED as JOB_FAILED, POLL, PUSH, SUPERSEDED, Enqueued, Job,
+from publisher.service.fetch import Checkout, FetchError, fetch, is_ancestor, remote_head
+from publisher.service.jobs import (BRANCH_DELETED, DONE, FAILED as JOB_FAILED, POLL, PUSH, SUPERSEDED, Enqueued, Job,
                             JobQueue, source_key, worker_identity)
-from publisher.notify import Notifier, Outbox, problem_fingerprint, queue_run_notifications
-from publisher.runs import BRANCH_DELETED as RUN_BRANCH_DELETED, FAILED, OK, PROBLEMS, RunRecord, RunStore, ZoneOutcome
+from publisher.service.notify import Notifier, Outbox, problem_fingerprint, queue_run_notifications
+from publisher.service.runs import BRANCH_DELETED as RUN_BRANCH_DELETED, FAILED, OK, PROBLEMS, RunRecord, RunStore, ZoneOutcome
 
-log = logging.getLogger("publisher.worker")
+log = logging.getLogger("publisher.service.worker")
 
 
 def _local_checkout(path: Path) -> Checkout:
@@ -52,7 +52,7 @@ class Worker:
 
     def __init__(self, config: Config, *, status_url: str = "", providers=None,
                  notify_delays: tuple[float, float] = (2.0, 600.0)) -> None:
-        from publisher.state import StateStore
+        from publisher.publish.state import StateStore
 
         self.config = config
         self.repository = source_key(config.source)
@@ -156,7 +156,7 @@ class Worker:
             return self._publish(job, base)
 
     def _publish(self, job: Job, base: RunRecord) -> tuple[RunRecord, str | None]:
-        from publisher.publish import publish
+        from publisher.publish.orchestrator import publish
 
         source = self.config.source
         timings: dict[str, float] = {}
@@ -208,7 +208,7 @@ class Worker:
         """Plan (never apply) against the providers; queue a run when a zone would change safely or a
         provider was edited outside the publisher.  Blocked or broken zones are left to the next push,
         so a standing problem does not mail someone every poll."""
-        from publisher.publish import publish
+        from publisher.publish.orchestrator import publish
 
         with self.checkout_lock:
             try:
@@ -277,8 +277,8 @@ class Worker:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m publisher.worker``: the dedicated background process ``serve`` starts."""
-    parser = argparse.ArgumentParser(prog="publisher.worker")
+    """``python -m publisher.service.worker``: the dedicated background process ``serve`` starts."""
+    parser = argparse.ArgumentParser(prog="publisher.service.worker")
     parser.add_argument("--config")
     parser.add_argument("--status-url", default="")
     parser.add_argument("--parent", type=int, default=0, help="exit when this process is gone")

@@ -6,7 +6,7 @@ import time
 
 from flask import Blueprint, abort, render_template
 
-from publisher.web import services
+from publisher.service.web import services
 
 blueprint = Blueprint("status", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/static")

@@ -1,6 +1,6 @@
 """Evaluate LuaDNS-style Lua zone files into ``Zone`` records (see docs/lua-zone-language.md).
 
-Each zone runs in the sandbox (``publisher.sandbox``): the repository's ``templates.lua`` (legacy)
+Each zone runs in the sandbox (``publisher.zone.sandbox``): the repository's ``templates.lua`` (legacy)
 and ``templates/*.lua`` in file-name order, then the zone file, in one fresh environment.  The
 record functions are Lua code (``lua/prelude.lua``) that already produce canonical data for the
 common types; this module turns the columns they return into ``Record`` tuples, canonicalises the
@@ -11,7 +11,7 @@ Records carry the file and line of the zone or template line that called the rec
 (a template helper's own line; for ``require("templates")`` methods, the zone line calling them).
 Generated files made only of literal record calls skip Lua altogether (``_literal_zone``).
 
-Lua 5.4 runs the zones (see ``publisher.sandbox``), so one 5.1 difference remains visible:
+Lua 5.4 runs the zones (see ``publisher.zone.sandbox``), so one 5.1 difference remains visible:
 ``"x" .. 10 / 2`` is ``"x5.0"``; integral floats passed to record functions, ``concat`` and
 ``tostring`` print without ``.0`` as in 5.1.
 """
@@ -33,7 +33,7 @@ import dns.ipv6
 
 from publisher.model import ERROR, Finding, IgnoreRule, Record, ServiceRecord, Zone, ZoneResult
 from publisher.rdata import RdataError, canonical_rdata, canonical_type
-from publisher.sandbox import Chunk, LuaSandbox, SandboxLimits, SandboxResult
+from publisher.zone.sandbox import Chunk, LuaSandbox, SandboxLimits, SandboxResult
 
 __all__ = ["evaluate_lua_zones", "evaluate_lua_zone", "SandboxLimits"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from publisher.web import services
+from publisher.service.web import services
 
 blueprint = Blueprint("api", __name__)
 

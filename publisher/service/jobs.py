@@ -23,7 +23,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
-from publisher.database import PerThreadStore, transaction
+from publisher.service.database import PerThreadStore, transaction
 
 QUEUED, RUNNING, DONE, FAILED, SUPERSEDED = "queued", "running", "done", "failed", "superseded"
 PUSH, POLL, BRANCH_DELETED = "push", "poll", "branch-deleted"

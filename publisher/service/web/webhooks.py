@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, request
 
-from publisher.jobs import BRANCH_DELETED, PUSH
-from publisher.senders import Refusal, parse_request
-from publisher.web import services
-from publisher.web.metrics import WEBHOOK_LATENCY, WEBHOOK_REQUESTS
+from publisher.service.jobs import BRANCH_DELETED, PUSH
+from publisher.service.senders import Refusal, parse_request
+from publisher.service.web import services
+from publisher.service.web.metrics import WEBHOOK_LATENCY, WEBHOOK_REQUESTS
 
 log = logging.getLogger("publisher.webhooks")
 blueprint = Blueprint("webhooks", __name__)
@@ -69,7 +69,7 @@ class WebhookGate:
         """``(status, JSON body)`` when a request can be refused from its request line and peer
         address alone (a rate-limited client posting to a webhook path), else None.
 
-        For the web server's event loop (``publisher.web.server``): a flood from a rate-limited
+        For the web server's event loop (``publisher.service.web.server``): a flood from a rate-limited
         client is answered there without a thread, an HTTP parser or a WSGI environ; the answer is
         the one ``__call__`` gives, and it is counted in the same metric (never logged one by one).
         """

@@ -1,6 +1,6 @@
 """Zone files on disk, reloaded into a server (``rndc reload {zone}``, ``knotc zone-reload {zone}``).
 
-Each zone is ``<directory>/<zone>.zone`` in canonical text (``publisher.render``), SOA first.  A
+Each zone is ``<directory>/<zone>.zone`` in canonical text (``publisher.zone.render``), SOA first.  A
 write goes to a temporary file in the same directory, is checked (``named-checkzone`` when
 installed, or ``check_command``), fsynced, then ``os.replace``d over the old file: a reader or a
 reload never sees half a zone.  When the reload fails the previous file is put back, so the next
@@ -30,10 +30,10 @@ import dns.rdatatype
 import dns.zone
 
 from publisher.model import DELETE, Change, Record
-from publisher.providers.base import Capabilities, ConcurrentChangeError, ProviderError, Snapshot
-from publisher.providers.rfc2136 import RECORD_TYPES, rdata_to_text, serial_of
+from publisher.publish.providers.base import Capabilities, ConcurrentChangeError, ProviderError, Snapshot
+from publisher.publish.providers.rfc2136 import RECORD_TYPES, rdata_to_text, serial_of
 from publisher.rdata import RdataError, canonical_rdata
-from publisher.render import records_to_text
+from publisher.zone.render import records_to_text
 
 HEADER = "; written by zone-publisher: edits here are seen as drift and overwritten\n"
 SECONDARIES_FILE = ".secondaries.json"

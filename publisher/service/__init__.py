@@ -1,0 +1,2 @@
+"""The push-to-publish service: web (Flask blueprints), senders, tokens, jobs, fetch, worker, runs,
+notify and the database."""
