@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -19,9 +20,25 @@ def connect(path: Path | str) -> sqlite3.Connection:
     connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     connection.row_factory = sqlite3.Row
     connection.execute("PRAGMA busy_timeout = 30000")
-    connection.execute("PRAGMA journal_mode = WAL")
+    _enable_wal(connection)
     connection.execute("PRAGMA synchronous = NORMAL")
     return connection
+
+
+def _enable_wal(connection: sqlite3.Connection, attempts: int = 300) -> None:
+    """Switch a new database to WAL.  SQLite answers SQLITE_BUSY at once, without its busy handler,
+    when several processes make this switch on a fresh file at the same moment (the gunicorn workers
+    and the job worker at start-up), so retry briefly; a database already in WAL needs no lock."""
+    for attempt in range(attempts):
+        try:
+            if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
 
 
 @contextmanager
