@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings, strategies as st
+
 from publisher.model import CREATE, DELETE, UPDATE, IgnoreRule, Record
-from publisher.publish.plan import diff_records
+from publisher.publish.plan import IgnoreIndex, diff_records
 
 
 def rec(name: str, rtype: str, data: str, ttl: int = 300) -> Record:
@@ -62,6 +64,50 @@ def test_ignored_records_are_never_deleted_and_never_lose_data():
     changes = diff_records(desired, current, ignores=ignores)
     assert [(c.action, c.name) for c in changes] == [(UPDATE, "acme.example.com."), (DELETE, "gone.example.com.")]
     assert changes[0].new == ('"mine"', '"token"')
+
+
+_LABELS = st.sampled_from(["a", "b", "ab", "_acme-challenge", "x-1", "%", "a%", "%b", "a%b"])
+_TYPES = st.sampled_from(["A", "TXT", "*", ""])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.lists(_LABELS, min_size=1, max_size=3), _TYPES), max_size=8),
+       st.lists(st.lists(st.sampled_from(["a", "b", "ab", "_acme-challenge", "x-1", "aab", "ba"]),
+                         min_size=1, max_size=4), min_size=1, max_size=8),
+       st.sampled_from(["A", "TXT", "MX"]))
+def test_ignore_index_agrees_with_the_rules_one_by_one(patterns, names, rtype):
+    rules = [IgnoreRule(".".join(labels) + ".example.com.", t) for labels, t in patterns]
+    index = IgnoreIndex(rules)
+    for labels in names:
+        name = ".".join(labels) + ".example.com."
+        assert index.protects(name, rtype) == any(rule.matches(name, rtype) for rule in rules), (name, rules)
+
+
+def test_20k_ignore_rules_over_20k_records_plan_in_bounded_work(monkeypatch):
+    """Issue 8: rules were tried one by one against every name (20k x 20k took 114 s).  Each
+    record may now be compared with the few rules that share its prefix, suffix and type only."""
+    count = 20_000
+    rules = tuple(IgnoreRule(f"keep{i}.example.com.", "TXT") if i % 2 else
+                  IgnoreRule(f"_acme-challenge.%.h{i}.example.com.", "TXT") for i in range(count))
+    current = tuple(Record(f"r{i}.h{i}.example.com.", "TXT", 300, f'"{i}"') for i in range(count))
+    current += tuple(Record(f"_acme-challenge.x.h{i}.example.com.", "TXT", 300, '"t"') for i in range(0, 200, 2))
+    current += tuple(Record(f"keep{i}.example.com.", "TXT", 300, '"k"') for i in range(1, 200, 2))
+    budget = 2 * len(current)
+    evaluations = 0
+    original = IgnoreRule.matches
+
+    def counted(rule, name, rtype):
+        nonlocal evaluations
+        evaluations += 1
+        if evaluations > budget:
+            raise AssertionError(f"more than {budget} pattern evaluations for {len(current)} records")
+        return original(rule, name, rtype)
+
+    monkeypatch.setattr(IgnoreRule, "matches", counted)
+    changes = diff_records((), current, ignores=rules)
+    assert len(changes) == count  # the 200 protected records stay, every other one is deleted
+    assert not any(c.name.startswith(("_acme-challenge.", "keep")) for c in changes)
+    assert evaluations == 200  # exactly one evaluation per protected record, none for the others
 
 
 def test_cname_replacing_a_deletes_the_a_before_creating_the_cname():
