@@ -152,7 +152,6 @@ def test_order_is_deterministic():
 
 # -- applying changes to a record set -----------------------------------------------------------
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
 
 from publisher.model import ERROR, WARNING, Change  # noqa: E402
 from publisher.publish.plan import Plan, ZonePlan, apply_changes, capability_findings, safety_findings  # noqa: E402
@@ -315,7 +314,10 @@ def test_soa_from_defaults():
 
 # -- plans as data --------------------------------------------------------------------------------
 
+import hashlib  # noqa: E402
 import json  # noqa: E402
+
+from publisher.model import Finding  # noqa: E402
 
 
 def _plan():
@@ -328,11 +330,37 @@ def _plan():
 def test_plan_json_has_the_documented_shape():
     data = json.loads(json.dumps(_plan().to_json()))
     assert set(data) == {"zones", "checksum"}
-    assert [set(z) for z in data["zones"]] == [{"zone", "provider", "changes"}] * 2
+    assert [set(z) for z in data["zones"]] == [{"zone", "provider", "changes", "create_zone", "delete_zone",
+                                                 "blocked", "has_changes", "serial_before", "serial_after", "soa",
+                                                 "soa_changed", "secondaries", "findings"}] * 2
     change = data["zones"][0]["changes"][0]
     assert set(change) == {"action", "name", "type", "ttl", "old", "new"}
     assert {c["action"] for c in data["zones"][0]["changes"]} == {"create", "update", "delete"}
     assert len(data["checksum"]) == 64
+
+
+def test_plan_json_carries_zone_creation_deletion_and_blocked_plans():
+    """Issue 9: the JSON plan left out what the text plan shows beyond the record changes."""
+    soa = rec(ORIGIN, "SOA", "ns1.example.net. hostmaster.example.net. 7 3600 600 1209600 300")
+    blocked = Finding("error", "apex-ns-change", "example.org.", "example.org.lua", 0, "the apex NS set changes")
+    plan = Plan((ZonePlan(ORIGIN, "primary", _plan().zone_plans[0].changes, (), None, 7, soa=soa, create_zone=True),
+                 ZonePlan("gone.example.", "primary", (), (), 5, None, delete_zone=True),
+                 ZonePlan("example.org.", "primary", (), (blocked,), 5, 6, soa=soa, soa_changed=True,
+                          secondaries=("192.0.2.53",))))
+    created, deleted, refused = json.loads(json.dumps(plan.to_json()))["zones"]
+    assert (created["create_zone"], created["serial_before"], created["serial_after"]) == (True, None, 7)
+    assert created["soa"] == soa.data and not created["blocked"] and created["has_changes"]
+    assert deleted["delete_zone"] and not deleted["create_zone"] and deleted["has_changes"]
+    assert refused["blocked"] and refused["soa_changed"] and refused["secondaries"] == ["192.0.2.53"]
+    assert refused["findings"] == [blocked._asdict()]
+    text = plan.to_text()
+    assert "(new zone)" in text and "(DELETE ZONE)" in text and "[apex-ns-change]" in text
+    # What the checksum commits to is unchanged: the same sha256 as the payload of the first version.
+    legacy = [{"zone": p.zone, "provider": p.provider, "changes": [c.to_dict() for c in p.changes],
+               "create_zone": p.create_zone, "delete_zone": p.delete_zone, "secondaries": p.secondaries}
+              for p in plan.zone_plans]
+    text = json.dumps(legacy, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert plan.checksum == hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def test_checksum_is_stable_and_follows_the_changes_only():

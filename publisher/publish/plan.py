@@ -302,7 +302,22 @@ class ZonePlan:
         return bool(self.changes) or self.soa_changed or self.create_zone
 
     def to_dict(self) -> dict:
-        return {"zone": self.zone, "provider": self.provider, "changes": [c.to_dict() for c in self.changes]}
+        """Everything the text plan shows: changes, zone creation or deletion, serials, the SOA
+        to serve, secondaries, findings, and whether the findings block it."""
+        return {
+            "zone": self.zone, "provider": self.provider, "changes": [c.to_dict() for c in self.changes],
+            "create_zone": self.create_zone, "delete_zone": self.delete_zone, "blocked": self.blocked,
+            "has_changes": self.has_changes, "serial_before": self.serial_before, "serial_after": self.serial_after,
+            "soa": self.soa.data if self.soa is not None else None, "soa_changed": self.soa_changed,
+            "secondaries": list(self.secondaries) if self.secondaries is not None else None,
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+    def checksum_payload(self) -> dict:
+        """What a reviewed plan commits to: the changes and zone-level actions, not serials (which
+        move with the date) nor findings."""
+        return {"zone": self.zone, "provider": self.provider, "changes": [c.to_dict() for c in self.changes],
+                "create_zone": self.create_zone, "delete_zone": self.delete_zone, "secondaries": self.secondaries}
 
 
 def _change_lines(change: Change) -> list[str]:
@@ -327,9 +342,7 @@ class Plan:
     def checksum(self) -> str:
         """sha256 of the canonical JSON of every change (serials left out, so a reviewed plan stays
         valid while nothing but the date moves)."""
-        payload = [p.to_dict() | {"create_zone": p.create_zone, "delete_zone": p.delete_zone,
-                                  "secondaries": p.secondaries}
-                   for p in self.zone_plans if p.has_changes]
+        payload = [p.checksum_payload() for p in self.zone_plans if p.has_changes]
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
