@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dns.rdatatype
 import dns.zone
 
 from publisher.config import Config

@@ -56,11 +56,6 @@ def _ordered(data: set[str]) -> tuple[str, ...]:
     return tuple(data) if len(data) == 1 else tuple(sorted(data))
 
 
-def is_ignored(name: str, rtype: str, ignores: Sequence[IgnoreRule]) -> bool:
-    """True when an ``ignore()`` rule protects (name, type) from deletion."""
-    return IgnoreIndex(ignores).protects(name, rtype)
-
-
 class IgnoreIndex:
     """``ignore()`` rules indexed once, so asking about a name costs about the same whatever the
     number of rules (20,000 rules tried one by one against 20,000 names is 400 million matches).
