@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     build = commands.add_parser("build", help="write DIR/<zone>.zone (canonical BIND text) for every zone without errors")
     build.add_argument("path", nargs="?", default=".", help="a zone repository (default .)")
     build.add_argument("--out", required=True, metavar="DIR")
+    build.add_argument("--config", metavar="FILE", help="the SOA and apex NS of this configuration (default: the embedded default)")
 
     for name, help_text in (("plan", "show what would change, per zone and provider"),
                             ("apply", "apply the plan to every provider")):

@@ -11,7 +11,7 @@ Shape (see ``examples/config.toml`` for every key)::
     [notify]      smtp_host, smtp_port, smtp_security, smtp_username, smtp_password, from, to, …
     [poll]        interval (seconds, 0 = off)
     [zones."example.com"] or [[zone]] name = "example.com": per-zone ttl, providers, thresholds,
-                  allow_deletion
+                  allow_deletion, keep_nameservers
 
 Secrets are written as ``"env:NAME"`` or ``"file:PATH"`` and resolved here, at load time; an error
 names the key and the reference, never a value.  Relative paths are relative to the config file.
@@ -119,6 +119,7 @@ class ZoneSettings:
     providers: tuple[str, ...] | None = None
     thresholds: Thresholds | None = None
     allow_deletion: bool | None = None
+    keep_nameservers: bool | None = None  # a BIND file's own apex NS instead of [defaults] nameservers
 
     def matches(self, origin: str) -> bool:
         return fnmatch.fnmatchcase(origin.rstrip(".").lower(), self.name.rstrip(".").lower())
@@ -226,6 +227,10 @@ class Config:
 
     def ttl_for(self, origin: str) -> int:
         return self.zone_settings(origin).ttl or self.defaults.ttl
+
+    def keeps_nameservers(self, origin: str) -> bool:
+        """True when a BIND zone file's own apex NS are published instead of [defaults] nameservers."""
+        return bool(self.zone_settings(origin).keep_nameservers)
 
     def allows_deletion(self, origin: str) -> bool:
         setting = self.zone_settings(origin).allow_deletion
@@ -516,7 +521,7 @@ class _Loader:
         for name, table in entries:
             where = f"zone {name!r}"
             self.check_keys(where, table, {"ttl", "providers", "update_threshold", "delete_threshold",
-                                           "threshold_min_records", "allow_deletion"})
+                                           "threshold_min_records", "allow_deletion", "keep_nameservers"})
             has_thresholds = any(k in table for k in ("update_threshold", "delete_threshold", "threshold_min_records"))
             settings.append(ZoneSettings(
                 name=name.rstrip(".").lower(),
@@ -526,5 +531,7 @@ class _Loader:
                 thresholds=self.thresholds(where, table, self.default_thresholds) if has_thresholds else None,
                 allow_deletion=self.typed(where, "allow_deletion", table["allow_deletion"], bool)
                 if "allow_deletion" in table else None,
+                keep_nameservers=self.typed(where, "keep_nameservers", table["keep_nameservers"], bool)
+                if "keep_nameservers" in table else None,
             ))
         return tuple(settings)

@@ -126,6 +126,9 @@ class Zone:
     ignores: tuple[IgnoreRule, ...] = ()
     services: tuple[ServiceRecord, ...] = ()
     clone_of: str = ""  # origin of the zone this one was cloned from (.clones), else ""
+    # The kind of repository file it came from (repository.LUA or BIND; "" for a file linted on its
+    # own): a BIND file's apex NS give way to the configured name servers when published.
+    kind: str = ""
 
     def rrsets(self) -> dict[tuple[str, str], list[Record]]:
         """Records grouped by (name, type), in file order."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings, strategies as st
+
 from publisher.model import CREATE, DELETE, UPDATE, IgnoreRule, Record
-from publisher.publish.plan import diff_records
+from publisher.publish.plan import IgnoreIndex, diff_records
 
 
 def rec(name: str, rtype: str, data: str, ttl: int = 300) -> Record:
@@ -64,6 +66,50 @@ def test_ignored_records_are_never_deleted_and_never_lose_data():
     assert changes[0].new == ('"mine"', '"token"')
 
 
+_LABELS = st.sampled_from(["a", "b", "ab", "_acme-challenge", "x-1", "%", "a%", "%b", "a%b"])
+_TYPES = st.sampled_from(["A", "TXT", "*", ""])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.lists(_LABELS, min_size=1, max_size=3), _TYPES), max_size=8),
+       st.lists(st.lists(st.sampled_from(["a", "b", "ab", "_acme-challenge", "x-1", "aab", "ba"]),
+                         min_size=1, max_size=4), min_size=1, max_size=8),
+       st.sampled_from(["A", "TXT", "MX"]))
+def test_ignore_index_agrees_with_the_rules_one_by_one(patterns, names, rtype):
+    rules = [IgnoreRule(".".join(labels) + ".example.com.", t) for labels, t in patterns]
+    index = IgnoreIndex(rules)
+    for labels in names:
+        name = ".".join(labels) + ".example.com."
+        assert index.protects(name, rtype) == any(rule.matches(name, rtype) for rule in rules), (name, rules)
+
+
+def test_20k_ignore_rules_over_20k_records_plan_in_bounded_work(monkeypatch):
+    """Issue 8: rules were tried one by one against every name (20k x 20k took 114 s).  Each
+    record may now be compared with the few rules that share its prefix, suffix and type only."""
+    count = 20_000
+    rules = tuple(IgnoreRule(f"keep{i}.example.com.", "TXT") if i % 2 else
+                  IgnoreRule(f"_acme-challenge.%.h{i}.example.com.", "TXT") for i in range(count))
+    current = tuple(Record(f"r{i}.h{i}.example.com.", "TXT", 300, f'"{i}"') for i in range(count))
+    current += tuple(Record(f"_acme-challenge.x.h{i}.example.com.", "TXT", 300, '"t"') for i in range(0, 200, 2))
+    current += tuple(Record(f"keep{i}.example.com.", "TXT", 300, '"k"') for i in range(1, 200, 2))
+    budget = 2 * len(current)
+    evaluations = 0
+    original = IgnoreRule.matches
+
+    def counted(rule, name, rtype):
+        nonlocal evaluations
+        evaluations += 1
+        if evaluations > budget:
+            raise AssertionError(f"more than {budget} pattern evaluations for {len(current)} records")
+        return original(rule, name, rtype)
+
+    monkeypatch.setattr(IgnoreRule, "matches", counted)
+    changes = diff_records((), current, ignores=rules)
+    assert len(changes) == count  # the 200 protected records stay, every other one is deleted
+    assert not any(c.name.startswith(("_acme-challenge.", "keep")) for c in changes)
+    assert evaluations == 200  # exactly one evaluation per protected record, none for the others
+
+
 def test_cname_replacing_a_deletes_the_a_before_creating_the_cname():
     changes = diff_records([rec("www.example.com.", "CNAME", "web.example.net.")],
                            [rec("www.example.com.", "A", "192.0.2.1"), rec("www.example.com.", "AAAA", "2001:db8::1")])
@@ -106,7 +152,6 @@ def test_order_is_deterministic():
 
 # -- applying changes to a record set -----------------------------------------------------------
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
 
 from publisher.model import ERROR, WARNING, Change  # noqa: E402
 from publisher.publish.plan import Plan, ZonePlan, apply_changes, capability_findings, safety_findings  # noqa: E402
@@ -269,7 +314,10 @@ def test_soa_from_defaults():
 
 # -- plans as data --------------------------------------------------------------------------------
 
+import hashlib  # noqa: E402
 import json  # noqa: E402
+
+from publisher.model import Finding  # noqa: E402
 
 
 def _plan():
@@ -282,11 +330,37 @@ def _plan():
 def test_plan_json_has_the_documented_shape():
     data = json.loads(json.dumps(_plan().to_json()))
     assert set(data) == {"zones", "checksum"}
-    assert [set(z) for z in data["zones"]] == [{"zone", "provider", "changes"}] * 2
+    assert [set(z) for z in data["zones"]] == [{"zone", "provider", "changes", "create_zone", "delete_zone",
+                                                 "blocked", "has_changes", "serial_before", "serial_after", "soa",
+                                                 "soa_changed", "secondaries", "findings"}] * 2
     change = data["zones"][0]["changes"][0]
     assert set(change) == {"action", "name", "type", "ttl", "old", "new"}
     assert {c["action"] for c in data["zones"][0]["changes"]} == {"create", "update", "delete"}
     assert len(data["checksum"]) == 64
+
+
+def test_plan_json_carries_zone_creation_deletion_and_blocked_plans():
+    """Issue 9: the JSON plan left out what the text plan shows beyond the record changes."""
+    soa = rec(ORIGIN, "SOA", "ns1.example.net. hostmaster.example.net. 7 3600 600 1209600 300")
+    blocked = Finding("error", "apex-ns-change", "example.org.", "example.org.lua", 0, "the apex NS set changes")
+    plan = Plan((ZonePlan(ORIGIN, "primary", _plan().zone_plans[0].changes, (), None, 7, soa=soa, create_zone=True),
+                 ZonePlan("gone.example.", "primary", (), (), 5, None, delete_zone=True),
+                 ZonePlan("example.org.", "primary", (), (blocked,), 5, 6, soa=soa, soa_changed=True,
+                          secondaries=("192.0.2.53",))))
+    created, deleted, refused = json.loads(json.dumps(plan.to_json()))["zones"]
+    assert (created["create_zone"], created["serial_before"], created["serial_after"]) == (True, None, 7)
+    assert created["soa"] == soa.data and not created["blocked"] and created["has_changes"]
+    assert deleted["delete_zone"] and not deleted["create_zone"] and deleted["has_changes"]
+    assert refused["blocked"] and refused["soa_changed"] and refused["secondaries"] == ["192.0.2.53"]
+    assert refused["findings"] == [blocked._asdict()]
+    text = plan.to_text()
+    assert "(new zone)" in text and "(DELETE ZONE)" in text and "[apex-ns-change]" in text
+    # What the checksum commits to is unchanged: the same sha256 as the payload of the first version.
+    legacy = [{"zone": p.zone, "provider": p.provider, "changes": [c.to_dict() for c in p.changes],
+               "create_zone": p.create_zone, "delete_zone": p.delete_zone, "secondaries": p.secondaries}
+              for p in plan.zone_plans]
+    text = json.dumps(legacy, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert plan.checksum == hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def test_checksum_is_stable_and_follows_the_changes_only():

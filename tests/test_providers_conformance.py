@@ -181,6 +181,8 @@ type = "zonefile"
 directory = "unused"
 [state]
 path = "state.db"
+[zones."{o.rstrip('.')}"]
+keep_nameservers = true  # the .bind file's own apex NS, changed below, are the ones published
 """, base=tmp_path)
 
     def run(ns: str, force: bool = False):

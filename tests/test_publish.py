@@ -323,12 +323,12 @@ def test_rfc2136_publish_edit_and_no_change_plan(tmp_path, named_server):
     assert provider.serial(origin) == snapshot.serial
 
 
-def _bind_config(tmp_path: Path, named_server) -> Config:
+def _bind_config(tmp_path: Path, named_server, nameservers: str = NAMESERVERS, extra: str = "") -> Config:
     text = f"""
 [source]
 path = "zones"
 [defaults]
-nameservers = {NAMESERVERS}
+nameservers = {nameservers}
 [[provider]]
 name = "bind"
 type = "rfc2136"
@@ -338,6 +338,7 @@ tsig_keyfile = "{named_server.keyfile}"
 timeout = 2
 [state]
 path = "state.db"
+{extra}
 """
     return load_config_text(text, base=tmp_path)
 
@@ -667,3 +668,72 @@ def test_sandbox_limits_come_from_configuration_and_stop_one_zone_only(tmp_path,
     assert outcomes["loop.test."].status == KEPT_LAST_GOOD
     [limit] = [f for f in outcomes["loop.test."].findings if f.code == "lua-cpu-limit"]
     assert "0.5 s" in limit.message and (limit.file, limit.line) == ("loop.test.lua", 2)
+
+
+MIGRATED_BIND = ("$TTL 600\n@ IN SOA ns1.oldprovider.example. admin.oldprovider.example. 2021010101 7200 900 "
+                 "604800 86400\n@ IN NS ns1.oldprovider.example.\n@ IN NS ns2.oldprovider.example.\n"
+                 "www IN A 198.51.100.1\n")
+
+
+def test_a_bind_file_publishes_the_configured_name_servers_and_says_which_it_replaced(tmp_path):
+    """LuaDNS semantics: a migrated file that still lists the old provider's NS publishes ours."""
+    write(tmp_path / "zones", "example.net.bind", MIGRATED_BIND)
+    write(tmp_path / "zones", "example.net.clones", "example.info\n")
+    report = run(tmp_path, apply=True)
+    assert statuses(report) == {"example.net.": APPLIED, "example.info.": APPLIED}, report.to_text()
+    for origin in ("example.net.", "example.info."):
+        rrsets = served(tmp_path, origin)
+        assert rrsets[(origin, "NS")] == {"ns1.nameservers.example.", "ns2.nameservers.example."}
+        soa = create_provider(make_config(tmp_path).providers[0]).read(origin).soa
+        assert soa.data.split()[:2] == ["ns1.nameservers.example.", "hostmaster.nameservers.example."]
+        assert soa.data.split()[3:] == ["3600", "600", "1209600", "300"]  # the file's timers are ignored
+    (outcome,) = [o for o in report.outcomes if o.zone == "example.net."]
+    (warning,) = [f for f in outcome.findings if f.code == "apex-ns-replaced"]
+    assert warning.severity == "warning" and (warning.file, warning.line) == ("example.net.bind", 3)
+    assert "ns1.oldprovider.example., ns2.oldprovider.example." in warning.message
+    assert 'keep_nameservers = true' in warning.message and not outcome.has_problems
+
+
+def test_keep_nameservers_publishes_the_bind_file_s_own_apex_ns(tmp_path):
+    write(tmp_path / "zones", "example.net.bind", MIGRATED_BIND)
+    config = make_config(tmp_path, extra='[zones."example.net"]\nkeep_nameservers = true\n')
+    report = run(tmp_path, config, apply=True)
+    (outcome,) = report.outcomes
+    assert outcome.status == APPLIED and "apex-ns-replaced" not in [f.code for f in outcome.findings]
+    assert served(tmp_path, "example.net.")[("example.net.", "NS")] == {"ns1.oldprovider.example.",
+                                                                      "ns2.oldprovider.example."}
+
+
+def test_a_bind_file_listing_the_configured_name_servers_gets_no_warning(tmp_path, repo):
+    report = run(tmp_path, apply=False)
+    (outcome,) = [o for o in report.outcomes if o.zone == "example.org."]
+    assert outcome.status == PLANNED and "apex-ns-replaced" not in [f.code for f in outcome.findings]
+    ns = [c for c in outcome.changes if c.type == "NS"]
+    assert [c.new for c in ns] == [("ns1.nameservers.example.", "ns2.nameservers.example.")]
+    assert ns[0].ttl == 600  # the file's own records, TTL included, are kept as they are
+
+
+@pytest.mark.slow
+def test_rfc2136_migrated_bind_file_publishes_the_configured_ns(tmp_path, named_server):
+    """Into a real BIND: the old provider's NS never reach the server; with keep_nameservers
+    (and --force, as any apex NS change needs) they do."""
+    origin = named_server.new_zone()  # served by named with NS ns1.<origin> (127.0.0.1)
+    name = origin.rstrip(".")
+    write(tmp_path / "zones", f"{name}.bind", MIGRATED_BIND + "ns1 IN A 127.0.0.1\n")
+    config = _bind_config(tmp_path, named_server, nameservers=f'["ns1.{origin}"]')
+    report = run(tmp_path, config, apply=True)
+    (outcome,) = report.outcomes
+    assert outcome.status == APPLIED, report.to_text()
+    assert "apex-ns-replaced" in [f.code for f in outcome.findings]
+    snapshot = create_provider(config.providers[0]).read(origin)
+    assert {r.data for r in snapshot.records if r.name == origin and r.type == "NS"} == {f"ns1.{origin}"}
+    assert Record(f"www.{origin}", "A", 600, "198.51.100.1") in snapshot.records
+    assert snapshot.soa.data.split()[0] == f"ns1.{origin}" and snapshot.serial == outcome.serial_after
+
+    kept = _bind_config(tmp_path, named_server, nameservers=f'["ns1.{origin}"]',
+                        extra=f'[zones."{name}"]\nkeep_nameservers = true\n')
+    assert statuses(run(tmp_path, kept, apply=True)) == {origin: BLOCKED}  # apex NS change needs force
+    assert statuses(run(tmp_path, kept, apply=True, force=True)) == {origin: APPLIED}
+    snapshot = create_provider(kept.providers[0]).read(origin)
+    assert {r.data for r in snapshot.records if r.name == origin and r.type == "NS"} == {
+        "ns1.oldprovider.example.", "ns2.oldprovider.example."}

@@ -1,7 +1,11 @@
-"""`zone-publisher build [PATH] --out DIR`: canonical BIND text for every zone without errors.
+"""`zone-publisher build [PATH] --out DIR [--config FILE]`: canonical BIND text for every zone
+without errors, with the SOA and apex NS that ``apply`` publishes.
 
-The SOA of a Lua zone comes from configuration at publish time; ``build`` has no configuration,
-so it writes a placeholder SOA (serial 1) that makes each file load in ``named`` as it is.
+The SOA and the apex NS come from configuration, as at publish time, through the orchestrator's
+own definition (``managed_records``, ``soa.zone_soa``): ``--config FILE``, or else the embedded
+default configuration (``publisher/default.toml``, the one ``make run`` uses), whose name servers
+are under ``nameservers.example.``.  Each file's header says which.  The serial is the one
+``apply`` gives a zone it creates today (``YYYYMMDD00``); later serials are managed per provider.
 """
 
 from __future__ import annotations
@@ -10,13 +14,14 @@ import os
 import sys
 import tempfile
 from argparse import Namespace
+from dataclasses import replace
 from pathlib import Path
 
+from publisher.config import Config, ConfigError, load_config
+from publisher.publish.orchestrator import evaluation_options, managed_records
+from publisher.publish.soa import next_serial, zone_soa
 from publisher.zone.evaluate import evaluate_repository
-from publisher.model import Record, Zone
 from publisher.zone.render import zone_to_text
-
-_PLACEHOLDER_NS = "ns1.invalid."
 
 
 def run(args: Namespace) -> int:
@@ -24,34 +29,42 @@ def run(args: Namespace) -> int:
     if not repo.is_dir():
         print(f"zone-publisher build: {args.path}: not a directory", file=sys.stderr)
         return 2
+    config_file = getattr(args, "config", None)
+    try:
+        config = load_config(config_file) if config_file else Config.default(repo)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    source = (f"configuration {config_file}" if config_file else
+              "the embedded default configuration (publisher/default.toml); pass --config FILE for yours")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = evaluate_repository(repo)
-    written = 0
+    result = evaluate_repository(repo, evaluation_options(config, repo))
+    serial = next_serial(None)
+    written = errors = 0
     for zone_result in result.zones:
-        for finding in zone_result.findings:
+        findings = zone_result.findings
+        zone = zone_result.zone
+        if zone is not None and not zone_result.has_errors:
+            records, managed = managed_records(config, zone)
+            findings += managed
+        for finding in findings:
             print(finding.to_text(), file=sys.stderr)
-        if zone_result.has_errors or zone_result.zone is None:
+        if zone is None or any(f.is_error for f in findings):
             print(f"{zone_result.origin}: not built (errors above)", file=sys.stderr)
+            errors += 1
             continue
+        soa = zone_soa(config, zone.origin, serial, records)
+        header = (f"; SOA and apex NS as `apply` publishes them, from {source}\n"
+                  f"; serial {serial}: a new zone's first; apply manages it per provider\n")
         target = out_dir / f"{zone_result.origin.rstrip('.')}.zone"
-        write_atomically(target, zone_to_text(*_with_soa_and_ns(zone_result.zone)))
-        print(f"{target} ({len(zone_result.zone.records)} records)")
+        write_atomically(target, zone_to_text(replace(zone, records=records), soa, header=header))
+        print(f"{target} ({len(records) + 1} records)")
         written += 1
     print(f"built {written} of {len(result.zones)} zone(s) into {out_dir}")
-    return 1 if result.error_count else 0
-
-
-def _with_soa_and_ns(zone: Zone) -> tuple[Zone, Record | None]:
-    """Give a zone without SOA or apex NS placeholders, so the file stands alone."""
-    has_soa = any(r.type == "SOA" for r in zone.records)
-    has_ns = any(r.type == "NS" and r.name == zone.origin for r in zone.records)
-    records = zone.records
-    if not has_ns:
-        records += (Record(zone.origin, "NS", 3600, _PLACEHOLDER_NS),)
-    soa = None if has_soa else Record(zone.origin, "SOA", 3600,
-                                      f"{_PLACEHOLDER_NS} hostmaster.{zone.origin} 1 3600 600 1209600 300")
-    return Zone(zone.origin, records, zone.file), soa
+    return 1 if errors else 0
 
 
 def write_atomically(path: Path, text: str) -> None:

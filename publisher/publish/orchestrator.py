@@ -27,9 +27,9 @@ from publisher.publish.plan import (SERVER_MANAGED_TYPES, Plan, ZonePlan, apply_
                             diff_records, safety_findings)
 from publisher.publish.providers import create_provider
 from publisher.publish.providers.base import Provider, ProviderError
-from publisher.zone.repository import discover
+from publisher.zone.repository import BIND, discover
 from publisher.zone.sandbox import SandboxLimits
-from publisher.publish.soa import make_soa, next_serial, without_serial
+from publisher.publish.soa import next_serial, without_serial, zone_soa
 from publisher.publish.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -314,14 +314,12 @@ class _Run:
                                  f"provider {provider_name!r} does not serve zone {origin} and cannot create "
                                  "zones: create it on the server (allowing updates and transfers for the "
                                  "publisher's key), then publish again"),)
-        apex_ns = tuple(r.data for r in desired if r.name == origin and r.type == "NS")
-        ttl = self.config.ttl_for(origin)
-        wanted_soa = make_soa(origin, 0, self.config.defaults, apex_ns, ttl)
+        wanted_soa = zone_soa(self.config, origin, 0, desired)
         soa_changed = exists and without_serial(current_soa) != without_serial(wanted_soa)
         records_change = bool(changes) or soa_changed or not exists
         serial_after = next_serial(serial) if records_change else serial
         work.plan = ZonePlan(origin, provider_name, changes, drift + findings, serial, serial_after,
-                             soa=make_soa(origin, serial_after, self.config.defaults, apex_ns, ttl),
+                             soa=zone_soa(self.config, origin, serial_after, desired),
                              soa_changed=soa_changed, create_zone=not exists,
                              secondaries=secondaries)
         work.status = BLOCKED if work.plan.blocked else (PLANNED if work.plan.has_changes else UNCHANGED)
@@ -378,16 +376,8 @@ class _Run:
         origin = zone.origin
         caps = provider.capabilities
         name = getattr(provider, "name", "?")
-        records = tuple(r for r in zone.records if r.type != "SOA")
-        findings: list[Finding] = []
-        secondary_ns = set(zone.secondary_nameservers)
-        if not any(r.name == origin and r.type == "NS" and r.data not in secondary_ns for r in records):
-            if self.config.defaults.nameservers:
-                ttl = self.config.ttl_for(origin)
-                records += tuple(Record(origin, "NS", ttl, ns) for ns in self.config.defaults.nameservers)
-            else:
-                findings.append(Finding(ERROR, "missing-apex-ns", origin, zone.file, 0,
-                                        "the zone has no apex NS records and [defaults] nameservers is empty"))
+        records, apex_findings = managed_records(self.config, zone)
+        findings = list(apex_findings)
         if not caps.native_alias and any(r.type == "ALIAS" for r in records):
             if self.resolver is None:
                 self.resolver = AliasResolver(self.config.defaults.resolver)
@@ -484,6 +474,39 @@ class _Run:
         work.status = FAILED
         work.error = message
         return work
+
+
+def managed_records(config: Config, zone: Zone) -> tuple[tuple[Record, ...], tuple[Finding, ...]]:
+    """The zone's records with what the publisher manages applied, before any provider step:
+    no SOA (``soa.zone_soa`` makes it), and the apex NS of ``[defaults] nameservers`` when the zone
+    has none of its own, or when it is a BIND file (LuaDNS replaces those with its own name
+    servers, so a migrated file stops pointing at the old provider; ``keep_nameservers`` keeps
+    them).  ``apply`` and ``build`` both publish exactly this."""
+    origin = zone.origin
+    configured = config.defaults.nameservers
+    records = tuple(r for r in zone.records if r.type != "SOA")
+    findings: list[Finding] = []
+    secondary_ns = set(zone.secondary_nameservers)
+    own_ns = [r for r in records if r.name == origin and r.type == "NS" and r.data not in secondary_ns]
+    if own_ns and configured and zone.kind == BIND and not config.keeps_nameservers(origin):
+        file_ns = list(dict.fromkeys(r.data for r in own_ns))
+        if set(file_ns) != set(configured):
+            first = own_ns[0]
+            records = tuple(r for r in records if not (r.name == origin and r.type == "NS"))
+            own_ns = []
+            findings.append(Finding(
+                WARNING, "apex-ns-replaced", origin, first.file or zone.file, first.line,
+                f"the file's apex NS {', '.join(file_ns)} are replaced by the configured name servers "
+                f"{', '.join(configured)} ([defaults] nameservers); to publish the file's own, set "
+                f'[zones."{origin.rstrip(".")}"] keep_nameservers = true'))
+    if not own_ns:
+        if configured:
+            ttl = config.ttl_for(origin)
+            records += tuple(Record(origin, "NS", ttl, ns) for ns in configured)
+        else:
+            findings.append(Finding(ERROR, "missing-apex-ns", origin, zone.file, 0,
+                                    "the zone has no apex NS records and [defaults] nameservers is empty"))
+    return records, tuple(findings)
 
 
 def evaluation_options(config: Config, repo_path: Path) -> EvaluationOptions:

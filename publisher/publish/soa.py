@@ -7,9 +7,9 @@ across the 2^32 wrap, and prefers the familiar date form YYYYMMDDnn when that is
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Sequence
+from typing import Iterable, Sequence
 
-from publisher.config import Defaults
+from publisher.config import Config, Defaults
 from publisher.model import Record
 
 SERIAL_MODULUS = 2**32
@@ -46,6 +46,13 @@ def make_soa(origin: str, serial: int, defaults: Defaults, zone_nameservers: Seq
     first apex NS, else the apex), contact = ``hostmaster``, timers from ``[defaults]``."""
     mname = (defaults.nameservers or tuple(zone_nameservers) or (origin,))[0]
     return Record(origin, "SOA", defaults.ttl if ttl is None else ttl, soa_data(mname, defaults.hostmaster, serial, defaults))
+
+
+def zone_soa(config: Config, origin: str, serial: int, records: Iterable[Record]) -> Record:
+    """The SOA published for ``origin`` with ``records`` (its apex NS as ``managed_records``
+    leaves them) at ``serial``: what ``apply`` serves and ``build`` writes."""
+    apex_ns = tuple(r.data for r in records if r.name == origin and r.type == "NS")
+    return make_soa(origin, serial, config.defaults, apex_ns, config.ttl_for(origin))
 
 
 def soa_serial(record: Record) -> int:

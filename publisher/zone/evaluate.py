@@ -125,7 +125,7 @@ def _finish(source: ZoneSource, result: ZoneResult, options: EvaluationOptions) 
     if source.secondaries:
         merged = tuple(dict.fromkeys(zone.secondaries + source.secondaries))
         zone = replace(zone, secondaries=merged)
-    zone = replace(zone, file=source.file)
+    zone = replace(zone, file=source.file, kind=source.kind)
     validated = validate_zone(zone, standalone=False, max_ttl=options.max_ttl)
     return ZoneResult(result.origin, source.file, zone, result.findings + validated)
 
