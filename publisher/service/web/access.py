@@ -164,8 +164,6 @@ def require_login():
         return jsonify(status="rate-limited", reason="too many failed logins; try again later"), 429
     response = jsonify(status="unauthorized", reason="log in with a [web] user (Basic) or a read token (Bearer)")
     response.status_code = 401
-    if login.users:
-        response.www_authenticate.set_basic("zone-publisher")
-    else:
-        response.www_authenticate.type = "bearer"
+    scheme = "Basic" if login.users else "Bearer"
+    response.headers["WWW-Authenticate"] = f'{scheme} realm="zone-publisher", charset="UTF-8"'
     return response
