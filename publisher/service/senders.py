@@ -174,10 +174,11 @@ def _standard_key(secret: str) -> bytes:
 
 
 def _any_hex_match(expected_hex: str, body: bytes, secrets: Sequence[str], digest: Callable = hashlib.sha256) -> bool:
-    expected_hex = expected_hex.strip().lower()
+    # Bytes, not str: compare_digest refuses a str with non-ASCII characters (a header is any latin-1).
+    offered = expected_hex.strip().lower().encode("utf-8", "surrogateescape")
     found = False
     for secret in secrets:
-        found |= hmac.compare_digest(_hmac_hex(_secret_bytes(secret), body, digest), expected_hex)
+        found |= hmac.compare_digest(_hmac_hex(_secret_bytes(secret), body, digest).encode("ascii"), offered)
     return found
 
 
