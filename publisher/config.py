@@ -384,8 +384,11 @@ class _Loader:
         if "path" in table and "url" in table:
             raise self.error(where, "set either path or url, not both")
         path = self.path(self.typed(where, "path", table["path"], str)) if "path" in table else None
-        # The URL may hold credentials, so it may also come from the environment or a file.
-        url = self.secret(where, "url", self.typed(where, "url", table["url"], str)) if "url" in table else None
+        # The URL may hold credentials, so it may also come from the environment or a file
+        # ("file:PATH"; a "file://" URL is a repository on this host, not a reference).
+        url = self.typed(where, "url", table["url"], str) if "url" in table else None
+        if url is not None and not url.startswith("file://"):
+            url = self.secret(where, "url", url)
         if path is None and url is None:
             path = self.path("zones")
         ssh_key = self.path(self.typed(where, "ssh_key", table["ssh_key"], str)) if "ssh_key" in table else None

@@ -2,7 +2,6 @@
 URL is shown, stored or mailed, and webhook tokens in log lines (publisher.service.web.redact)."""
 
 import logging
-from pathlib import Path
 
 import pytest
 
@@ -87,3 +86,8 @@ def test_the_redacting_filter_applies_to_formatted_records():
                                "Invalid request from ip=%s: %s", ("127.0.0.1", f"'GET /hooks/{TOKEN}'"), None)
     assert RedactingFilter().filter(record)
     assert TOKEN not in record.getMessage() and "127.0.0.1" in record.getMessage()
+
+
+def test_a_file_url_is_a_repository_not_a_secret_reference(tmp_path):
+    config = load_config_text('[source]\nurl = "file:///srv/git/zones.git"\n', base=tmp_path)
+    assert config.source.url == "file:///srv/git/zones.git"
