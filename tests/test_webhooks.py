@@ -21,7 +21,7 @@ from publisher.service.web import create_app
 
 TOKEN = "property-test-token-0123456789abcdef"
 SECRET = "property-test-secret"
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 HEADER_NAMES = ["X-GitHub-Event", "X-GitHub-Delivery", "X-Gitea-Event", "X-Gitea-Delivery", "X-Gitea-Signature",
                 "X-Forgejo-Event", "X-Forgejo-Signature", "X-Gogs-Event", "X-Gogs-Signature", "X-Gitlab-Event",
@@ -103,7 +103,8 @@ def test_a_wrong_token_never_queues_and_never_5xx(path, token, request_headers, 
         request_headers = {**request_headers, **sign(sender, body)}
     before = job_count(APP)
     response = post(APP, path.format(quote(token, safe="")), body, request_headers)
-    assert response.status_code in (403, 404, 405, 429), response.status_code
+    # 403/429, or 404/405/308 for a token that is not one path segment ("a/b", "a//b").
+    assert response.status_code in (308, 403, 404, 405, 429), response.status_code
     assert job_count(APP) == before
 
 
@@ -148,6 +149,6 @@ def test_without_a_secret_only_the_token_queues(request_headers, body, token):
     response = post(UNSIGNED_APP, f"/hooks/{quote(token, safe='')}", body, request_headers)
     assert response.status_code < 500, response.get_data(as_text=True)
     if token != TOKEN:
-        assert response.status_code in (403, 404, 429) and job_count(UNSIGNED_APP) == before
+        assert response.status_code in (308, 403, 404, 405, 429) and job_count(UNSIGNED_APP) == before
     elif response.status_code != 202:
         assert job_count(UNSIGNED_APP) == before
