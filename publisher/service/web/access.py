@@ -32,7 +32,8 @@ def _dummy_hash() -> str:
     return generate_password_hash("not a password of anyone's", method="scrypt")
 
 
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address from a header or peer field ("a.b.c.d", "a.b.c.d:port", "[v6]:port", "v6"), else None."""
     text = text.strip()
     if text.startswith("[") and "]" in text:  # "[v6]:port"
         text = text[1:text.index("]")]
@@ -51,7 +52,7 @@ class ClientAddresses:
         self.networks = tuple(ipaddress.ip_network(network, strict=False) for network in trusted_proxies)
 
     def trusted(self, address: str) -> bool:
-        parsed = _address(address)
+        parsed = parse_address(address)
         return parsed is not None and any(parsed in network for network in self.networks)
 
     def client(self, environ: Mapping[str, str]) -> str:
@@ -61,7 +62,7 @@ class ClientAddresses:
         if not self.trusted(client):
             return client
         for hop in reversed((environ.get("HTTP_X_FORWARDED_FOR") or "").split(",")):
-            parsed = _address(hop)
+            parsed = parse_address(hop)
             if parsed is None:
                 break  # garbage from further away than our proxies: keep the last believed hop
             client = str(parsed)
@@ -72,7 +73,7 @@ class ClientAddresses:
     @staticmethod
     def is_local(environ: Mapping[str, str]) -> bool:
         """True for a request straight from loopback: a loopback peer, no forwarding header."""
-        peer = _address(environ.get("REMOTE_ADDR") or "")
+        peer = parse_address(environ.get("REMOTE_ADDR") or "")
         if peer is None or not peer.is_loopback:
             return False
         return not any(environ.get(header) for header in _FORWARDING_HEADERS)
