@@ -4,6 +4,8 @@
 * ``status``: the HTML status page (``/``, ``/runs/<id>``).
 * ``api``: ``/api/runs``, ``/api/runs/<id>``, ``/api/jobs/<id>``, ``/healthz``.
 * ``metrics``: ``/metrics`` for Prometheus.
+* ``access`` (no routes): the client address behind ``[web] trusted_proxies`` and the login that
+  every blueprint but the webhooks and ``/healthz`` requires from anything but loopback.
 
 Only the insert into the job queue happens inside a request; fetching and publishing run in the
 background worker (``publisher.service.worker``), started once per service by ``zone-publisher serve``.
