@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     token = commands.add_parser("token", help="create a webhook token and print its configuration line")
     token.add_argument("--bytes", type=int, default=32, help=argparse.SUPPRESS)
+    token.add_argument("--read", action="store_true",
+                       help="a read token (Bearer) for the status page, /api and /metrics, for [web] read_tokens")
+
+    passwd = commands.add_parser("passwd", help="hash a password for a [web.users] login to the status page and API")
+    passwd.add_argument("user")
+    passwd.add_argument("--stdin", action="store_true", help="read the password from the first line of stdin")
     return parser
 
 

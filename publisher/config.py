@@ -7,7 +7,8 @@ Shape (see ``examples/config.toml`` for every key)::
                   update_threshold, delete_threshold, threshold_min_records, allow_zone_deletion
     [[provider]]  name, type ("rfc2136" | "powerdns" | "zonefile"), zones = ["*"], + type-specific keys
     [state]       path = "var/state.db"
-    [webhook]     tokens = ["sha256:<hex>"], secret, max_body
+    [webhook]     tokens = ["sha256:<hex>"], secret, max_body, allowed_branches, repository
+    [web]         trusted_proxies = ["CIDR"], read_tokens = ["sha256:<hex>"], [web.users] name = "<hash>"
     [notify]      smtp_host, smtp_port, smtp_security, smtp_username, smtp_password, from, to, …
     [poll]        interval (seconds, 0 = off)
     [zones."example.com"] or [[zone]] name = "example.com": per-zone ttl, providers, thresholds,
@@ -22,6 +23,7 @@ a provider type does not list, which become warnings the commands print.
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -35,6 +37,7 @@ PROVIDER_TYPES = ("rfc2136", "powerdns", "zonefile")
 SECRET_KEYS = frozenset({
     "tsig_secret", "api_key", "secret", "tokens", "smtp_password", "smtp_username", "webhook_secret",
     "webhook_url",  # Slack-style URLs carry their secret in the path
+    "read_tokens",
 })
 
 # Type-specific provider keys (beyond name, type, zones); paths among them resolved against the file.
@@ -48,6 +51,13 @@ PROVIDER_KEYS: Mapping[str, frozenset[str]] = {
 PROVIDER_PATH_KEYS = frozenset({"tsig_keyfile", "directory", "named_conf"})
 
 
+def is_password_hash(value: str) -> bool:
+    """True for a hash made by ``werkzeug.security.generate_password_hash`` (``method$salt$hash``)
+    with a slow method (scrypt or pbkdf2)."""
+    method, salt, digest = (value.split("$") + ["", ""])[:3] if value.count("$") == 2 else ("", "", "")
+    return method.split(":")[0] in ("scrypt", "pbkdf2") and bool(salt) and bool(digest)
+
+
 class ConfigError(ValueError):
     """The configuration file is invalid; the message names the file and key, never a secret."""
 
@@ -57,10 +67,16 @@ class SourceConfig:
     """Where zones come from: a local directory, or a git remote and branch."""
 
     path: Path | None = None
-    url: str | None = None
+    url: str | None = field(default=None, repr=False)  # may carry credentials: show ``display_url``
     branch: str = "main"
     ssh_key: Path | None = None  # deploy key for SSH remotes
     cache: Path | None = None  # where the service keeps its clone of ``url``
+
+    @property
+    def display_url(self) -> str | None:
+        """``url`` without its credentials: the only form that is shown, logged or stored."""
+        from publisher.redaction import redact
+        return redact(self.url) if self.url else None
 
 
 @dataclass(frozen=True)
@@ -138,6 +154,17 @@ class WebhookConfig:
     secret: str | None = field(default=None, repr=False)
     max_body: int = 1_048_576
     allowed_branches: tuple[str, ...] = ()  # empty: the source branch only
+    repository: str | None = None  # "owner/name" the forge reports, for a source that is a mirror or a path
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """``[web]``: who may read the status page, ``/api/*`` and ``/metrics`` from elsewhere than
+    loopback, and which peers' forwarded client addresses are believed."""
+
+    trusted_proxies: tuple[str, ...] = ()  # CIDR networks whose X-Forwarded-For is believed
+    users: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)  # name -> hash
+    read_tokens: tuple[str, ...] = field(default=(), repr=False)  # "sha256:<hex>" of Bearer tokens
 
 
 @dataclass(frozen=True)
@@ -183,6 +210,7 @@ class Config:
     providers: tuple[ProviderConfig, ...] = ()
     state: StateConfig = StateConfig()
     webhook: WebhookConfig = WebhookConfig()
+    web: WebConfig = WebConfig()
     notify: NotifyConfig = NotifyConfig()
     poll: PollConfig = PollConfig()
     sandbox: SandboxConfig = SandboxConfig()
@@ -333,7 +361,7 @@ class _Loader:
 
     def load(self, data: Mapping[str, Any]) -> Config:
         self.check_keys("top level", data, {"source", "defaults", "provider", "state", "webhook", "notify",
-                                            "poll", "sandbox", "zone", "zones"})
+                                            "poll", "sandbox", "zone", "zones", "web"})
         defaults = self.defaults(self.table(data, "defaults"))
         self.default_thresholds = defaults.thresholds
         config = Config(
@@ -342,6 +370,7 @@ class _Loader:
             providers=self.providers(data.get("provider", [])),
             state=self.state(self.table(data, "state")),
             webhook=self.webhook(self.table(data, "webhook")),
+            web=self.web(self.table(data, "web")),
             notify=self.notify(self.table(data, "notify")),
             poll=self.poll(self.table(data, "poll")),
             sandbox=self.sandbox(self.table(data, "sandbox")),
@@ -360,7 +389,11 @@ class _Loader:
         if "path" in table and "url" in table:
             raise self.error(where, "set either path or url, not both")
         path = self.path(self.typed(where, "path", table["path"], str)) if "path" in table else None
+        # The URL may hold credentials, so it may also come from the environment or a file
+        # ("file:PATH"; a "file://" URL is a repository on this host, not a reference).
         url = self.typed(where, "url", table["url"], str) if "url" in table else None
+        if url is not None and not url.startswith("file://"):
+            url = self.secret(where, "url", url)
         if path is None and url is None:
             path = self.path("zones")
         ssh_key = self.path(self.typed(where, "ssh_key", table["ssh_key"], str)) if "ssh_key" in table else None
@@ -449,17 +482,50 @@ class _Loader:
 
     def webhook(self, table: Mapping[str, Any]) -> WebhookConfig:
         where = "[webhook]"
-        self.check_keys(where, table, {"tokens", "secret", "max_body", "allowed_branches"})
+        self.check_keys(where, table, {"tokens", "secret", "max_body", "allowed_branches", "repository"})
         table = self.resolve_secrets(where, table)
         tokens = self.strings(where, "tokens", table.get("tokens", []))
-        for token in tokens:
-            digest = token.partition(":")[2]
-            if not token.startswith("sha256:") or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
-                raise self.error(where, "tokens must be \"sha256:<64 hex digits>\" (run `zone-publisher token`)")
+        self.check_token_hashes(where, "tokens", tokens)
         secret = self.typed(where, "secret", table["secret"], str) if "secret" in table else None
+        repository = self.typed(where, "repository", table["repository"], str).strip("/") if "repository" in table else None
+        if repository is not None and "/" not in repository:
+            raise self.error(where, 'repository must be "owner/name" as the forge names it')
         return WebhookConfig(tokens=tokens, secret=secret or None,
                              max_body=self.typed(where, "max_body", table.get("max_body", 1_048_576), int),
-                             allowed_branches=self.strings(where, "allowed_branches", table.get("allowed_branches", [])))
+                             allowed_branches=self.strings(where, "allowed_branches", table.get("allowed_branches", [])),
+                             repository=repository or None)
+
+    def check_token_hashes(self, where: str, key: str, hashes: tuple[str, ...]) -> None:
+        command = "zone-publisher token" + (" --read" if key == "read_tokens" else "")
+        for entry in hashes:
+            digest = entry.partition(":")[2]
+            if not entry.startswith("sha256:") or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+                raise self.error(where, f'{key} must be "sha256:<64 hex digits>" (run `{command}`)')
+
+    def web(self, table: Mapping[str, Any]) -> WebConfig:
+        where = "[web]"
+        self.check_keys(where, table, {"trusted_proxies", "users", "read_tokens"})
+        table = self.resolve_secrets(where, table)
+        proxies = self.strings(where, "trusted_proxies", table.get("trusted_proxies", []))
+        for network in proxies:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise self.error(where, f"trusted_proxies: {network!r} is not an address or CIDR network") from None
+        read_tokens = self.strings(where, "read_tokens", table.get("read_tokens", []))
+        self.check_token_hashes(where, "read_tokens", read_tokens)
+        users = table.get("users", {})
+        if not isinstance(users, dict):
+            raise self.error("[web.users]", "must be a table of user name = password hash")
+        hashes = {}
+        for name, value in users.items():
+            if not isinstance(value, str):
+                raise self.error("[web.users]", f"{name}: must be a string")
+            value = self.secret("[web.users]", name, value)
+            if not is_password_hash(value):  # never echo it: it may be a password typed by mistake
+                raise self.error("[web.users]", f"{name}: not a password hash (run `zone-publisher passwd {name}`)")
+            hashes[name] = value
+        return WebConfig(trusted_proxies=proxies, users=MappingProxyType(hashes), read_tokens=read_tokens)
 
     def notify(self, table: Mapping[str, Any]) -> NotifyConfig:
         where = "[notify]"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,39 @@ def test_sandbox_limits_section(tmp_path):
                 "cpu = 3"):
         with pytest.raises(ConfigError, match=r"\[sandbox\]"):
             load_config_text(f"[sandbox]\n{bad}\n", base=tmp_path)
+
+
+# -- [web] and [webhook] repository ---------------------------------------------------------------
+
+def test_web_table_trusted_proxies_users_and_read_tokens(tmp_path, monkeypatch):
+    from publisher.commands.passwd import password_hash
+
+    monkeypatch.setenv("ALICE_HASH", password_hash("correct horse battery"))
+    config = load_config_text(f"""
+[webhook]
+repository = "example/dns"
+[web]
+trusted_proxies = ["127.0.0.1", "10.0.0.0/8", "::1/128"]
+read_tokens = ["sha256:{'a' * 64}"]
+[web.users]
+alice = "env:ALICE_HASH"
+""", base=tmp_path)
+    assert config.webhook.repository == "example/dns"
+    assert config.web.trusted_proxies == ("127.0.0.1", "10.0.0.0/8", "::1/128")
+    assert config.web.read_tokens == ("sha256:" + "a" * 64,)
+    assert config.web.users["alice"].startswith("scrypt:")
+    assert "scrypt" not in repr(config.web)  # hashes stay out of reprs and tracebacks
+
+
+@pytest.mark.parametrize("text,message", [
+    ('[web]\ntrusted_proxies = ["10.0.0.0/33"]', "is not an address or CIDR network"),
+    ('[web]\nread_tokens = ["a-plain-token"]', "zone-publisher token --read"),
+    ('[web.users]\nalice = "a plain password"', "alice: not a password hash (run `zone-publisher passwd alice`)"),
+    ('[web]\nusers = "alice"', "must be a table"),
+    ('[web]\nlogin = true', "unknown key 'login'"),
+    ('[webhook]\nrepository = "dns"', 'repository must be "owner/name"'),
+])
+def test_web_table_mistakes_are_named(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=re.escape(message)) as error:
+        load_config_text(text, base=tmp_path)
+    assert "a plain password" not in str(error.value)

@@ -261,3 +261,34 @@ def test_refusal_reasons_never_contain_the_secret():
                     {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "guess"}):
         result = parse_request(headers, body, [SECRET])
         assert isinstance(result, Refusal) and SECRET not in result.reason
+
+
+@pytest.mark.parametrize("headers", [
+    {"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=\x80"},
+    {"X-Gitea-Event": "push", "X-Gitea-Signature": "é" * 64},
+    {"X-Event-Key": "repo:push", "X-Hub-Signature": "sha256=ÿ"},
+    {"X-GitHub-Event": "push", "X-Hub-Signature": "sha1=\xa0"},
+])
+def test_a_non_ascii_signature_is_a_401_not_an_exception(headers):
+    # Found by tests/test_webhooks.py: hmac.compare_digest raises TypeError on non-ASCII str.
+    assert parse_request(headers, b"{}", [SECRET]) == Refusal(401, f"{recognise(headers)} signature does not match")
+
+
+def test_hostile_payload_facts_are_refused_with_a_reason():
+    for payload, reason in (({"ref": "refs/heads/main", "after": {}}, "40 or 64 hex"),
+                            ({"ref": "refs/heads/main", "after": "z" * 40}, "40 or 64 hex"),
+                            ({"ref": "r" * 256, "after": "2" * 40}, "ref must be a string")):
+        body = json.dumps(payload).encode()
+        result = parse_request(github_headers(body), body, [SECRET])
+        assert isinstance(result, Refusal) and result.status == 400 and reason in result.reason
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert parse_request(github_headers(deep), deep, [SECRET]) == Refusal(400, "body is nested too deeply")
+
+
+def test_signed_key_is_the_same_for_the_same_signed_content_whatever_the_delivery_id():
+    body = body_of("github_push.json")
+    first = parse_request(github_headers(body), body, [SECRET])
+    again = parse_request(github_headers(body) | {"X-GitHub-Delivery": "d-2"}, body, [SECRET])
+    other = parse_request(github_headers(body + b" "), body + b" ", [SECRET])
+    assert first.signed_key == again.signed_key != other.signed_key
+    assert parse_request(github_headers(body), body, []).signed_key is None  # nothing was signed

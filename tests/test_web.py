@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.config import Config, SourceConfig, StateConfig, WebhookConfig
+from publisher.config import Config, SourceConfig, StateConfig, WebConfig, WebhookConfig
 from publisher.service.jobs import QUEUED
 from publisher.model import Change, Finding
 from publisher.service.runs import PROBLEMS, RunRecord, ZoneOutcome
@@ -100,16 +100,15 @@ def test_oversized_body_is_413_and_nothing_queued(app, client):
     assert queued(app) == []
 
 
-def test_client_that_keeps_failing_gets_429_others_do_not(app, client):
+def test_client_that_keeps_failing_gets_429_but_a_valid_push_from_it_is_served(app, client):
     body = push_body()
-    for _ in range(5):
+    for _ in range(4):
         assert client.post("/hooks/guess", data=body, headers=github(body)).status_code == 403
     assert client.post("/hooks/guess", data=body, headers=github(body)).status_code == 429
-    # Even the right token is refused from that client for a while ...
-    assert client.post(f"/hooks/{TOKEN}", data=body, headers=github(body)).status_code == 429
-    # ... but another client is served.
-    other = client.post(f"/hooks/{TOKEN}", data=body, headers=github(body), environ_base={"REMOTE_ADDR": "192.0.2.9"})
-    assert other.status_code == 202
+    assert client.post("/hooks/guess", data=body, headers=github(body)).status_code == 429
+    # The right token from that client is not refused: authenticating is checked first.
+    assert client.post(f"/hooks/{TOKEN}", data=body, headers=github(body)).status_code == 202
+    assert len(queued(app)) == 1
 
 
 @pytest.mark.parametrize("body,event,reason", [
@@ -190,14 +189,13 @@ def test_token_never_appears_in_logs(app, client, caplog):
     assert caplog.records
     assert TOKEN not in caplog.text and SECRET not in caplog.text
     assert redact(f"POST /notifications/{TOKEN}/push HTTP/1.1") == "POST /notifications/[redacted]/push HTTP/1.1"
-    assert redact(f"/hooks/{TOKEN}?x=1") == "/hooks/[redacted]?x=1"
+    assert redact(f"/hooks/{TOKEN}?x=1") == "/hooks/[redacted]?[redacted]"
 
 
 @pytest.mark.parametrize("url,path", [
     ("https://github.com/Example/DNS.git", "example/dns"),
     ("git@gitlab.example.org:infra/net/dns.git", "infra/net/dns"),
     ("ssh://git@bitbucket.example.org:7999/net/dns.git", "net/dns"),
-    ("/srv/git/example/dns.git", "srv/git/example/dns"),
 ])
 def test_repository_path_from_url(url, path):
     assert repository_path(url) == path
@@ -250,24 +248,7 @@ def test_metrics_expose_requests_queue_and_zones(app, client):
     assert "publisher_outbox_pending 0.0" in text
 
 
-# -- refusals answered in gunicorn's event loop (publisher.service.web.server) ------------------------------
-
-def test_gate_refuses_before_parsing_only_a_rate_limited_client_posting_to_a_webhook(app, client):
-    from publisher.service.web.metrics import WEBHOOK_REQUESTS
-    limited = WEBHOOK_REQUESTS.labels(outcome="rate-limited")
-    gate = app.publisher_gate
-    assert gate.refusal_before_parsing("POST", "/hooks/guess", "127.0.0.1") is None  # not limited yet
-    body = push_body()
-    for _ in range(5):
-        client.post("/hooks/guess", data=body, headers=github(body))
-    before = limited._value.get()
-    status, answer = gate.refusal_before_parsing("POST", f"/notifications/{TOKEN}/push", "127.0.0.1")
-    assert status.startswith("429") and json.loads(answer)["status"] == "rate-limited"
-    assert gate.refusal_before_parsing("POST", "/hooks/guess", "192.0.2.9") is None  # another client
-    assert gate.refusal_before_parsing("GET", "/hooks/guess", "127.0.0.1") is None
-    assert gate.refusal_before_parsing("POST", "/api/runs", "127.0.0.1") is None
-    assert limited._value.get() == before + 1  # counted like the app's own 429s
-
+# -- publisher.service.web.server's request recogniser ------------------------------------------------------
 
 @pytest.mark.parametrize("raw,expected", [
     (b"POST /hooks/x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}", ("POST", "/hooks/x", 56)),
@@ -299,38 +280,272 @@ def test_anything_unusual_is_left_to_gunicorn(raw):
     assert request_to_refuse(raw, 4094) is None
 
 
-def test_worker_answers_a_rate_limited_client_in_its_event_loop(app, client):
-    """PublisherThreadWorker on a real socket pair: the 429 is sent without the thread pool, the
-    connection stays kept alive and registered; a request the gate lets through goes to the pool."""
-    import selectors
-    import socket
+# -- hostile requests (issue 8) ---------------------------------------------------------------------
 
-    from gunicorn.config import Config as GunicornConfig
-    from gunicorn.workers.gthread import TConn
+def post_signed(client, body: bytes, **kwargs):
+    return client.post(f"/notifications/{TOKEN}/push", data=body, headers=github(body, **kwargs))
 
-    from publisher.service.web.server import PublisherThreadWorker
+
+@pytest.mark.parametrize("body,reason", [
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b'{"ref": "refs/heads/main", "after": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+    (push_body(after={}), "40 or 64 hex"),
+    (push_body(after=["2" * 40]), "40 or 64 hex"),
+    (push_body(after="a" * 900_000), "40 or 64 hex"),
+    (push_body(after="g" * 40), "40 or 64 hex"),
+    (push_body(after="2" * 41), "40 or 64 hex"),
+    (push_body(ref={"name": "main"}), "expected shape"),
+    (push_body(ref="refs/heads/" + "m" * 300), "ref must be a string"),
+    (push_body(repository=["example/dns"]), "repository name"),
+], ids=["nested-100000", "after-nested", "after-object", "after-list", "after-900KB", "after-not-hex",
+        "after-41-digits", "ref-object", "ref-300-chars", "repository-list"])
+def test_signed_hostile_payloads_are_400_with_a_reason_and_nothing_queued(tmp_path, body, reason):
+    config = replace(make_config(tmp_path), webhook=replace(make_config(tmp_path).webhook, max_body=4 * 1024 * 1024))
+    app = create_app(config, {"TESTING": True})
+    response = post_signed(app.test_client(), body)
+    assert response.status_code == 400 and reason in response.json["reason"]
+    assert queued(app) == []
+
+
+def test_a_64_hex_commit_id_is_accepted_and_stored_in_lower_case(app, client):
+    response = post_signed(client, push_body(after="AB" * 32))
+    assert response.status_code == 202 and queued(app)[0].commit == "ab" * 32
+
+
+@pytest.mark.parametrize("path", ["/api/runs/99999999999999999999", "/api/jobs/99999999999999999999",
+                                  "/runs/99999999999999999999", "/api/runs/9223372036854775808"])
+def test_ids_too_big_for_the_database_are_404(client, path):
+    assert client.get(path).status_code == 404
+
+
+def test_api_runs_limit_that_is_not_a_number_is_not_a_5xx(app, client):
+    record_run(app)
+    assert len(client.get("/api/runs?limit=99999999999999999999999").json["runs"]) == 1
+    assert len(client.get("/api/runs?limit=-3").json["runs"]) == 1
+
+
+def test_same_signed_body_under_a_new_delivery_id_is_not_run_again(app, client):
+    body = push_body()
+    first = post_signed(client, body, delivery="d-original")
+    replayed = post_signed(client, body, delivery="d-replayed")
+    assert first.status_code == 202
+    assert replayed.status_code == 200 and replayed.json["status"] == "duplicate"
+    # Nor under another sender's headers carrying the same HMAC (Gitea's bare hex signature).
+    as_gitea = {"X-Gitea-Event": "push", "X-Gitea-Delivery": "g-1", "Content-Type": "application/json",
+                "X-Gitea-Signature": hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()}
+    assert client.post(f"/hooks/{TOKEN}", data=body, headers=as_gitea).json["status"] == "duplicate"
+    [job] = queued(app)
+    assert job.deliveries == 1
+    # A new push (another body) is queued as usual.
+    assert post_signed(client, push_body(after="3" * 40), delivery="d-next").status_code == 202
+
+
+def test_standard_webhooks_retry_with_a_new_timestamp_is_a_duplicate(app, client):
+    import time as clock
+
+    from publisher.service.senders import standard_signature
 
     body = push_body()
-    for _ in range(5):
-        client.post("/hooks/guess", data=body, headers=github(body), environ_base={"REMOTE_ADDR": "192.0.2.7"})
-    worker = PublisherThreadWorker(0, 1, [], None, 30, GunicornConfig(), logging.getLogger("test"))
-    worker.wsgi, worker.poller, worker.nr_conns = app, selectors.DefaultSelector(), 1
-    pool = []
-    worker.enqueue_req = pool.append  # the thread pool
-    ours, theirs = socket.socketpair()
-    with ours, theirs:
-        conn = TConn(worker.cfg, ours, ("192.0.2.7", 40000), ("127.0.0.1", 8053))
-        conn.init()
-        ours.setblocking(False)
-        theirs.settimeout(10)
-        worker.keepalived_conns.append(conn)
-        worker.poller.register(ours, selectors.EVENT_READ, None)
-        theirs.sendall(b"POST /hooks/guess HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
-                       b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        worker.on_client_socket_readable(conn, ours)
-        answer = theirs.recv(4096)
-        assert answer.startswith(b"HTTP/1.1 429 Too Many Requests\r\n") and b'"rate-limited"' in answer
-        assert pool == [] and list(worker.keepalived_conns) == [conn] and worker.poller.get_key(ours)
-        worker.on_client_socket_readable(conn, ours)  # the GET left on the socket: the pool's
-        assert pool == [conn] and not worker.keepalived_conns
-        assert ours.recv(4096, socket.MSG_PEEK).startswith(b"GET /healthz")
+    answers = []
+    for offset in (0, 30):
+        timestamp = str(int(clock.time()) - offset)
+        headers = {"webhook-id": "msg-1", "webhook-timestamp": timestamp, "Content-Type": "application/json",
+                   "webhook-signature": standard_signature(SECRET, "msg-1", timestamp, body)}
+        answers.append(client.post(f"/hooks/{TOKEN}", data=body, headers=headers).json["status"])
+    assert answers == ["queued", "duplicate"]
+
+
+# The forges' own deliveries, each signed as its sender signs, against a source that is a path.
+FORGE_DELIVERIES = [
+    ("github_push.json", {"X-GitHub-Event": "push", "X-GitHub-Delivery": "g-1"}, "X-Hub-Signature-256", "sha256=", 202),
+    ("github_delete_push.json", {"X-GitHub-Event": "push", "X-GitHub-Delivery": "g-2"}, "X-Hub-Signature-256", "sha256=", 202),
+    ("gitea_delete.json", {"X-Gitea-Event": "delete", "X-Gitea-Delivery": "t-1"}, "X-Gitea-Signature", "", 202),
+    ("gitlab_push.json", {"X-Gitlab-Event": "Push Hook", "Idempotency-Key": "l-1"}, "X-Gitlab-Token", None, 202),
+    ("bitbucket_cloud_push.json", {"X-Event-Key": "repo:push", "X-Request-UUID": "c-1"}, "X-Hub-Signature", "sha256=", 202),
+    ("bitbucket_cloud_delete.json", {"X-Event-Key": "repo:push", "X-Request-UUID": "c-2"}, "X-Hub-Signature", "sha256=", 202),
+    ("bitbucket_dc_refs_changed.json", {"X-Event-Key": "repo:refs_changed", "X-Request-Id": "r-1"}, "X-Hub-Signature", "sha256=", 202),
+    ("bitbucket_dc_delete.json", {"X-Event-Key": "repo:refs_changed", "X-Request-Id": "r-2"}, "X-Hub-Signature", "sha256=", 202),
+]
+
+
+def signed_delivery(name, headers, signature_header, prefix) -> tuple[bytes, dict]:
+    body = (DATA / name).read_bytes()
+    signature = SECRET if prefix is None else prefix + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return body, {**headers, "Content-Type": "application/json", signature_header: signature}
+
+
+@pytest.mark.parametrize("url", ["file:///srv/git/zones.git", "/srv/mirrors/dns.git", "../zones-mirror"])
+@pytest.mark.parametrize("name,headers,signature_header,prefix,status", FORGE_DELIVERIES)
+def test_forge_deliveries_are_accepted_when_the_source_is_a_path(tmp_path, url, name, headers, signature_header,
+                                                                 prefix, status):
+    app = create_app(make_config(tmp_path, url=url), {"TESTING": True})
+    body, headers = signed_delivery(name, headers, signature_header, prefix)
+    response = app.test_client().post(f"/hooks/{TOKEN}", data=body, headers=headers)
+    assert response.status_code == status, response.json
+    assert len(queued(app)) == 1
+
+
+def test_webhook_repository_names_the_expected_repository_of_a_mirror(tmp_path):
+    config = make_config(tmp_path, url="https://mirror.example.net/git/zones-mirror.git")
+    config = replace(config, webhook=replace(config.webhook, repository="example/dns"))
+    app = create_app(config, {"TESTING": True})
+    client = app.test_client()
+    body, headers = signed_delivery(*FORGE_DELIVERIES[0][:4])  # GitHub, example/dns
+    assert client.post(f"/hooks/{TOKEN}", data=body, headers=headers).status_code == 202
+    body, headers = signed_delivery(*FORGE_DELIVERIES[3][:4])  # GitLab, infra/net/dns
+    refused = client.post(f"/hooks/{TOKEN}", data=body, headers=headers)
+    assert refused.status_code == 403
+    assert refused.json["reason"] == ("repository does not match the configured source: expected 'example/dns'"
+                                      " ([webhook] repository), the push names 'infra/net/dns'")
+    assert len(queued(app)) == 1
+
+
+def test_refusal_of_another_repository_says_what_was_expected(app, client):
+    response = post_signed(client, push_body(repository="attacker/dns"))
+    assert response.status_code == 403
+    assert response.json["reason"] == ("repository does not match the configured source: expected 'example/dns',"
+                                       " the push names 'attacker/dns'")
+
+
+def test_sixty_bad_tokens_then_a_valid_signed_push_is_accepted(tmp_path):
+    app = create_app(make_config(tmp_path), {"TESTING": True})  # the production limit: 20 in 60 s
+    client = app.test_client()
+    body = push_body()
+    statuses = [client.post("/hooks/guess", data=body, headers=github(body)).status_code for _ in range(60)]
+    assert statuses[:19] == [403] * 19 and set(statuses[19:]) == {429}
+    assert post_signed(client, body).status_code == 202
+    # A valid token with a bad signature does not authenticate: still refused.
+    assert client.post(f"/hooks/{TOKEN}", data=body, headers=github(body, secret="wrong")).status_code == 401
+
+
+def proxied_app(tmp_path, trusted=("10.0.0.0/8",), **web):
+    config = replace(make_config(tmp_path), web=WebConfig(trusted_proxies=trusted, **web))
+    return create_app(config, {"TESTING": True, "AUTH_FAILURE_LIMIT": 3})
+
+
+def test_forwarded_address_is_believed_only_from_a_trusted_proxy(tmp_path):
+    app = proxied_app(tmp_path)
+    client = app.test_client()
+    body = push_body()
+
+    def bad(peer, forwarded):
+        return client.post("/hooks/guess", data=body, headers=github(body) | {"X-Forwarded-For": forwarded},
+                           environ_base={"REMOTE_ADDR": peer}).status_code
+
+    # Through the proxy: each client is counted on its own address.
+    assert [bad("10.1.1.1", "198.51.100.1") for _ in range(3)] == [403, 403, 429]
+    assert bad("10.1.1.1", "198.51.100.2") == 403
+    # An untrusted peer cannot choose its address by sending the header: it is counted as itself.
+    assert [bad("203.0.113.5", f"198.51.100.{n}") for n in range(10, 13)] == [403, 403, 429]
+    limiter = app.extensions["publisher"].limiter
+    assert limiter.blocked("203.0.113.5") and not limiter.blocked("198.51.100.11")
+
+
+def test_client_address_skips_trusted_hops_and_garbage():
+    from publisher.service.web.access import ClientAddresses
+
+    clients = ClientAddresses(["10.0.0.0/8", "::1/128"])
+    assert clients.client({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "1.2.3.4, 198.51.100.7, 10.0.0.9"}) \
+        == "198.51.100.7"
+    assert clients.client({"REMOTE_ADDR": "::1", "HTTP_X_FORWARDED_FOR": "[2001:db8::5]:4711"}) == "2001:db8::5"
+    assert clients.client({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "not-an-ip"}) == "10.0.0.1"
+    assert clients.client({"REMOTE_ADDR": "10.0.0.1"}) == "10.0.0.1"
+    assert clients.client({"REMOTE_ADDR": "192.0.2.1", "HTTP_X_FORWARDED_FOR": "1.2.3.4"}) == "192.0.2.1"
+    assert ClientAddresses().client({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "1.2.3.4"}) == "127.0.0.1"
+
+
+# -- the login of the status page, /api/* and /metrics ----------------------------------------------
+
+PROTECTED = ["/", "/runs/1", "/api/runs", "/api/runs/1", "/api/jobs/1", "/metrics"]
+REMOTE = {"REMOTE_ADDR": "198.51.100.20"}
+
+
+def login_app(tmp_path, **web):
+    from publisher.commands.passwd import password_hash
+
+    users = {"alice": password_hash("correct horse battery")}
+    return proxied_app(tmp_path, trusted=("127.0.0.1/32",), users=users, **web)
+
+
+def basic(user, password):
+    import base64
+
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+@pytest.mark.parametrize("path", PROTECTED)
+def test_remote_requests_need_a_login_and_loopback_ones_do_not(tmp_path, path):
+    client = login_app(tmp_path).test_client()
+    refused = client.get(path, environ_base=REMOTE)
+    assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Basic")
+    assert client.get(path, environ_base=REMOTE, headers=basic("alice", "wrong password!")).status_code == 401
+    assert client.get(path, environ_base=REMOTE, headers=basic("mallory", "correct horse battery")).status_code == 401
+    assert client.get(path, environ_base=REMOTE, headers=basic("alice", "correct horse battery")).status_code != 401
+    assert client.get(path).status_code != 401  # straight from loopback
+
+
+@pytest.mark.parametrize("path", PROTECTED)
+def test_a_request_forwarded_by_a_proxy_on_loopback_counts_as_remote(tmp_path, path):
+    client = login_app(tmp_path).test_client()
+    for forwarded in ({"X-Forwarded-For": "198.51.100.20"}, {"X-Forwarded-For": "127.0.0.1"},
+                      {"Forwarded": "for=198.51.100.20"}, {"X-Real-IP": "198.51.100.20"}):
+        assert client.get(path, headers=forwarded).status_code == 401, forwarded
+
+
+def test_read_token_is_a_bearer_login(tmp_path):
+    read_token = generate_token()
+    client = proxied_app(tmp_path, read_tokens=(hash_token(read_token),)).test_client()
+    assert client.get("/api/runs", environ_base=REMOTE).status_code == 401
+    assert client.get("/api/runs", environ_base=REMOTE, headers={"Authorization": "Bearer nope"}).status_code == 401
+    ok = client.get("/api/runs", environ_base=REMOTE, headers={"Authorization": f"Bearer {read_token}"})
+    assert ok.status_code == 200 and ok.json == {"runs": []}
+
+
+def test_without_configured_logins_remote_requests_are_refused(app):
+    client = app.test_client()
+    for path in PROTECTED:
+        response = client.get(path, environ_base=REMOTE)
+        assert response.status_code == 403 and "[web] users or read_tokens" in response.json["reason"]
+
+
+@pytest.mark.parametrize("path,status", [("/healthz", 200), ("/static/style.css", 200), ("/nowhere", 404)])
+def test_health_static_and_unknown_paths_need_no_login(tmp_path, path, status):
+    client = login_app(tmp_path).test_client()
+    assert client.get(path, environ_base=REMOTE).status_code == status
+
+
+def test_webhooks_need_no_login(tmp_path):
+    app = login_app(tmp_path)
+    body = push_body()
+    response = app.test_client().post(f"/hooks/{TOKEN}", data=body, headers=github(body), environ_base=REMOTE)
+    assert response.status_code == 202
+
+
+def test_repeated_bad_logins_are_limited_but_a_known_good_one_passes(tmp_path):
+    client = login_app(tmp_path).test_client()
+    assert client.get("/api/runs", environ_base=REMOTE, headers=basic("alice", "correct horse battery")).status_code == 200
+    statuses = [client.get("/api/runs", environ_base=REMOTE, headers=basic("alice", f"guess {n}")).status_code
+                for n in range(5)]
+    assert statuses == [401, 401, 429, 429, 429]
+    # The password verified before is remembered: served without a new (slow) hash check.
+    assert client.get("/api/runs", environ_base=REMOTE, headers=basic("alice", "correct horse battery")).status_code == 200
+
+
+# -- credentials of the source URL ---------------------------------------------------------------------
+
+def test_source_url_credentials_never_shown_on_the_page_or_in_the_api(tmp_path):
+    url = "https://deploy:gh-secret-token@git.example.org/example/dns.git"
+    app = create_app(make_config(tmp_path, url=url), {"TESTING": True})
+    client = app.test_client()
+    shared = app.extensions["publisher"]
+    assert "gh-secret-token" not in shared.repository
+    body = push_body()
+    job_id = post_signed(client, body).json["job"]
+    # A run as the worker records it, and one stored before redaction existed.
+    shared.runs.record(RunRecord(shared.repository, "push", "failed", 1.0, 2.0, job_id=job_id,
+                                 error=f"cannot fetch {url} branch main: fatal: could not read"))
+    shared.runs.record(RunRecord(url + "#main", "push", "failed", 3.0, 4.0, error=f"cannot fetch {url}"))
+    shown = [client.get(path).get_data(as_text=True) for path in ("/", "/runs/1", "/runs/2", "/api/runs",
+                                                                   "/api/runs/1", "/api/runs/2", f"/api/jobs/{job_id}")]
+    assert all("gh-secret-token" not in text and "deploy:" not in text for text in shown)
+    assert "https://[redacted]@git.example.org/example/dns.git" in shown[0]

@@ -5,7 +5,8 @@ handler only inserts (one short transaction), so a webhook is answered in millis
 
 Rules the queue enforces:
 
-* a delivery id seen before is acknowledged and not queued again;
+* a delivery id seen before is acknowledged and not queued again, and so is a signed delivery seen
+  before under another delivery id (``replay_key``: a key on what the sender signed);
 * a commit that is already published is not run again;
 * at most one *queued* job per repository: a burst of pushes coalesces into that job, and since the
   worker always publishes the branch head, it runs the newest commit once;
@@ -61,9 +62,10 @@ CREATE TABLE IF NOT EXISTS published_commits (
 
 
 def source_key(source) -> str:
-    """The queue's name for a ``[source]``: its git URL (and branch), else its directory."""
+    """The queue's name for a ``[source]``: its git URL without credentials (and branch), else its
+    directory.  It is stored with every job and run, and shown: never with a password in it."""
     if getattr(source, "url", None):
-        return f"{source.url}#{source.branch}"
+        return f"{source.display_url}#{source.branch}"
     return str(source.path)
 
 
@@ -124,18 +126,20 @@ class JobQueue(PerThreadStore):
     SCHEMA = _SCHEMA
 
     def enqueue(self, repository: str, *, kind: str = PUSH, sender: str = "", delivery_id: str | None = None,
-                ref: str | None = None, commit: str | None = None, now: float | None = None) -> Enqueued:
+                ref: str | None = None, commit: str | None = None, replay_key: str | None = None,
+                now: float | None = None) -> Enqueued:
         """Queue work for ``repository`` unless it is a repeat; see the module rules."""
         now = time.time() if now is None else now
-        key = f"{sender}:{delivery_id}" if delivery_id else None
+        keys = [key for key in (f"{sender}:{delivery_id}" if delivery_id else None,
+                                f"signed:{replay_key}" if replay_key else None) if key is not None]
         db = self._connection
         with transaction(db):
-            if key is not None:
+            for key in keys:
                 seen = db.execute("SELECT job_id FROM job_deliveries WHERE delivery_key = ?", (key,)).fetchone()
                 if seen is not None:
                     return Enqueued("duplicate", seen["job_id"])
             if commit and kind == PUSH and commit == self._published(db, repository):
-                self._remember(db, key, None, now)
+                self._remember(db, keys, None, now)
                 return Enqueued("published", None)
             if kind == BRANCH_DELETED:
                 waiting = None  # a report of its own, never merged into a publish
@@ -150,17 +154,17 @@ class JobQueue(PerThreadStore):
                            " kind = CASE WHEN kind = ? THEN ? ELSE kind END, deliveries = deliveries + 1,"
                            " updated = ? WHERE id = ?",
                            (commit, sender, ref, POLL, kind, now, waiting["id"]))
-                self._remember(db, key, waiting["id"], now)
+                self._remember(db, keys, waiting["id"], now)
                 return Enqueued("coalesced", waiting["id"])
             cursor = db.execute(
                 "INSERT INTO jobs (repository, kind, sender, ref, commit_sha, state, created, updated)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (repository, kind, sender, ref, commit, QUEUED, now, now))
-            self._remember(db, key, cursor.lastrowid, now)
+            self._remember(db, keys, cursor.lastrowid, now)
             return Enqueued("queued", cursor.lastrowid)
 
     @staticmethod
-    def _remember(db: sqlite3.Connection, key: str | None, job_id: int | None, now: float) -> None:
-        if key is not None:
+    def _remember(db: sqlite3.Connection, keys: list[str], job_id: int | None, now: float) -> None:
+        for key in keys:
             db.execute("INSERT OR IGNORE INTO job_deliveries (delivery_key, job_id, received) VALUES (?, ?, ?)",
                        (key, job_id, now))
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Sequence
 
 from publisher.config import NotifyConfig
+from publisher.redaction import redact
 from publisher.service.database import PerThreadStore, transaction
 from publisher.service.runs import BRANCH_DELETED, RunRecord
 
@@ -137,7 +138,11 @@ def recipients(run: RunRecord, settings: NotifyConfig) -> tuple[str, ...]:
 
 
 def run_summary(run: RunRecord) -> str:
-    """Short headline: what happened, for which commit."""
+    """Short headline: what happened, for which commit (never with credentials of the source URL)."""
+    return redact(_summary(run))
+
+
+def _summary(run: RunRecord) -> str:
     commit = (run.commit or "")[:12] or "the branch head"
     if run.status == BRANCH_DELETED:
         return f"deploy branch of {run.repository} was deleted: nothing published"
@@ -166,7 +171,7 @@ def run_text(run: RunRecord, status_url: str = "") -> str:
     if status_url and run.id is not None:
         lines.append(f"Details: {status_url.rstrip('/')}/runs/{run.id}")
     if run.error:
-        lines += ["", "Error:", f"  {run.error}"]
+        lines += ["", "Error:", f"  {redact(run.error)}"]
     findings = run.all_findings
     if findings:
         lines += ["", "Problems:"]

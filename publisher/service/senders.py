@@ -13,13 +13,17 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import parse_qs
 
 ZERO_COMMIT = "0" * 40
 TIMESTAMP_TOLERANCE = 300  # Standard Webhooks: reject timestamps more than 5 minutes off
+COMMIT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?\Z")  # SHA-1 or SHA-256 object names
+MAX_REF = 255  # git allows longer refs, but no deploy branch is
+MAX_NAME = 255  # repository names, delivery ids
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,9 @@ class Push:
     is_ping: bool = False
     is_tag: bool = False
     event: str = "push"
+    # What was signed, as a key: the same signed delivery sent again under a new delivery id (or
+    # another sender's headers) has the same one.  None when nothing was signed (no secret).
+    signed_key: str | None = field(default=None, compare=False)
 
     @property
     def is_push(self) -> bool:
@@ -104,17 +111,46 @@ def parse_request(headers: Mapping[str, str], body: bytes, secrets: Sequence[str
     """
     h = _Headers(headers)
     sender = recognise(h)
+    signed_key = None
     if secrets:
         refusal = _verify(sender, h, body, secrets, time.time() if now is None else now)
         if refusal is not None:
             return refusal
+        signed_key = signed_content_key(sender, h, body)
     payload = _decode_payload(h, body)
     if isinstance(payload, Refusal):
         return payload
     try:
-        return _PARSERS[sender](sender, h, payload, branch)
+        push = _PARSERS[sender](sender, h, payload, branch)
     except (AttributeError, TypeError, KeyError, IndexError, ValueError):
         return Refusal(400, f"{sender} payload does not have the expected shape")
+    return _checked(push, signed_key)
+
+
+def signed_content_key(sender: str, h: _Headers, body: bytes) -> str:
+    """The replay key of a verified request.  Standard Webhooks signs its message id (a retry keeps
+    the id and gets a new timestamp, hence a new signature), so the id is the key; every other
+    sender signs the body alone (GitLab's token signs nothing), so the body's hash is."""
+    if sender == "standard-webhooks" or (sender == "gitlab" and "webhook-signature" in h):
+        return "webhook-id:" + hashlib.sha256((h.get("webhook-id") or "").encode("utf-8", "surrogateescape")).hexdigest()
+    return "body:" + hashlib.sha256(body).hexdigest()
+
+
+def _checked(push: Push, signed_key: str | None) -> Push | Refusal:
+    """``push`` when every fact in it has the type and form the queue stores, else why not.
+    Payloads are attacker-shaped: ``"after": {}`` or a 900 KB string must be a 400 here."""
+    sender = push.sender
+    if push.ref is not None and (not isinstance(push.ref, str) or not 0 < len(push.ref) <= MAX_REF):
+        return Refusal(400, f"{sender} payload: ref must be a string of at most {MAX_REF} characters")
+    if push.commit is not None:
+        if not isinstance(push.commit, str) or not COMMIT_ID.match(push.commit.lower()):
+            return Refusal(400, f"{sender} payload: the new commit id must be 40 or 64 hex digits")
+        push = replace(push, commit=push.commit.lower())
+    if push.repository is not None and (not isinstance(push.repository, str) or len(push.repository) > MAX_NAME):
+        return Refusal(400, f"{sender} payload: repository name must be a string of at most {MAX_NAME} characters")
+    if push.delivery_id is not None and len(push.delivery_id) > MAX_NAME:
+        return Refusal(400, f"{sender} delivery id is longer than {MAX_NAME} characters")
+    return replace(push, signed_key=signed_key)
 
 
 # --- signatures ------------------------------------------------------------------------------
@@ -138,10 +174,11 @@ def _standard_key(secret: str) -> bytes:
 
 
 def _any_hex_match(expected_hex: str, body: bytes, secrets: Sequence[str], digest: Callable = hashlib.sha256) -> bool:
-    expected_hex = expected_hex.strip().lower()
+    # Bytes, not str: compare_digest refuses a str with non-ASCII characters (a header is any latin-1).
+    offered = expected_hex.strip().lower().encode("utf-8", "surrogateescape")
     found = False
     for secret in secrets:
-        found |= hmac.compare_digest(_hmac_hex(_secret_bytes(secret), body, digest), expected_hex)
+        found |= hmac.compare_digest(_hmac_hex(_secret_bytes(secret), body, digest).encode("ascii"), offered)
     return found
 
 
@@ -237,6 +274,8 @@ def _decode_payload(h: _Headers, body: bytes) -> Any:
         return json.loads(text)
     except (ValueError, UnicodeDecodeError):
         return Refusal(400, "body is not JSON")
+    except RecursionError:
+        return Refusal(400, "body is nested too deeply")
 
 
 def _is_zero(commit: str | None) -> bool:

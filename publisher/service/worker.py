@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from publisher.config import Config, load_config
+from publisher.redaction import redact
 from publisher.service.fetch import Checkout, FetchError, fetch, is_ancestor, remote_head
 from publisher.service.jobs import (BRANCH_DELETED, DONE, FAILED as JOB_FAILED, POLL, PUSH, SUPERSEDED, Enqueued, Job,
                             JobQueue, source_key, worker_identity)
@@ -97,7 +98,7 @@ class Worker:
             log.exception("job %d crashed", job.id)
             now = time.time()
             run, published = RunRecord(job.repository, job.kind, FAILED, now, now, commit=job.commit,
-                                       sender=job.sender, error=f"internal error: {type(error).__name__}: {error}",
+                                       sender=job.sender, error=redact(f"internal error: {type(error).__name__}: {error}"),
                                        job_id=job.id), None
         queued: list[int] = []
         notify = not self.repeats_last_news(run)
@@ -165,7 +166,7 @@ class Worker:
             try:
                 checkout = fetch(source)
             except FetchError as error:
-                return replace(base, status=FAILED, finished=time.time(), error=str(error),
+                return replace(base, status=FAILED, finished=time.time(), error=redact(str(error)),
                                timings={"fetch": time.perf_counter() - mark}), None
         else:
             checkout = _local_checkout(Path(source.path))
@@ -195,10 +196,10 @@ class Worker:
             try:
                 head = remote_head(source)
             except FetchError as error:
-                log.warning("poll failed: %s", error)
+                log.warning("poll failed: %s", redact(str(error)))
                 return None
             if head is None:
-                log.warning("poll: branch %s not found at %s", source.branch, source.url)
+                log.warning("poll: branch %s not found at %s", source.branch, source.display_url)
                 return None
             if head != self.queue.published_commit(self.repository):
                 return self._enqueue_poll(head, "head %s not published yet" % head[:12])
@@ -215,7 +216,7 @@ class Worker:
                 checkout = fetch(self.config.source) if self.config.source.url else _local_checkout(
                     Path(self.config.source.path))
             except FetchError as error:
-                log.warning("poll: %s", error)
+                log.warning("poll: %s", redact(str(error)))
                 return None
             report = publish(self.config, checkout.path, apply=False, state=self.state, providers=self.providers)
         drifted = sorted({f"{o.zone} on {o.provider}" for o in report.outcomes
@@ -291,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     worker.start(stop)
-    log.info("worker started (source %s, %s)", config.source.url or config.source.path,
+    log.info("worker started (source %s, %s)", config.source.display_url or config.source.path,
              f"poll at start-up, then every {config.poll.interval} s" if config.poll.interval
              else "poll at start-up only")
     while not stop.wait(1.0):

@@ -4,6 +4,8 @@
 * ``status``: the HTML status page (``/``, ``/runs/<id>``).
 * ``api``: ``/api/runs``, ``/api/runs/<id>``, ``/api/jobs/<id>``, ``/healthz``.
 * ``metrics``: ``/metrics`` for Prometheus.
+* ``access`` (no routes): the client address behind ``[web] trusted_proxies`` and the login that
+  every blueprint but the webhooks and ``/healthz`` requires from anything but loopback.
 
 Only the insert into the job queue happens inside a request; fetching and publishing run in the
 background worker (``publisher.service.worker``), started once per service by ``zone-publisher serve``.
@@ -13,24 +15,56 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
+from urllib.parse import unquote
 
 from flask import Flask, jsonify, request
 
 from publisher.config import Config
+from publisher.redaction import REDACTED, redact as redact_credentials
 from publisher.service.jobs import JobQueue, source_key
 from publisher.service.notify import Outbox
-from publisher.service.runs import RunStore
+from publisher.service.runs import RunRecord, RunStore
 from publisher.service.tokens import TokenSet
+from publisher.service.web.access import ClientAddresses, Login
 from publisher.service.web.ratelimit import FailureLimiter
 
-_TOKEN_IN_PATH = re.compile(r"(/(?:notifications|hooks)/)[^/?#\s]+")
+# Everything after /notifications/ or /hooks/ up to the end of the path, whatever it is made of
+# (``/notifications/../TOKEN/push`` too); the path is percent-decoded first.
+_TOKEN_IN_PATH = re.compile(r"(?i)/(notifications|hooks)/[^\s\"'?#]*")
+_QUERY = re.compile(r"\?[^\s\"']*")
+
+
+def _hide_token(match: re.Match) -> str:
+    kept = "/push" if match.group(1).lower() == "notifications" and match.group(0).lower().endswith("/push") else ""
+    return f"/{match.group(1)}/{REDACTED}{kept}"
 
 
 def redact(text: str) -> str:
-    """``text`` with the secret token of any webhook path replaced by ``[redacted]``."""
-    return _TOKEN_IN_PATH.sub(r"\1[redacted]", text)
+    """``text`` (a log line, a request line) with nothing secret left: credentials in URLs, the
+    token of a webhook path, and every query string (``?token=…``) replaced by ``[redacted]``."""
+    text = redact_credentials(unquote(text, errors="replace"))
+    return _TOKEN_IN_PATH.sub(_hide_token, _QUERY.sub("?" + REDACTED, text))
+
+
+class RedactingFilter(logging.Filter):
+    """Formats a record's message now and redacts it, whatever the logger (Flask's, gunicorn's
+    error log: it quotes request lines it could not parse)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: let logging report it as it would
+            return True
+        record.msg, record.args = redact(message), ()
+        return True
+
+
+def install_log_redaction(*loggers: logging.Logger) -> None:
+    for logger in loggers:
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
 
 
 class PublisherFlask(Flask):
@@ -49,8 +83,21 @@ class Services:
     runs: RunStore
     outbox: Outbox
     tokens: TokenSet
-    limiter: FailureLimiter
+    limiter: FailureLimiter  # webhook token failures
+    clients: ClientAddresses
+    login: Login
     repository: str  # the job queue's key for the configured source
+
+
+# The largest id SQLite stores: a bigger one in a URL is a 404, not an OverflowError.
+MAX_ID = 2**63 - 1
+
+
+def shown_run(run: RunRecord) -> RunRecord:
+    """``run`` as pages and the API show it: credentials out of the repository and the error (rows
+    stored before redaction existed may hold them)."""
+    return replace(run, repository=redact_credentials(run.repository),
+                   error=redact_credentials(run.error) if run.error else run.error)
 
 
 def services() -> Services:
@@ -79,14 +126,16 @@ def create_app(config: Config | None = None, test_config: Mapping[str, Any] | No
     if test_config:
         app.config.update(test_config)
     state = app.config["STATE_PATH"]
+    limit, window = app.config["AUTH_FAILURE_LIMIT"], app.config["AUTH_FAILURE_WINDOW"]
     app.extensions["publisher"] = Services(
         config=config, queue=JobQueue(state), runs=RunStore(state), outbox=Outbox(state),
-        tokens=TokenSet(app.config["TOKEN_HASHES"]),
-        limiter=FailureLimiter(app.config["AUTH_FAILURE_LIMIT"], app.config["AUTH_FAILURE_WINDOW"]),
+        tokens=TokenSet(app.config["TOKEN_HASHES"]), limiter=FailureLimiter(limit, window),
+        clients=ClientAddresses(config.web.trusted_proxies),
+        login=Login(config.web.users, config.web.read_tokens, FailureLimiter(limit, window)),
         repository=source_key(config.source))
 
-    from publisher.service.web import api, metrics, status, webhooks
-    app.wsgi_app = app.publisher_gate = webhooks.WebhookGate(app.wsgi_app, app.extensions["publisher"])
+    from publisher.service.web import access, api, metrics, status, webhooks
+    app.before_request(access.require_login)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(status.blueprint)
     app.register_blueprint(api.blueprint)
@@ -105,4 +154,8 @@ def create_app(config: Config | None = None, test_config: Mapping[str, Any] | No
         return jsonify(status="method not allowed"), 405
 
     logging.getLogger("publisher").setLevel(logging.INFO)
+    # gunicorn's error log quotes request lines it cannot parse (one without an HTTP version too).
+    install_log_redaction(app.logger, logging.getLogger("publisher"), logging.getLogger("publisher.webhooks"),
+                          logging.getLogger("gunicorn.error"),
+                          logging.getLogger("gunicorn.access"), logging.getLogger("werkzeug"))
     return app

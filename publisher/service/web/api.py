@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from publisher.service.web import services
+from publisher.redaction import redact
+from publisher.service.web import MAX_ID, services, shown_run
 
 blueprint = Blueprint("api", __name__)
 
@@ -12,25 +13,26 @@ blueprint = Blueprint("api", __name__)
 @blueprint.get("/api/runs")
 def runs():
     limit = max(1, min(request.args.get("limit", 50, type=int) or 50, 500))
-    return jsonify(runs=[run.to_dict(include_changes=False) for run in services().runs.recent(limit)])
+    return jsonify(runs=[shown_run(run).to_dict(include_changes=False) for run in services().runs.recent(limit)])
 
 
-@blueprint.get("/api/runs/<int:run_id>")
+@blueprint.get(f"/api/runs/<int(max={MAX_ID}):run_id>")
 def run(run_id: int):
     found = services().runs.get(run_id)
     if found is None:
         return jsonify(status="not found"), 404
-    return jsonify(found.to_dict())
+    return jsonify(shown_run(found).to_dict())
 
 
-@blueprint.get("/api/jobs/<int:job_id>")
+@blueprint.get(f"/api/jobs/<int(max={MAX_ID}):job_id>")
 def job(job_id: int):
     found = services().queue.get(job_id)
     if found is None:
         return jsonify(status="not found"), 404
     return jsonify(id=found.id, kind=found.kind, state=found.state, sender=found.sender, ref=found.ref,
                    commit=found.commit, deliveries=found.deliveries, created=found.created, started=found.started,
-                   finished=found.finished, run_id=found.run_id, error=found.error)
+                   finished=found.finished, run_id=found.run_id,
+                   error=redact(found.error) if found.error else found.error)
 
 
 @blueprint.get("/healthz")

@@ -6,7 +6,7 @@ import time
 
 from flask import Blueprint, abort, render_template
 
-from publisher.service.web import services
+from publisher.service.web import MAX_ID, services, shown_run
 
 blueprint = Blueprint("status", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/static")
@@ -27,14 +27,14 @@ def short(commit: str | None) -> str:
 @blueprint.get("/")
 def index():
     shared = services()
-    return render_template("index.html", runs=shared.runs.recent(50, with_zones=False),
+    return render_template("index.html", runs=[shown_run(run) for run in shared.runs.recent(50, with_zones=False)],
                            zones=shared.runs.zone_states(), jobs=shared.queue.counts(),
                            pending_mail=shared.outbox.pending(), source=shared.config.source)
 
 
-@blueprint.get("/runs/<int:run_id>")
+@blueprint.get(f"/runs/<int(max={MAX_ID}):run_id>")
 def run(run_id: int):
     found = services().runs.get(run_id)
     if found is None:
         abort(404)
-    return render_template("run.html", run=found)
+    return render_template("run.html", run=shown_run(found))

@@ -1,7 +1,8 @@
 """``POST /notifications/<token>/push`` (alias ``/hooks/<token>``): the forge's push webhook.
 
-Order of checks, cheapest first: rate limit, URL token, body size (Flask's MAX_CONTENT_LENGTH),
-signature on the raw body, then what the push is about.  Only the queue insert happens here.
+Order of checks, cheapest first: URL token (a bad one counts towards the failure limit, and once
+over it is answered 429), body size, signature on the raw body, then what the push is about.  The
+limiter never refuses a request with a valid token.  Only the queue insert happens here.
 Nothing that means "nothing to do" is ever a 5xx: Bitbucket retries those and GitLab disables hooks
 that keep failing.
 """
@@ -13,7 +14,7 @@ import re
 import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, request
 
 from publisher.service.jobs import BRANCH_DELETED, PUSH
 from publisher.service.senders import Refusal, parse_request
@@ -38,71 +39,39 @@ def repository_path(url: str | None) -> str | None:
     return path.lower() or None
 
 
-def repository_matches(payload_name: str | None, url: str | None) -> bool:
-    """A payload's repository name must be the tail of the configured URL's path (case-insensitive);
-    when either is unknown (plain curl, a local source directory) the token alone decides."""
-    configured = repository_path(url)
-    if not payload_name or not configured:
+def forge_repository(url: str | None) -> str | None:
+    """The repository path of ``url`` when it names a repository on a host (``https://``,
+    ``ssh://``, ``git://``, scp-like ``git@host:path``), else None: a local path or ``file://``
+    URL names no forge repository, so a forge's name for it cannot be checked against it."""
+    if not url:
+        return None
+    if re.match(r"^[\w.-]+@[\w.-]+:", url) and "://" not in url:
+        return repository_path(url)
+    parts = urlsplit(url)
+    if parts.scheme.lower() in ("http", "https", "ssh", "git", "git+ssh", "ssh+git") and parts.hostname:
+        return repository_path(url)
+    return None
+
+
+def expected_repository(url: str | None, configured: str | None) -> str | None:
+    """The repository a push must name: ``[webhook] repository`` when set (a mirror, a path),
+    else the forge repository ``[source] url`` names, else None (the token alone decides)."""
+    if configured:
+        return configured.strip("/").lower()
+    return forge_repository(url)
+
+
+def repository_matches(payload_name: str | None, url: str | None, configured: str | None = None) -> bool:
+    """A payload's repository name must be the expected one, or the tail of the configured URL's
+    path (Bitbucket Data Center names ``PROJECT/slug`` for ``…/scm/project/slug``); case-insensitive.
+    When either is unknown (plain curl, a local source directory) the token alone decides."""
+    expected = expected_repository(url, configured)
+    if not payload_name or not expected:
         return True
     name = payload_name.strip("/").lower()
-    return configured == name or configured.endswith("/" + name)
-
-
-_WEBHOOK_PATH = re.compile(r"^/(?:notifications/([^/]+)/push|hooks/([^/]+))$")
-
-
-class WebhookGate:
-    """WSGI middleware refusing rate-limited clients and unknown tokens before Flask runs.
-
-    A flood of bad requests then costs a regex, a dict lookup and one SHA-256 each, so it cannot
-    starve the valid pushes (the Flask view repeats both checks, which keeps it correct alone).
-    """
-
-    def __init__(self, app, shared) -> None:
-        self.app = app
-        self.shared = shared
-
-    RATE_LIMITED = ("429 Too Many Requests",
-                    b'{"status":"rate-limited","reason":"too many failed attempts; try again later"}')
-
-    def refusal_before_parsing(self, method: str, path: str, client: str) -> tuple[str, bytes] | None:
-        """``(status, JSON body)`` when a request can be refused from its request line and peer
-        address alone (a rate-limited client posting to a webhook path), else None.
-
-        For the web server's event loop (``publisher.service.web.server``): a flood from a rate-limited
-        client is answered there without a thread, an HTTP parser or a WSGI environ; the answer is
-        the one ``__call__`` gives, and it is counted in the same metric (never logged one by one).
-        """
-        if method != "POST" or not self.shared.limiter.blocked(client) or not _WEBHOOK_PATH.match(path):
-            return None
-        WEBHOOK_REQUESTS.labels(outcome="rate-limited").inc()
-        return self.RATE_LIMITED
-
-    def __call__(self, environ, start_response):
-        if environ.get("REQUEST_METHOD") == "POST":
-            match = _WEBHOOK_PATH.match(environ.get("PATH_INFO", ""))
-            if match:
-                client = environ.get("REMOTE_ADDR") or "unknown"
-                limiter = self.shared.limiter
-                if limiter.blocked(client):
-                    status, body = self.RATE_LIMITED
-                    return self._refuse(start_response, status, "rate-limited", body)
-                token = match.group(1) or match.group(2)
-                if not self.shared.tokens.matches(token):
-                    limiter.fail(client)
-                    if limiter.blocked(client):
-                        log.warning("webhook: %s is now rate-limited after repeated authentication failures", client)
-                    else:
-                        log.warning("webhook refused from %s: unknown token", client)
-                    return self._refuse(start_response, "403 Forbidden", "bad-token",
-                                        b'{"status":"bad-token","reason":"unknown token"}')
-        return self.app(environ, start_response)
-
-    @staticmethod
-    def _refuse(start_response, status: str, outcome: str, body: bytes):
-        WEBHOOK_REQUESTS.labels(outcome=outcome).inc()
-        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-        return [body]
+    if configured:
+        return expected == name
+    return expected == name or expected.endswith("/" + name)
 
 
 def _answer(status: int, outcome: str, started: float, **body):
@@ -118,18 +87,37 @@ def _refuse(client: str, status: int, outcome: str, reason: str, started: float,
     return _answer(status, outcome, started, reason=reason)
 
 
+def read_body(limit: int) -> bytes:
+    """The raw body, at most ``limit`` bytes, else 413.  A body with a Content-Length over the
+    limit is refused by Flask before it is read; a chunked one (no length) is read here to one
+    byte past the limit, so it is refused too instead of being cut at the limit and signed over."""
+    if request.content_length is not None or "wsgi.input_terminated" not in request.environ:
+        return request.get_data(cache=False)  # 413 beyond MAX_CONTENT_LENGTH
+    body = request.environ["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        abort(413)
+    return body
+
+
 @blueprint.post("/notifications/<token>/push")
 @blueprint.post("/hooks/<token>")
 def push(token: str):
     started = time.perf_counter()
     shared = services()
-    client = request.remote_addr or "unknown"
-    if shared.limiter.blocked(client):
-        return _answer(429, "rate-limited", started, reason="too many failed attempts; try again later")
+    client = shared.clients.client(request.environ)
+    # The token first: a request that names a valid token is never refused by the limiter, however
+    # many bad ones came from its address (a forge's shared egress, a proxy).  It costs one SHA-256.
     if not shared.tokens.matches(token):
-        return _refuse(client, 403, "bad-token", "unknown token", started)
+        was_blocked = shared.limiter.blocked(client)
+        shared.limiter.fail(client)
+        if was_blocked:  # a flood: answered and counted, not logged one by one
+            return _answer(429, "rate-limited", started, reason="too many failed attempts; try again later")
+        if shared.limiter.blocked(client):
+            log.warning("webhook: %s is now rate-limited after repeated authentication failures", client)
+            return _answer(429, "rate-limited", started, reason="too many failed attempts; try again later")
+        return _refuse(client, 403, "bad-token", "unknown token", started, counts=False)
 
-    body = request.get_data(cache=False)  # raises 413 beyond MAX_CONTENT_LENGTH
+    body = read_body(current_app.config["MAX_CONTENT_LENGTH"])
     source = shared.config.source
     result = parse_request(request.headers, body, current_app.config["WEBHOOK_SECRETS"], branch=source.branch)
     if isinstance(result, Refusal):
@@ -139,9 +127,13 @@ def push(token: str):
         return _answer(200, "pong", started, sender=result.sender)
     if not result.is_push:
         return _answer(200, "ignored", started, reason=f"{result.sender} event {result.event!r} is not a push")
-    if not repository_matches(result.repository, source.url):
-        return _refuse(client, 403, "wrong-repository", "repository does not match the configured source", started,
-                       counts=False)
+    configured = shared.config.webhook.repository
+    if not repository_matches(result.repository, source.url, configured):
+        expected = expected_repository(source.url, configured)
+        return _refuse(client, 403, "wrong-repository",
+                       f"repository does not match the configured source: expected {expected!r}"
+                       f"{' ([webhook] repository)' if configured else ''}, the push names {result.repository!r}",
+                       started, counts=False)
     if result.is_tag:
         return _answer(200, "ignored", started, reason="tags are not published")
     branches = {source.branch, *shared.config.webhook.allowed_branches}
@@ -150,7 +142,7 @@ def push(token: str):
 
     kind = BRANCH_DELETED if result.deleted else PUSH
     queued = shared.queue.enqueue(shared.repository, kind=kind, sender=result.sender, delivery_id=result.delivery_id,
-                                  ref=result.ref, commit=result.commit)
+                                  ref=result.ref, commit=result.commit, replay_key=result.signed_key)
     if queued.status == "duplicate":
         return _answer(200, "duplicate", started, job=queued.job_id, reason="delivery seen before")
     if queued.status == "published":
