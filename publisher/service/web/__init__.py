@@ -86,7 +86,7 @@ def create_app(config: Config | None = None, test_config: Mapping[str, Any] | No
         repository=source_key(config.source))
 
     from publisher.service.web import api, metrics, status, webhooks
-    app.wsgi_app = app.publisher_gate = webhooks.WebhookGate(app.wsgi_app, app.extensions["publisher"])
+    app.wsgi_app = webhooks.WebhookGate(app.wsgi_app, app.extensions["publisher"])
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(status.blueprint)
     app.register_blueprint(api.blueprint)

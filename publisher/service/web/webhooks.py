@@ -65,19 +65,6 @@ class WebhookGate:
     RATE_LIMITED = ("429 Too Many Requests",
                     b'{"status":"rate-limited","reason":"too many failed attempts; try again later"}')
 
-    def refusal_before_parsing(self, method: str, path: str, client: str) -> tuple[str, bytes] | None:
-        """``(status, JSON body)`` when a request can be refused from its request line and peer
-        address alone (a rate-limited client posting to a webhook path), else None.
-
-        For the web server's event loop (``publisher.service.web.server``): a flood from a rate-limited
-        client is answered there without a thread, an HTTP parser or a WSGI environ; the answer is
-        the one ``__call__`` gives, and it is counted in the same metric (never logged one by one).
-        """
-        if method != "POST" or not self.shared.limiter.blocked(client) or not _WEBHOOK_PATH.match(path):
-            return None
-        WEBHOOK_REQUESTS.labels(outcome="rate-limited").inc()
-        return self.RATE_LIMITED
-
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") == "POST":
             match = _WEBHOOK_PATH.match(environ.get("PATH_INFO", ""))
