@@ -1,5 +1,6 @@
 """The whole service, for real: `zone-publisher serve` (gunicorn + worker process), a bare git
-remote pushed to with git, BIND `named` updated over RFC 2136, and an aiosmtpd mail server."""
+remote pushed to with git, BIND `named` updated over RFC 2136, and an aiosmtpd mail server.
+The same service behind real nginx: tests/test_deploy.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import hmac
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -57,18 +57,31 @@ def zone_text(origin: str, address: str) -> str:
     return f'ns("", concat("ns1", _a))\na("ns1", "127.0.0.1")\na("www", "{address}")\n'
 
 
-class Service:
-    """One publisher service on its own state, git remote and zone."""
+def signed_push(commit: str, *, delivery: str | None = None, secret: str = SECRET) -> tuple[bytes, dict]:
+    """The body and headers of a GitHub push delivery for ``commit``, signed with ``secret``."""
+    body = json.dumps({"ref": "refs/heads/main", "after": commit, "repository": {"full_name": "acme/remote"},
+                       "head_commit": {"id": commit}}).encode()
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return body, {"X-GitHub-Event": "push", "X-GitHub-Delivery": delivery or generate_token(8),
+                  "Content-Type": "application/json", "X-Hub-Signature-256": signature}
 
-    def __init__(self, root: Path, named, *, smtp_port: int, poll: int = 0) -> None:
+
+class Service:
+    """One publisher service on its own state, git remote and zone; ``tls`` = (certificate, key)
+    serves HTTPS directly (``serve --certificate --key``)."""
+
+    def __init__(self, root: Path, named, *, smtp_port: int, poll: int = 0,
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.root = root
+        self.tls = tls
+        self.verify = str(tls[0]) if tls else True
         self.named = named
         self.origin = named.new_zone()
         self.name = self.origin.rstrip(".")
         self.remote = Remote(root / "acme")
         self.token = generate_token()
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.state = root / "state.db"
         self.log = root / "serve.log"
         self.process: subprocess.Popen | None = None
@@ -106,10 +119,11 @@ interval = {poll}
     def start(self) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "PUBLISHER_WEB_WORKERS": "2"}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        tls = ["--certificate", str(self.tls[0]), "--key", str(self.tls[1])] if self.tls else []
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "publisher", "serve", "--config", str(self.config),
-                 "--listen", f"127.0.0.1:{self.port}"], cwd=self.root, env=env, stdout=log, stderr=log,
+                 "--listen", f"127.0.0.1:{self.port}", *tls], cwd=self.root, env=env, stdout=log, stderr=log,
                 start_new_session=True)
         wait_until(self._healthy, "the service to answer /healthz")
 
@@ -117,7 +131,7 @@ interval = {poll}
         if self.process.poll() is not None:
             raise AssertionError(f"serve exited:\n{self.log.read_text()[-3000:]}")
         try:
-            return requests.get(self.url + "/healthz", timeout=5).status_code == 200
+            return requests.get(self.url + "/healthz", timeout=5, verify=self.verify).status_code == 200
         except (requests.ConnectionError, requests.Timeout):
             return False
 
@@ -165,13 +179,9 @@ interval = {poll}
 
     def hook(self, commit: str, *, delivery: str | None = None, token: str | None = None,
              secret: str = SECRET) -> requests.Response:
-        body = json.dumps({"ref": "refs/heads/main", "after": commit, "repository": {"full_name": "acme/remote"},
-                           "head_commit": {"id": commit}}).encode()
-        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": delivery or generate_token(8),
-                   "Content-Type": "application/json", "X-Hub-Signature-256": signature}
+        body, headers = signed_push(commit, delivery=delivery, secret=secret)
         return requests.post(f"{self.url}/notifications/{token or self.token}/push", data=body, headers=headers,
-                             timeout=10)
+                             timeout=10, verify=self.verify)
 
     def push(self, address: str, message: str, **kwargs) -> tuple[str, requests.Response]:
         commit = self.commit(address, message, **kwargs)
@@ -187,7 +197,7 @@ interval = {poll}
         return {rdata.address for rrset in response.answer for rdata in rrset}
 
     def runs(self) -> list[dict]:
-        return requests.get(self.url + "/api/runs?limit=500", timeout=5).json()["runs"]
+        return requests.get(self.url + "/api/runs?limit=500", timeout=5, verify=self.verify).json()["runs"]
 
     def run_for(self, commit: str) -> dict | None:
         return next((run for run in self.runs() if run["commit"] == commit), None)
@@ -370,3 +380,23 @@ def test_burst_of_50_pushes_makes_at_most_two_runs(service_factory, mail):
     wait_until(lambda: service.served() == {"192.0.2.51"}, "the newest commit")
     wait_until(service.idle, "the queue to drain")
     assert len(service.runs()) - runs_before <= 2
+
+
+def test_signed_push_over_direct_https_is_accepted_and_served(service_factory, mail, tmp_path):
+    """serve --certificate --key: HTTPS straight from gunicorn for small setups without a proxy."""
+    from tests.nginx import self_signed_certificate
+
+    service = service_factory(smtp_port=mail.port, tls=self_signed_certificate(tmp_path))
+    service.start()
+    assert service.url.startswith("https://")
+    commit, response = service.push("192.0.2.60", "Over TLS")
+    assert response.status_code == 202 and response.json()["job"]
+    wait_until(lambda: service.served() == {"192.0.2.60"}, "named to serve the record pushed over HTTPS")
+    assert service.run_for(commit)["status"] == "ok"
+    with pytest.raises(requests.ConnectionError):  # plain HTTP on the TLS port: no answer
+        requests.post(f"http://127.0.0.1:{service.port}/notifications/{service.token}/push", data=b"{}", timeout=10)
+    service.stop()
+    log = service.log.read_text()
+    assert f"status page https://127.0.0.1:{service.port}/" in log
+    assert "warning: listening" not in log  # loopback: no clear-text warning
+    assert service.token not in log
