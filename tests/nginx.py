@@ -97,7 +97,8 @@ class Nginx:
                 f"    include {self.prefix}/zone-publisher.conf;\n"
                 "}\n")
 
-    def start(self) -> "Nginx":
+    def _prepare(self) -> tuple[list[str], dict]:
+        """Write the configuration; the command line and the user to run it as."""
         self._mkdir("logs")
         config = self.prefix / "nginx.conf"
         config.write_text(self.config_text())
@@ -107,10 +108,19 @@ class Nginx:
             for path in [self.prefix, *self.prefix.rglob("*")]:
                 os.chown(path, nobody.pw_uid, nobody.pw_gid)
             as_user = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
-        command = ["nginx", "-p", str(self.prefix), "-c", str(config), "-g", "daemon off;"]
-        check = subprocess.run([*command[:-2], "-t"], capture_output=True, text=True, **as_user)
+        return ["nginx", "-p", str(self.prefix), "-c", str(config)], as_user
+
+    def check(self) -> subprocess.CompletedProcess:
+        """``nginx -t`` on the configuration, as the user that would run it."""
+        command, as_user = self._prepare()
+        return subprocess.run([*command, "-t"], capture_output=True, text=True, **as_user)
+
+    def start(self) -> "Nginx":
+        check = self.check()
         if check.returncode != 0:
             raise RuntimeError(f"nginx -t refused the configuration:\n{check.stderr}")
+        command, as_user = self._prepare()
+        command += ["-g", "daemon off;"]
         self.stderr = (self.prefix / "logs" / "stderr.log").open("wb")
         self.process = subprocess.Popen(command, stdout=self.stderr, stderr=self.stderr, start_new_session=True,
                                         **as_user)
