@@ -22,6 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "nginx" / "zone-publisher.conf"
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1/localhost (EC P-256: quick to make and to handshake)."""
     certificate, key = directory / "fullchain.pem", directory / "privkey.pem"
@@ -57,8 +63,6 @@ class Nginx:
     """``start()``/``stop()`` nginx on two free loopback ports proxying to ``upstream_port``."""
 
     def __init__(self, upstream_port: int, *, exempt: tuple[str, ...] = (), worker_processes: int = 1) -> None:
-        from tests.servers import free_port
-
         self.upstream_port = upstream_port
         self.exempt = exempt
         self.worker_processes = worker_processes

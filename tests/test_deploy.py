@@ -28,7 +28,9 @@ def test_container_start_command_parses_and_runs_as_non_root():
     command = json.loads(re.search(r"^CMD (.+)$", dockerfile, re.M).group(1))
     assert entrypoint[0] == "zone-publisher"
     args = build_parser().parse_args(entrypoint[1:] + command)
-    assert (args.command, args.listen) == ("serve", "0.0.0.0:8053")
+    # loopback only: nginx shares the container's network namespace (docker-compose.yml)
+    assert (args.command, args.listen) == ("serve", "127.0.0.1:8053")
+    assert f"server {args.listen};" in (ROOT / "examples" / "nginx" / "zone-publisher.conf").read_text()
     assert re.search(r"^USER publisher$", dockerfile, re.M)
     assert "git" in dockerfile and "pip install" in dockerfile
 
@@ -36,7 +38,11 @@ def test_container_start_command_parses_and_runs_as_non_root():
 def test_compose_example_config_loads(tmp_path, monkeypatch):
     monkeypatch.setenv("SMTP_PASSWORD", "pw")
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    assert set(compose["services"]) == {"bind", "publisher"}
+    assert set(compose["services"]) == {"bind", "publisher", "nginx"}
+    nginx = compose["services"]["nginx"]
+    assert nginx["network_mode"] == "service:publisher"  # reaches the publisher's loopback, nothing else does
+    assert "./examples/nginx/zone-publisher.conf:/etc/nginx/conf.d/default.conf:ro" in nginx["volumes"]
+    assert set(compose["services"]["publisher"]["ports"]) == {"80:80", "443:443"}  # nginx's, no 8053
     secret = tmp_path / "webhook-secret"
     secret.write_text("s3cret")
     text = (ROOT / "examples" / "compose" / "config.toml").read_text().replace(
