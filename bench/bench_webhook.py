@@ -187,6 +187,19 @@ def valid_load(port: int, token: str, rate: float, seconds: float, tls: ssl.SSLC
             "codes": codes}
 
 
+def group_cpu_seconds(group: int) -> float:
+    """CPU time (user + system) of the live processes of process group ``group``, from /proc."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # fields after the command: state, ppid, pgrp, ...
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 # ---------------------------------------------------------------- the hostile load
 
 class Flood:
@@ -516,7 +529,15 @@ def main(argv: list[str] | None = None) -> int:
                     flood.start()
                     time.sleep(1.0)  # the flood is at full rate before measuring
                     mark, nginx_mark = service.log_offset(), proxy.log_offset()
+                    cpu = {"nginx": group_cpu_seconds(proxy.nginx.process.pid),
+                           "service": group_cpu_seconds(service.process.pid), "wall": time.monotonic()}
                     results["valid_under_flood"] = valid_load(port, service.token, args.rate, args.seconds, proxy.tls)
+                    wall = time.monotonic() - cpu.pop("wall")
+                    results["cpu_during_flood"] = {
+                        "seconds": round(wall, 2),
+                        "nginx_s": round(group_cpu_seconds(proxy.nginx.process.pid) - cpu["nginx"], 2),
+                        "service_s": round(group_cpu_seconds(service.process.pid) - cpu["service"], 2),
+                        "load_average": [round(x, 2) for x in os.getloadavg()]}
                     results["flood"] = flood.wait()
                     results["slowloris"] = slowloris.stop()
                     time.sleep(0.5)
@@ -550,7 +571,8 @@ def main(argv: list[str] | None = None) -> int:
                       else f"flood failed: {flood['error']}")
         rows.append([f"ack under bad-token flood + {args.slowloris} slowloris (valid achieved "
                      f"{flooded['achieved_rate']}/s)", f"{flooded['p50_ms']} / {flooded['p99_ms']} ms",
-                     f"codes {flooded['codes']}{inside(flooded)}; {flood_text}; slowloris {slow}"])
+                     f"codes {flooded['codes']}{inside(flooded)}; {flood_text}; slowloris {slow}; "
+                     f"CPU during it {results['cpu_during_flood']}"])
         rows.append([f"push-to-served via nginx, one-record edit in {args.records:,} records ({served['served']}/"
                      f"{served['iterations']} served)",
                      f"{served.get('p50_s', 'n/a')} / {served.get('p99_s', 'n/a')} s", f"acks {served['acks']}"])

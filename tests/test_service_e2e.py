@@ -258,8 +258,11 @@ def test_a_dead_worker_process_is_restarted(service_factory, mail):
     service = service_factory(smtp_port=mail.port)
     service.start()
     first = service.worker_pid()
+    assert os.getpriority(os.PRIO_PROCESS, first) == os.getpriority(os.PRIO_PROCESS, service.process.pid) + 10
     os.kill(first, signal.SIGKILL)
     wait_until(lambda: service.worker_pid() != first, "a new worker process")
+    second = service.worker_pid()  # runs yield the CPU to the web workers, after a restart too
+    assert os.getpriority(os.PRIO_PROCESS, second) == os.getpriority(os.PRIO_PROCESS, service.process.pid) + 10
     _, response = service.push("192.0.2.15", "After the worker died")
     assert response.status_code == 202
     wait_until(lambda: service.served() == {"192.0.2.15"}, "the push to be published by the new worker")
