@@ -270,3 +270,27 @@ def test_reference_deployment_tls_flood_slowloris_and_no_token_in_logs(tmp_path,
     assert service.token not in nginx_logs and service.token not in our_log
     assert "query-secret" not in nginx_logs
     assert "/notifications/[redacted]/push" in our_log
+
+
+@pytest.mark.slow
+def test_nginx_error_log_never_quotes_a_webhook_token():
+    """nginx quotes the request line in error messages (upstream down, limit_req, 413, timeouts):
+    the example logs those at levels that leave webhook requests out, and the access log masks them."""
+    from tests.mailserver import free_port
+    from tests.nginx import Nginx
+
+    token = "tok-" + "x" * 40
+    with Nginx(free_port()) as proxy:  # nothing listens upstream: every proxied request fails
+        client = HttpsClient(proxy, "127.0.0.7")
+        statuses = [client.post(f"/notifications/{token}/push")[0] for _ in range(14)]
+        client.close()
+        with tls_socket(proxy, "127.0.0.8") as sock:  # a bad request line carrying the token
+            sock.sendall(f"POST /hooks/{token} HTTP/1.1 extra\r\n\r\n".encode())
+            assert b"400 Bad Request" in sock.recv(4096)
+        assert requests.get(proxy.https_url + "/healthz", verify=str(proxy.certificate), timeout=10).status_code == 502
+        proxy.stop()
+        logs = proxy.log_text()
+    assert statuses[:11] == [502] * 11 and 429 in statuses  # the burst of 10 (+1/s), then limit_req
+    assert "connect() failed" in logs  # the error log is written: /healthz's failure is in it
+    assert token not in logs
+    assert logs.count("/notifications/[redacted]/push") == 14
