@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the webhook service and background worker under gunicorn")
     serve.add_argument("--config", metavar="FILE", help="configuration file (default: the embedded default)")
     serve.add_argument("--listen", default="127.0.0.1:8053", metavar="HOST:PORT")
+    serve.add_argument("--certificate", metavar="FILE",
+                       help="serve HTTPS with this PEM certificate chain (with --key); else plain HTTP for a proxy")
+    serve.add_argument("--key", metavar="FILE", help="the certificate's PEM private key")
 
     token = commands.add_parser("token", help="create a webhook token and print its configuration line")
     token.add_argument("--bytes", type=int, default=32, help=argparse.SUPPRESS)

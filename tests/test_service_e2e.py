@@ -1,5 +1,6 @@
 """The whole service, for real: `zone-publisher serve` (gunicorn + worker process), a bare git
-remote pushed to with git, BIND `named` updated over RFC 2136, and an aiosmtpd mail server."""
+remote pushed to with git, BIND `named` updated over RFC 2136, and an aiosmtpd mail server.
+The same service behind real nginx: tests/test_deploy.py."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import hashlib
 import hmac
 import json
 import os
-import signal
 import socket
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -57,18 +58,31 @@ def zone_text(origin: str, address: str) -> str:
     return f'ns("", concat("ns1", _a))\na("ns1", "127.0.0.1")\na("www", "{address}")\n'
 
 
-class Service:
-    """One publisher service on its own state, git remote and zone."""
+def signed_push(commit: str, *, delivery: str | None = None, secret: str = SECRET) -> tuple[bytes, dict]:
+    """The body and headers of a GitHub push delivery for ``commit``, signed with ``secret``."""
+    body = json.dumps({"ref": "refs/heads/main", "after": commit, "repository": {"full_name": "acme/remote"},
+                       "head_commit": {"id": commit}}).encode()
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return body, {"X-GitHub-Event": "push", "X-GitHub-Delivery": delivery or generate_token(8),
+                  "Content-Type": "application/json", "X-Hub-Signature-256": signature}
 
-    def __init__(self, root: Path, named, *, smtp_port: int, poll: int = 0) -> None:
+
+class Service:
+    """One publisher service on its own state, git remote and zone; ``tls`` = (certificate, key)
+    serves HTTPS directly (``serve --certificate --key``)."""
+
+    def __init__(self, root: Path, named, *, smtp_port: int, poll: int = 0,
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.root = root
+        self.tls = tls
+        self.verify = str(tls[0]) if tls else True
         self.named = named
         self.origin = named.new_zone()
         self.name = self.origin.rstrip(".")
         self.remote = Remote(root / "acme")
         self.token = generate_token()
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.state = root / "state.db"
         self.log = root / "serve.log"
         self.process: subprocess.Popen | None = None
@@ -106,10 +120,11 @@ interval = {poll}
     def start(self) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "PUBLISHER_WEB_WORKERS": "2"}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        tls = ["--certificate", str(self.tls[0]), "--key", str(self.tls[1])] if self.tls else []
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "publisher", "serve", "--config", str(self.config),
-                 "--listen", f"127.0.0.1:{self.port}"], cwd=self.root, env=env, stdout=log, stderr=log,
+                 "--listen", f"127.0.0.1:{self.port}", *tls], cwd=self.root, env=env, stdout=log, stderr=log,
                 start_new_session=True)
         wait_until(self._healthy, "the service to answer /healthz")
 
@@ -117,7 +132,7 @@ interval = {poll}
         if self.process.poll() is not None:
             raise AssertionError(f"serve exited:\n{self.log.read_text()[-3000:]}")
         try:
-            return requests.get(self.url + "/healthz", timeout=5).status_code == 200
+            return requests.get(self.url + "/healthz", timeout=5, verify=self.verify).status_code == 200
         except (requests.ConnectionError, requests.Timeout):
             return False
 
@@ -165,13 +180,9 @@ interval = {poll}
 
     def hook(self, commit: str, *, delivery: str | None = None, token: str | None = None,
              secret: str = SECRET) -> requests.Response:
-        body = json.dumps({"ref": "refs/heads/main", "after": commit, "repository": {"full_name": "acme/remote"},
-                           "head_commit": {"id": commit}}).encode()
-        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": delivery or generate_token(8),
-                   "Content-Type": "application/json", "X-Hub-Signature-256": signature}
+        body, headers = signed_push(commit, delivery=delivery, secret=secret)
         return requests.post(f"{self.url}/notifications/{token or self.token}/push", data=body, headers=headers,
-                             timeout=10)
+                             timeout=10, verify=self.verify)
 
     def push(self, address: str, message: str, **kwargs) -> tuple[str, requests.Response]:
         commit = self.commit(address, message, **kwargs)
@@ -187,7 +198,7 @@ interval = {poll}
         return {rdata.address for rrset in response.answer for rdata in rrset}
 
     def runs(self) -> list[dict]:
-        return requests.get(self.url + "/api/runs?limit=500", timeout=5).json()["runs"]
+        return requests.get(self.url + "/api/runs?limit=500", timeout=5, verify=self.verify).json()["runs"]
 
     def run_for(self, commit: str) -> dict | None:
         return next((run for run in self.runs() if run["commit"] == commit), None)
@@ -248,8 +259,11 @@ def test_a_dead_worker_process_is_restarted(service_factory, mail):
     service = service_factory(smtp_port=mail.port)
     service.start()
     first = service.worker_pid()
+    assert os.getpriority(os.PRIO_PROCESS, first) == os.getpriority(os.PRIO_PROCESS, service.process.pid) + 10
     os.kill(first, signal.SIGKILL)
     wait_until(lambda: service.worker_pid() != first, "a new worker process")
+    second = service.worker_pid()  # runs yield the CPU to the web workers, after a restart too
+    assert os.getpriority(os.PRIO_PROCESS, second) == os.getpriority(os.PRIO_PROCESS, service.process.pid) + 10
     _, response = service.push("192.0.2.15", "After the worker died")
     assert response.status_code == 202
     wait_until(lambda: service.served() == {"192.0.2.15"}, "the push to be published by the new worker")
@@ -384,7 +398,6 @@ def _responses(stream, count: int) -> list[tuple[int, dict, bytes]]:
         answers.append((status, headers, stream.read(int(headers.get("content-length", 0)))))
     return answers
 
-
 def test_flood_from_a_rate_limited_client_gets_429_on_its_kept_alive_connection(service_factory, mail):
     """Past the failure limit, unknown tokens get 429 on the kept-alive connection, counted in the
     metrics and not logged one by one; the right token from that client is still checked (issue 8)."""
@@ -422,3 +435,23 @@ def test_flood_from_a_rate_limited_client_gets_429_on_its_kept_alive_connection(
     assert log.count("is now rate-limited") == 1
     assert " 429 " not in log and "guessed-token" not in log and service.token not in log
     assert log.count('"POST /notifications/[redacted]/push HTTP/1.1" 403') == 19
+
+
+def test_signed_push_over_direct_https_is_accepted_and_served(service_factory, mail, tmp_path):
+    """serve --certificate --key: HTTPS straight from gunicorn for small setups without a proxy."""
+    from tests.nginx import self_signed_certificate
+
+    service = service_factory(smtp_port=mail.port, tls=self_signed_certificate(tmp_path))
+    service.start()
+    assert service.url.startswith("https://")
+    commit, response = service.push("192.0.2.60", "Over TLS")
+    assert response.status_code == 202 and response.json()["job"]
+    wait_until(lambda: service.served() == {"192.0.2.60"}, "named to serve the record pushed over HTTPS")
+    assert service.run_for(commit)["status"] == "ok"
+    with pytest.raises(requests.ConnectionError):  # plain HTTP on the TLS port: no answer
+        requests.post(f"http://127.0.0.1:{service.port}/notifications/{service.token}/push", data=b"{}", timeout=10)
+    service.stop()
+    log = service.log.read_text()
+    assert f"status page https://127.0.0.1:{service.port}/" in log
+    assert "warning: listening" not in log  # loopback: no clear-text warning
+    assert service.token not in log

@@ -248,38 +248,6 @@ def test_metrics_expose_requests_queue_and_zones(app, client):
     assert "publisher_outbox_pending 0.0" in text
 
 
-# -- publisher.service.web.server's request recogniser ------------------------------------------------------
-
-@pytest.mark.parametrize("raw,expected", [
-    (b"POST /hooks/x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}", ("POST", "/hooks/x", 56)),
-    (b"POST /hooks/x?a=1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /hooks/y", ("POST", "/hooks/x", 39)),  # the next request stays
-    (b"POST /hooks/x HTTP/1.1\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", ("POST", "/hooks/x", 69)),
-])
-def test_simple_complete_requests_are_recognised(raw, expected):
-    from publisher.service.web.server import request_to_refuse
-    assert request_to_refuse(raw, 4094) == expected
-
-
-@pytest.mark.parametrize("raw", [
-    b"POST /hooks/x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n{}",  # body not all there
-    b"POST /hooks/x HTTP/1.1\r\nHost: a\r\n",  # head not complete
-    b"POST /hooks/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
-    b"POST /hooks/x HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
-    b"POST /hooks/x HTTP/1.1\r\nContent-Length: -2\r\n\r\n{}",
-    b"POST /hooks/x HTTP/1.1\r\nContent-Length : 2\r\n\r\n{}",
-    b"POST /hooks/x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
-    b"POST /hooks/x HTTP/1.1\r\nConnection: close\r\n\r\n",
-    b"POST /hooks/x HTTP/1.0\r\n\r\n",
-    b"POST /hooks/%78 HTTP/1.1\r\n\r\n",
-    b"POST http://a/hooks/x HTTP/1.1\r\n\r\n",
-    b"POST /hooks/x HTTP/1.1\r\nbroken header\r\n\r\n",
-    b"POST /" + b"x" * 5000 + b" HTTP/1.1\r\n\r\n",
-])
-def test_anything_unusual_is_left_to_gunicorn(raw):
-    from publisher.service.web.server import request_to_refuse
-    assert request_to_refuse(raw, 4094) is None
-
-
 # -- hostile requests (issue 8) ---------------------------------------------------------------------
 
 def post_signed(client, body: bytes, **kwargs):

@@ -1,4 +1,9 @@
-"""``zone-publisher serve``: the Flask app under gunicorn, plus one background worker process.
+"""``zone-publisher serve``: the Flask app under gunicorn's stock threaded worker (driven through its
+public ``BaseApplication``), plus one background worker process.
+
+Floods, slow clients and TLS for the internet belong to a reverse proxy in front (the reference
+deployment is nginx, ``examples/nginx/``); ``--certificate``/``--key`` give direct HTTPS for small
+setups, since a webhook URL carries a secret and must only travel over HTTPS.
 
 The worker (jobs, poll, notifications) runs in a dedicated child process started here, once, not in
 each gunicorn worker: runs never overlap, and web workers stay free to answer webhooks at once.
@@ -8,14 +13,16 @@ unsent mail are in the state database and resume on the next start.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
@@ -31,6 +38,51 @@ def parse_listen(listen: str) -> tuple[str, int]:
         raise ValueError(f"--listen {listen!r}: expected HOST:PORT")
     host = host.strip("[]") or "0.0.0.0"
     return host, int(port)
+
+
+@dataclass(frozen=True)
+class Tls:
+    """The certificate chain and private key ``serve`` hands to gunicorn for HTTPS."""
+
+    certificate: Path
+    key: Path
+
+
+def load_tls(certificate: str | None, key: str | None) -> Tls | None:
+    """``Tls`` from the two options (both or neither), checked now: gunicorn would only find a bad
+    file once a worker boots, with a traceback."""
+    if not certificate and not key:
+        return None
+    if not (certificate and key):
+        raise ValueError("--certificate and --key go together")
+    tls = Tls(Path(certificate).resolve(), Path(key).resolve())
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(tls.certificate, tls.key)
+    except ssl.SSLError as error:  # before OSError, its base class
+        raise ValueError(f"--certificate {certificate} / --key {key}: not a matching PEM certificate and key "
+                         f"({error.reason or error})") from None
+    except OSError as error:
+        raise ValueError(f"cannot read the certificate or key: {error.strerror or error}") from None
+    return tls
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: assume it can be reached from elsewhere
+
+
+def clear_text_warning(host: str, port: int, tls: Tls | None) -> str | None:
+    """Plain HTTP reachable from other hosts: the secret in every webhook URL would cross the
+    network unencrypted."""
+    if tls is not None or is_loopback(host):
+        return None
+    return (f"listening on {host}:{port} without --certificate/--key: webhook URLs carry a secret and must only "
+            "travel over HTTPS; listen on 127.0.0.1 behind a TLS reverse proxy (examples/nginx/) or give a "
+            "certificate and key")
 
 
 class RedactingLogger(Logger):
@@ -67,9 +119,16 @@ class ServiceApplication(BaseApplication):
         return create_app(self.publisher_config)
 
 
+WORKER_NICENESS = 10
+
+
 class WorkerSupervisor:
     """Keeps the one background worker process running: a worker that dies (OOM killer, a crash in
-    native code) is started again, after a pause that grows while it keeps dying."""
+    native code) is started again, after a pause that grows while it keeps dying.
+
+    The worker runs at a lower CPU priority (niceness +10, inherited by the git and zone checks it
+    starts): a run is batch work that can wait some milliseconds, a forge waiting for its 202 cannot.
+    """
 
     def __init__(self, argv: list[str]) -> None:
         self.argv = argv
@@ -77,8 +136,16 @@ class WorkerSupervisor:
         self.restarts = 0
         self._stop = threading.Event()
 
+    def _spawn(self) -> subprocess.Popen:
+        process = subprocess.Popen(self.argv)
+        try:
+            os.setpriority(os.PRIO_PROCESS, process.pid, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS)
+        except OSError:
+            pass  # already gone: the watcher restarts it
+        return process
+
     def start(self) -> None:
-        self.process = subprocess.Popen(self.argv)
+        self.process = self._spawn()
         threading.Thread(target=self._watch, name="worker-supervisor", daemon=True).start()
 
     def _watch(self) -> None:
@@ -93,7 +160,7 @@ class WorkerSupervisor:
             if self._stop.wait(pause):
                 return
             pause = min(pause * 2, 60.0)
-            self.process = subprocess.Popen(self.argv)
+            self.process = self._spawn()
             self.restarts += 1
 
     def stop(self) -> None:
@@ -133,12 +200,12 @@ def _child_exit(server, worker) -> None:
         multiprocess.mark_process_dead(worker.pid)
 
 
-def gunicorn_options(host: str, port: int) -> dict:
-    return {
+def gunicorn_options(host: str, port: int, tls: Tls | None = None) -> dict:
+    """Gunicorn settings (all public, documented ones) for ``serve``."""
+    options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": int(os.environ.get("PUBLISHER_WEB_WORKERS", "2")),
-        # gthread, plus refusals of rate-limited clients in its event loop (publisher.service.web.server)
-        "worker_class": "publisher.service.web.server.PublisherThreadWorker",
+        "worker_class": "gthread",
         "threads": int(os.environ.get("PUBLISHER_WEB_THREADS", "8")),
         "timeout": 30,
         "graceful_timeout": 5,
@@ -151,6 +218,9 @@ def gunicorn_options(host: str, port: int) -> dict:
         "child_exit": _child_exit,
         "control_socket_disable": True,  # several services (and tests) on one host must not share it
     }
+    if tls is not None:
+        options.update(certfile=str(tls.certificate), keyfile=str(tls.key))
+    return options
 
 
 def run(args) -> int:
@@ -162,12 +232,16 @@ def run(args) -> int:
     try:
         config = load_config(args.config) if args.config else Config.default()
         host, port = parse_listen(args.listen)
+        tls = load_tls(args.certificate, args.key)
     except (ConfigError, ValueError) as error:
         print(f"zone-publisher serve: {error}", file=sys.stderr)
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
         return 2
     for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    warning = clear_text_warning(host, port, tls)
+    if warning:
         print(f"warning: {warning}", file=sys.stderr)
 
     token = None
@@ -177,7 +251,7 @@ def run(args) -> int:
         config = replace(config, webhook=replace(config.webhook, tokens=(hash_token(token),)))
 
     shown_host = socket.gethostname() if host in ("0.0.0.0", "::") else host
-    base_url = f"http://{'[' + shown_host + ']' if ':' in shown_host else shown_host}:{port}"
+    base_url = f"{'https' if tls else 'http'}://{'[' + shown_host + ']' if ':' in shown_host else shown_host}:{port}"
     worker_argv = [sys.executable, "-m", "publisher.service.worker", "--status-url", base_url + "/",
                    "--parent", str(os.getpid())]
     if args.config:
@@ -194,7 +268,7 @@ def run(args) -> int:
         print(f"zone-publisher: webhook URL {base_url}/notifications/<token>/push "
               "(the token whose sha256 is in [webhook] tokens)", flush=True)
     try:
-        ServiceApplication(config, gunicorn_options(host, port)).run()
+        ServiceApplication(config, gunicorn_options(host, port, tls)).run()
     finally:
         worker.stop()
         if metrics_dir:
