@@ -1,13 +1,14 @@
 """The worker against a real git remote and the zone-file provider: publish, keep the last good
 version of a broken zone, report a deleted branch, poll for lost webhooks, refuse unsafe checkouts."""
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from publisher.config import load_config_text
-from publisher.service.jobs import BRANCH_DELETED, DONE, FAILED as JOB_FAILED, POLL
+from publisher.service.jobs import BRANCH_DELETED, DONE, FAILED as JOB_FAILED, POLL, QUEUED
 from publisher.service.notify import Notifier
 from publisher.service.runs import BRANCH_DELETED as RUN_DELETED, FAILED, OK, PROBLEMS
 from publisher.service.worker import Worker
@@ -17,7 +18,7 @@ DATA = Path(__file__).parent / "data" / "service"
 ZONE = (DATA / "repo" / "example.test.lua").read_text()
 
 
-def config_for(tmp_path: Path, remote: Remote, **notify):
+def config_for(tmp_path: Path, remote: Remote, extra: str = ""):
     text = f"""
 [source]
 url = "{remote.bare}"
@@ -35,6 +36,7 @@ path = "state.db"
 to = ["ops@example.org"]
 outbox = "outbox"
 notify_author = true
+{extra}
 """
     return load_config_text(text, base=tmp_path)
 
@@ -149,22 +151,72 @@ def test_poll_repairs_and_reports_a_zone_edited_outside_the_publisher(setup):
     assert worker.poll_once() is None
 
 
-def test_unsafe_checkout_fails_the_run_and_is_retried_by_the_poll(setup):
-    tmp_path, remote, worker = setup
+def test_failed_run_is_retried_with_backoff_without_polling_then_given_up(tmp_path):
+    remote = Remote(tmp_path / "git")
+    remote.commit({"example.test.lua": ZONE}, "First version")
+    worker = Worker(config_for(tmp_path, remote, "[jobs]\nretry_delay = 0.4\nmax_attempts = 3"))
+    assert worker.config.poll.interval == 0
     remote.link("leak.lua", "/etc/hostname", "symlink out")
-    worker.queue.enqueue(worker.repository)
+    job_id = worker.queue.enqueue(worker.repository).job_id
     run = worker.run_once()
     assert run.status == FAILED and "leak.lua" in run.error
-    assert worker.queue.get(run.job_id).state == JOB_FAILED
+    job = worker.queue.get(job_id)
+    assert job.state == QUEUED and job.attempts == 1 and job.not_before == pytest.approx(time.time() + 0.4, abs=0.3)
     assert worker.outbox.pending() == 1
-    assert worker.poll_once() is not None  # not published: the poll keeps trying
+    assert worker.run_once() is None  # waiting out the delay
+    time.sleep(0.5)
     again = worker.run_once()
-    assert again.status == FAILED and again.trigger == POLL
-    assert worker.outbox.pending() == 1  # the same news is not mailed at every poll
+    assert again.status == FAILED and again.job_id == job_id
+    assert worker.outbox.pending() == 1  # the same news is not mailed at every retry
+    assert worker.queue.get(job_id).not_before - again.finished == pytest.approx(0.8, abs=0.3)  # doubled
+    time.sleep(0.9)
+    assert worker.run_once().job_id == job_id
+    given_up = worker.queue.get(job_id)
+    assert given_up.state == JOB_FAILED and "gave up after 3 attempts" in given_up.error
+    time.sleep(1.7)
+    assert worker.run_once() is None  # never retried forever
+    assert worker.poll_once() is not None  # a poll, when configured, still tries the unpublished head
     remote.commit({"example.test.lua": ZONE.replace("192.0.2.1", "192.0.2.2")}, "Another push, same problem")
     worker.queue.enqueue(worker.repository, sender="github", delivery_id="after")
     worker.run_once()
     assert worker.outbox.pending() == 2  # a push is always answered
+    worker.close()
+
+
+def test_a_poison_job_is_retried_with_backoff_then_failed_and_the_queue_moves_on(setup, monkeypatch):
+    """A job whose run cannot even be recorded (here: the record raises every time) must not be
+    retried at once forever nor keep the jobs behind it waiting."""
+    import threading
+
+    from publisher.config import JobsConfig
+    from tests.test_service_e2e import wait_until
+
+    tmp_path, remote, worker = setup
+    worker.queue.settings = JobsConfig(retry_delay=0.2, max_attempts=3)
+    original, attempts = worker.runs.record, []
+
+    def poisoned(run, **kwargs):
+        if run.job_id == poison:
+            attempts.append(time.monotonic())
+            raise ValueError("this job breaks the worker")
+        return original(run, **kwargs)
+
+    monkeypatch.setattr(worker.runs, "record", poisoned)
+    poison = worker.queue.enqueue(worker.repository).job_id
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_jobs, args=(stop,))
+    thread.start()
+    try:
+        wait_until(lambda: worker.queue.get(poison).state == JOB_FAILED, "the poison job to be given up")
+        later = worker.queue.enqueue(worker.repository, sender="github", delivery_id="later").job_id
+        wait_until(lambda: worker.queue.get(later).state == DONE, "the next job to run")
+    finally:
+        stop.set()
+        thread.join()
+    assert len(attempts) == 3 and "gave up after 3 attempts" in worker.queue.get(poison).error
+    gaps = [b - a for a, b in zip(attempts, attempts[1:])]
+    assert gaps[0] >= 0.2 and gaps[1] >= 0.4, gaps  # 0.2 s, then doubled
+    assert "192.0.2.1" in served(tmp_path)
 
 
 def test_a_database_error_mid_run_requeues_the_job_and_the_loop_goes_on(setup, monkeypatch):
@@ -183,6 +235,8 @@ def test_a_database_error_mid_run_requeues_the_job_and_the_loop_goes_on(setup, m
         return original(run, **kwargs)
 
     monkeypatch.setattr(worker.runs, "record", flaky)
+    from publisher.config import JobsConfig
+    worker.queue.settings = JobsConfig(retry_delay=0.1)
     job_id = worker.queue.enqueue(worker.repository).job_id
     stop = threading.Event()
     thread = threading.Thread(target=worker.run_jobs, args=(stop,))
