@@ -268,3 +268,91 @@ def test_start_up_polls_once_even_without_a_poll_interval(setup):
         stop.set()
         for thread in threads:
             thread.join(timeout=10)
+
+
+def _worker_in_a_pid_namespace(config_path: Path, log_path: Path):
+    """``python -m publisher.service.worker`` as pid 1 of a new PID namespace (as in a container)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", sys.executable, "-m",
+                             "publisher.service.worker", "--config", str(config_path)],
+                            stdout=subprocess.DEVNULL, stderr=log_path.open("ab"), env=env)
+
+
+def _namespace_init(unshare) -> int:
+    """The pid (seen from here) of the process unshare forked: pid 1 inside its namespace."""
+    from tests.test_service_e2e import wait_until
+
+    children = Path(f"/proc/{unshare.pid}/task/{unshare.pid}/children")
+    return int(wait_until(lambda: children.read_text().split(), "unshare to fork the worker")[0])
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="unshare --pid needs root")
+def test_kill_9_of_a_worker_in_a_pid_namespace_does_not_wedge_the_queue(tmp_path):
+    """The container case: the worker is pid 1 of its PID namespace, killed with -9 mid-run, and a new
+    worker (pid 1 again, same host name) starts in a new namespace.  The job is claimed again once
+    its lease runs out and finishes."""
+    import os
+    import signal
+
+    from publisher.service.jobs import JobQueue, RUNNING
+    from tests.test_service_e2e import wait_until
+
+    remote = Remote(tmp_path / "git")
+    remote.commit({"example.test.lua": ZONE}, "First version")
+    marker = tmp_path / "first-check-started"
+    # The zone check of the first attempt hangs (the worker is killed there); later ones pass.
+    check = tmp_path / "check.sh"
+    check.write_text(f"if [ ! -e {marker} ]; then touch {marker}; sleep 120; fi\n")
+    config_text = f"""
+[source]
+url = "{remote.bare}"
+branch = "main"
+cache = "cache"
+[defaults]
+nameservers = ["ns1.example.net.", "ns2.example.net."]
+[[provider]]
+name = "files"
+type = "zonefile"
+directory = "served"
+check_command = "sh {check}"
+[state]
+path = "state.db"
+[jobs]
+lease = 2
+"""
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(config_text)
+    config = load_config_text(config_text, base=tmp_path)
+    queue = JobQueue(config.state.path)
+    from publisher.service.jobs import source_key
+    job_id = queue.enqueue(source_key(config.source), sender="github", delivery_id="1").job_id
+    log_path = tmp_path / "worker.log"
+    first = _worker_in_a_pid_namespace(config_path, log_path)
+    second = None
+    try:
+        wait_until(marker.exists, "the first worker to reach the zone check")
+        running = queue.get(job_id)
+        assert running.state == RUNNING and running.claimed_by.split(":")[1] == "1", running  # pid 1 in there
+        os.kill(_namespace_init(first), signal.SIGKILL)
+        assert first.wait(timeout=30) != 0
+        wait_until(lambda: queue.stuck_since() is not None, "the dead worker's lease to run out")
+        second = _worker_in_a_pid_namespace(config_path, log_path)
+        finished = wait_until(lambda: (job := queue.get(job_id)).state not in (RUNNING, "queued") and job,
+                              "the job to finish in the new worker", timeout=60)
+        assert finished.state == DONE, (finished, log_path.read_text()[-3000:])
+        assert finished.attempts == 2 and finished.claimed_by.split(":")[1] == "1"
+        assert "192.0.2.1" in served(tmp_path)
+        later = queue.enqueue(source_key(config.source), sender="github", delivery_id="2", commit=remote.commit(
+            {"example.test.lua": ZONE.replace("192.0.2.1", "192.0.2.9")}, "Second")).job_id
+        wait_until(lambda: queue.get(later).state == DONE, "the next push to be published")
+        assert "192.0.2.9" in served(tmp_path)
+    finally:
+        for unshare in (first, second):
+            if unshare is not None and unshare.poll() is None:
+                os.kill(_namespace_init(unshare), signal.SIGKILL)
+                unshare.wait(timeout=30)
+        queue.close()
