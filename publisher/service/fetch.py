@@ -220,6 +220,9 @@ def _fetch_into(source: SourceConfig, limits: FetchConfig, cache: Path) -> Check
     _git(source, limits, "fetch", "fetch", "--quiet", "--no-tags", "--prune", "--no-recurse-submodules",
          "--no-write-fetch-head", "--", source.url, f"+refs/heads/{branch}:{tracking}", cwd=cache,
          watch=cache / ".git")
+    if _directory_size(cache / ".git") > limits.max_size:  # a fetch too quick for the watch
+        raise TooLargeError(f"cannot fetch {_describe(source)}: the repository is larger than [fetch] max_size "
+                            f"({limits.max_size} bytes)")
     commit = _git(source, limits, "check out", "rev-parse", "--verify", "--quiet", f"{tracking}^{{commit}}",
                   cwd=cache).strip()
     _check_size(source, limits, cache, commit)
