@@ -221,3 +221,26 @@ def test_concurrent_enqueues_from_threads_and_processes_make_one_waiting_job(tmp
     assert all(process.wait() == 0 for process in processes)
     assert queue.counts() == {RUNNING: 1, QUEUED: 1}
     assert queue.jobs(state=QUEUED)[0].deliveries == 120
+
+
+def test_prune_keeps_the_newest_and_the_young_and_never_touches_waiting_work(tmp_path):
+    day = 86400.0
+    queue = JobQueue(tmp_path / "state.db")
+    finished = []
+    for i in range(1, 11):  # job i: delivered, run and finished on day i
+        job_id = queue.enqueue(f"repo{i}", sender="github", delivery_id=f"d{i}", now=i * day).job_id
+        queue.claim("w:2", now=i * day)
+        queue.finish(job_id, now=i * day)
+        finished.append(job_id)
+    running = queue.enqueue("old/a", sender="github", delivery_id="w", now=0.5 * day).job_id
+    waiting = queue.enqueue("old/b", now=0.5 * day).job_id
+    assert queue.claim("w:2", now=0.5 * day).id == running  # oldest first
+    behind = queue.enqueue("old/a", now=0.5 * day).job_id
+    # Keep whatever is younger than day 8, or among the 3 newest.
+    deleted = queue.prune(before=8 * day, keep_newest=3)
+    left = {job.id for job in queue.jobs(limit=100)}
+    assert left == set(finished[7:]) | {running, waiting, behind}
+    assert deleted == 7 + 8  # 7 jobs (days 1-7) and 8 delivery ids (d1-d7 and "w"; d8-d10 stay)
+    assert queue.enqueue("repo9", sender="github", delivery_id="d9", now=11 * day).status == "duplicate"
+    assert queue.enqueue("repo1", sender="github", delivery_id="d1", now=11 * day).status == "queued"  # forgotten
+    queue.close()

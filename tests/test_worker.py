@@ -356,3 +356,71 @@ lease = 2
                 os.kill(_namespace_init(unshare), signal.SIGKILL)
                 unshare.wait(timeout=30)
         queue.close()
+
+
+def test_repeated_runs_do_not_grow_the_database_without_bound(tmp_path):
+    """Runs, jobs, delivery ids and sent mail beyond [retention] are pruned on the worker's schedule
+    and their pages given back: the file stops growing however many runs follow."""
+    import sqlite3
+
+    from publisher.model import Change
+    from publisher.service.notify import MAIL
+    from publisher.service.runs import RunRecord, ZoneOutcome
+
+    remote = Remote(tmp_path / "git")
+    remote.commit({"example.test.lua": ZONE}, "First version")
+    worker = Worker(config_for(tmp_path, remote, "[retention]\nkeep_days = 1\nkeep_newest = 5"))
+    database = tmp_path / "state.db"
+    changes = tuple(Change("create", f"host{i}.example.test.", "A", 300, (), (f"192.0.2.{i % 250}",))
+                    for i in range(2000))
+
+    def replayed_delivery(n: int) -> None:
+        """What a replayed push leaves behind: a delivery id, a job, a run with a big plan, a mail."""
+        job_id = worker.queue.enqueue(worker.repository, sender="github", delivery_id=f"replay-{n}").job_id
+        worker.queue.claim(worker.identity)
+        now = time.time()
+        run_id = worker.runs.record(RunRecord(worker.repository, "push", OK, now, now, job_id=job_id,
+                                              plan_markdown="x" * 50_000,
+                                              zones=(ZoneOutcome("example.test.", "files", "applied", changes),)))
+        worker.queue.finish(job_id, run_id=run_id)
+        worker.outbox.mark_sent(worker.outbox.add(MAIL, ["ops@example.org"], b"m" * 20_000, run_id=run_id))
+
+    def size() -> int:
+        return sum(path.stat().st_size for path in tmp_path.glob("state.db*"))
+
+    sizes = []
+    for cycle in range(12):
+        for n in range(10):
+            replayed_delivery(cycle * 10 + n)
+        assert worker.prune_once(now=time.time() + 2 * 86400) > 0  # two days on: all beyond the newest 5 go
+        sizes.append(size())
+    with sqlite3.connect(database) as db:
+        counts = [db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                  for table in ("runs", "jobs", "job_deliveries", "outbox")]
+        assert db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
+    assert counts == [5, 5, 5, 5]
+    assert max(sizes[3:]) <= sizes[2] * 1.2, sizes  # flat after the first cycles, not 12 times larger
+    assert sizes[-1] < 10 * 1024 * 1024, sizes
+    worker.close()
+
+
+def test_an_old_state_file_without_auto_vacuum_is_converted_and_shrinks(tmp_path):
+    import sqlite3
+
+    database = tmp_path / "state.db"
+    old = sqlite3.connect(database)  # as the first version made it: no auto-vacuum
+    old.execute("CREATE TABLE filler (data BLOB)")
+    old.executemany("INSERT INTO filler VALUES (?)", [(b"x" * 100_000,) for _ in range(50)])
+    old.commit()
+    old.execute("DELETE FROM filler")
+    old.commit()
+    old.close()
+    before = database.stat().st_size
+    remote = Remote(tmp_path / "git")
+    remote.commit({"example.test.lua": ZONE}, "First version")
+    worker = Worker(config_for(tmp_path, remote))
+    worker.prune_once()
+    assert database.stat().st_size < before / 5
+    with sqlite3.connect(database) as db:
+        assert db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+    worker.close()

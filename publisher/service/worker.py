@@ -156,7 +156,7 @@ class Worker:
         if not source.url or not is_ancestor(Path(source.cache or "var/cache/repository"), commit, published):
             return False
         try:
-            return remote_head(source) == published
+            return remote_head(source, self.config.fetch) == published
         except FetchError:
             return False
 
@@ -220,7 +220,7 @@ class Worker:
         head = None
         if source.url:
             try:
-                head = remote_head(source)
+                head = remote_head(source, self.config.fetch)
             except FetchError as error:
                 log.warning("poll failed: %s", error)
                 return None
