@@ -287,7 +287,7 @@ def test_gits_reason_is_reported_without_the_urls_credentials(tmp_path):
             action(SourceConfig(url=url, branch="main", cache=tmp_path / "cache"))
         message = str(raised.value)
         assert "s3cret-token" not in message and "deploy:" not in message, message
-        assert f"https://***@127.0.0.1:{port}/dns/zones.git branch main" in message
+        assert f"https://[redacted]@127.0.0.1:{port}/dns/zones.git branch main" in message
         assert "Failed to connect" in message or "Connection refused" in message, message
 
 
@@ -304,11 +304,11 @@ def test_a_remote_that_never_answers_times_out(tmp_path):
             fetch(SourceConfig(url=url, branch="main", cache=tmp_path / "cache"), limits=FetchConfig(timeout=1))
 
 
-def test_public_url_masks_secrets_only():
+def test_public_url_hides_every_userinfo():
     from publisher.service.fetch import public_url
 
-    assert public_url("https://user:pw@git.example.org/x.git") == "https://***@git.example.org/x.git"
-    assert public_url("https://ghp_token@github.com/x.git") == "https://***@github.com/x.git"
-    assert public_url("ssh://git@git.example.org/x.git") == "ssh://git@git.example.org/x.git"
+    assert public_url("https://user:pw@git.example.org/x.git") == "https://[redacted]@git.example.org/x.git"
+    assert public_url("https://ghp_token@github.com/x.git") == "https://[redacted]@github.com/x.git"
+    assert public_url("ssh://git@git.example.org/x.git") == "ssh://[redacted]@git.example.org/x.git"
     assert public_url("git@git.example.org:x.git") == "git@git.example.org:x.git"
     assert public_url("/srv/git/zones.git") == "/srv/git/zones.git"

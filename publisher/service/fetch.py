@@ -26,7 +26,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from publisher.config import FetchConfig, SourceConfig
 
@@ -73,30 +73,26 @@ class Checkout:
     subject: str
 
 
+# scheme://userinfo@ : the userinfo (user, user:password, or a token as user) is hidden, for every
+# scheme (the same rule as the web side's redaction; an scp-like ``git@host:path`` has no scheme).
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"<>]+@")
+
+
 def public_url(url: str) -> str:
-    """``url`` with the secret part of its credentials masked: ``https://***@host/…``.  An SSH user
-    name alone (``ssh://git@host/…``, ``git@host:…``) is no secret and stays."""
-    if "://" not in url:
-        return url
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    userinfo, _, host = parts.netloc.rpartition("@")
-    if parts.scheme.startswith("ssh") and ":" not in userinfo:
-        return url
-    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+    """``url`` with its credentials replaced by ``[redacted]``: the only form put in a message."""
+    return _URL_USERINFO.sub(r"\1[redacted]@", url)
 
 
 def _masked(text: str, source: SourceConfig) -> str:
-    """``text`` (git's output) with the URL's credentials masked, however git spelled them."""
-    if source.url:
-        text = text.replace(source.url, public_url(source.url))
-        if "://" in source.url:
-            userinfo = urlsplit(source.url).netloc.rpartition("@")[0]
-            for secret in {userinfo, *userinfo.split(":")} - {""}:
-                if public_url(source.url) != source.url:
-                    text = text.replace(secret, "***")
-    return re.sub(r"(://)[^/@\s']+@", r"\1***@", text)
+    """``text`` (git's output) with the URL's credentials hidden, however git spelled them (it may
+    quote the URL, or print the user name or the password alone, percent-decoded or not)."""
+    if source.url and "://" in source.url:
+        userinfo = urlsplit(source.url).netloc.rpartition("@")[0]
+        parts = {userinfo, *userinfo.split(":")} if userinfo else set()
+        for secret in sorted(parts | {unquote(part) for part in parts}, key=len, reverse=True):
+            if len(secret) >= 3:  # a one- or two-letter name would blank out git's words
+                text = text.replace(secret, "[redacted]")
+    return public_url(text)
 
 
 def git_environment(source: SourceConfig) -> dict[str, str]:
@@ -217,12 +213,16 @@ def _fetch_into(source: SourceConfig, limits: FetchConfig, cache: Path) -> Check
     except OSError as error:
         raise FetchError(f"cannot prepare the cache {cache}: {error.strerror or error}") from error
     # The URL is given on the command line, never stored in the cache's configuration.
-    _git(source, limits, "fetch", "fetch", "--quiet", "--no-tags", "--prune", "--no-recurse-submodules",
-         "--no-write-fetch-head", "--", source.url, f"+refs/heads/{branch}:{tracking}", cwd=cache,
-         watch=cache / ".git")
-    if _directory_size(cache / ".git") > limits.max_size:  # a fetch too quick for the watch
-        raise TooLargeError(f"cannot fetch {_describe(source)}: the repository is larger than [fetch] max_size "
-                            f"({limits.max_size} bytes)")
+    try:
+        _git(source, limits, "fetch", "fetch", "--quiet", "--no-tags", "--prune", "--no-recurse-submodules",
+             "--no-write-fetch-head", "--", source.url, f"+refs/heads/{branch}:{tracking}", cwd=cache,
+             watch=cache / ".git")
+        if _directory_size(cache / ".git") > limits.max_size:  # a fetch too quick for the watch
+            raise TooLargeError(f"cannot fetch {_describe(source)}: the repository is larger than [fetch] max_size "
+                                f"({limits.max_size} bytes)")
+    except TooLargeError:
+        shutil.rmtree(cache, ignore_errors=True)  # an oversized download is not worth keeping
+        raise
     commit = _git(source, limits, "check out", "rev-parse", "--verify", "--quiet", f"{tracking}^{{commit}}",
                   cwd=cache).strip()
     _check_size(source, limits, cache, commit)
@@ -248,10 +248,7 @@ def fetch(source: SourceConfig, cache: Path | None = None, *, limits: FetchConfi
     cache = Path(cache or source.cache or "var/cache/repository")
     try:
         return _fetch_into(source, limits, cache)
-    except UnsafeCheckoutError:
-        raise
-    except TooLargeError:
-        shutil.rmtree(cache, ignore_errors=True)  # an oversized download is not worth keeping
+    except (UnsafeCheckoutError, TooLargeError):  # the commit's content, not the cache: cloning again won't help
         raise
     except FetchError as error:
         # The remote answering and the branch being there mean the cache is what failed.
