@@ -244,3 +244,19 @@ def test_prune_keeps_the_newest_and_the_young_and_never_touches_waiting_work(tmp
     assert queue.enqueue("repo9", sender="github", delivery_id="d9", now=11 * day).status == "duplicate"
     assert queue.enqueue("repo1", sender="github", delivery_id="d1", now=11 * day).status == "queued"  # forgotten
     queue.close()
+
+
+def test_a_stopping_worker_hands_its_job_back_at_once(tmp_path):
+    queue = JobQueue(tmp_path / "state.db", JobsConfig(lease=600))
+    first = queue.enqueue(REPO, now=0.0).job_id
+    other = queue.enqueue("other/repo", now=0.0).job_id
+    assert queue.claim("stopping:2", now=1.0).id == first
+    assert queue.claim("stopping:2", now=1.0).id == other
+    behind = queue.enqueue("other/repo", now=2.0).job_id
+    assert sorted(queue.release("stopping:2", now=3.0)) == [first, other]
+    assert queue.release("stopping:2", now=3.0) == []
+    assert queue.get(other).state == SUPERSEDED  # the waiting job publishes the head anyway
+    resumed = queue.claim("next:2", now=4.0)  # no waiting for the 600 s lease
+    assert (resumed.id, resumed.attempts) == (first, 1)  # a stop is not the job's failure
+    assert queue.claim("next:2", now=4.0).id == behind
+    queue.close()

@@ -290,21 +290,14 @@ def _namespace_init(unshare) -> int:
     return int(wait_until(lambda: children.read_text().split(), "unshare to fork the worker")[0])
 
 
-@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="unshare --pid needs root")
-def test_kill_9_of_a_worker_in_a_pid_namespace_does_not_wedge_the_queue(tmp_path):
-    """The container case: the worker is pid 1 of its PID namespace, killed with -9 mid-run, and a new
-    worker (pid 1 again, same host name) starts in a new namespace.  The job is claimed again once
-    its lease runs out and finishes."""
-    import os
-    import signal
-
-    from publisher.service.jobs import JobQueue, RUNNING
-    from tests.test_service_e2e import wait_until
+def _hanging_first_run(tmp_path: Path):
+    """A remote, a config file whose zone check hangs on the first attempt only, and a queued push:
+    (config path, queue, job id, marker that appears when the first attempt hangs)."""
+    from publisher.service.jobs import JobQueue, source_key
 
     remote = Remote(tmp_path / "git")
     remote.commit({"example.test.lua": ZONE}, "First version")
     marker = tmp_path / "first-check-started"
-    # The zone check of the first attempt hangs (the worker is killed there); later ones pass.
     check = tmp_path / "check.sh"
     check.write_text(f"if [ ! -e {marker} ]; then touch {marker}; sleep 120; fi\n")
     config_text = f"""
@@ -328,8 +321,52 @@ lease = 2
     config_path.write_text(config_text)
     config = load_config_text(config_text, base=tmp_path)
     queue = JobQueue(config.state.path)
-    from publisher.service.jobs import source_key
     job_id = queue.enqueue(source_key(config.source), sender="github", delivery_id="1").job_id
+    return config_path, queue, job_id, marker, remote, source_key(config.source)
+
+
+def test_a_worker_stopped_with_sigterm_hands_its_job_back_at_once(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from publisher.service.jobs import RUNNING
+    from tests.test_service_e2e import wait_until
+
+    config_path, queue, job_id, marker, _, _ = _hanging_first_run(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    worker = subprocess.Popen([sys.executable, "-m", "publisher.service.worker", "--config", str(config_path)],
+                              stdout=subprocess.DEVNULL, stderr=(tmp_path / "worker.log").open("ab"), env=env,
+                              start_new_session=True)
+    try:
+        wait_until(marker.exists, "the worker to reach the zone check")
+        assert queue.get(job_id).state == RUNNING
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        try:
+            os.killpg(worker.pid, signal.SIGKILL)  # the hanging check's sleep, and the worker if still there
+        except ProcessLookupError:
+            pass
+        worker.wait()
+    job = queue.get(job_id)
+    assert (job.state, job.attempts, job.lease_until) == ("queued", 0, None), (tmp_path / "worker.log").read_text()
+    queue.close()
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="unshare --pid needs root")
+def test_kill_9_of_a_worker_in_a_pid_namespace_does_not_wedge_the_queue(tmp_path):
+    """The container case: the worker is pid 1 of its PID namespace, killed with -9 mid-run, and a new
+    worker (pid 1 again, same host name) starts in a new namespace.  The job is claimed again once
+    its lease runs out and finishes."""
+    import os
+    import signal
+
+    from publisher.service.jobs import RUNNING
+    from tests.test_service_e2e import wait_until
+
+    config_path, queue, job_id, marker, remote, repository = _hanging_first_run(tmp_path)
     log_path = tmp_path / "worker.log"
     first = _worker_in_a_pid_namespace(config_path, log_path)
     second = None
@@ -346,7 +383,7 @@ lease = 2
         assert finished.state == DONE, (finished, log_path.read_text()[-3000:])
         assert finished.attempts == 2 and finished.claimed_by.split(":")[1] == "1"
         assert "192.0.2.1" in served(tmp_path)
-        later = queue.enqueue(source_key(config.source), sender="github", delivery_id="2", commit=remote.commit(
+        later = queue.enqueue(repository, sender="github", delivery_id="2", commit=remote.commit(
             {"example.test.lua": ZONE.replace("192.0.2.1", "192.0.2.9")}, "Second")).job_id
         wait_until(lambda: queue.get(later).state == DONE, "the next push to be published")
         assert "192.0.2.9" in served(tmp_path)

@@ -289,6 +289,27 @@ class JobQueue(PerThreadStore):
                        " lease_until = NULL WHERE id = ?", (state, now, now, run_id, error, job_id))
             return state
 
+    def release(self, owner: str, *, now: float | None = None) -> list[int]:
+        """A worker stopping on purpose hands its running jobs back at once (no waiting for the lease,
+        no attempt counted): queued again, or merged into the repository's waiting job."""
+        now = time.time() if now is None else now
+        released = []
+        with transaction(self._connection) as db:
+            for row in db.execute("SELECT id, repository, kind FROM jobs WHERE state = ? AND claimed_by = ?",
+                                  (RUNNING, owner)).fetchall():
+                waiting = db.execute("SELECT id FROM jobs WHERE repository = ? AND state = ? AND kind != ?"
+                                     " ORDER BY id LIMIT 1", (row["repository"], QUEUED, BRANCH_DELETED)).fetchone()
+                if waiting is not None and row["kind"] != BRANCH_DELETED:
+                    db.execute("UPDATE jobs SET state = ?, finished = ?, updated = ?, error = ?, lease_until = NULL"
+                               " WHERE id = ?", (SUPERSEDED, now, now, f"worker stopped; merged into job {waiting['id']}",
+                                                 row["id"]))
+                else:
+                    db.execute("UPDATE jobs SET state = ?, updated = ?, claimed_by = NULL, lease_until = NULL,"
+                               " started = NULL, not_before = NULL, attempts = attempts - 1 WHERE id = ?",
+                               (QUEUED, now, row["id"]))
+                released.append(row["id"])
+        return released
+
     def stuck_since(self, now: float | None = None) -> float | None:
         """Since when the queue has stood still: the time the longest-waiting claimable job became
         claimable, when no lease is live (a live lease means a worker is at work); else None."""

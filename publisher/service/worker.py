@@ -349,6 +349,12 @@ def main(argv: list[str] | None = None) -> int:
             log.warning("serve process is gone; worker exits")
             break
     stop.set()
+    try:  # a deliberate stop hands the job back now; a restart need not wait for the lease
+        released = worker.queue.release(worker.identity)
+        if released:
+            log.info("worker stopping: job(s) %s handed back to the queue", released)
+    except Exception:
+        log.exception("cannot hand the running job back; it is claimed again when its lease runs out")
     return 0
 
 
