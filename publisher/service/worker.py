@@ -92,7 +92,7 @@ class Worker:
                     run = self._run_claimed(job)
                 except Exception as error:  # the run could not be recorded (a database error, a bug)
                     log.exception("job %d: attempt %d broke off", job.id, job.attempts)
-                    self._retry_later(job, f"internal error: {type(error).__name__}: {error}")
+                    self._retry_later(job, f"internal error: {type(error).__name__}: {str(error)[:500]}")
                     return None
                 if heartbeat.lost:
                     log.warning("job %d ran past its lease; another worker may have run it too", job.id)
@@ -114,7 +114,7 @@ class Worker:
             log.exception("job %d crashed", job.id)
             now = time.time()
             run, published = RunRecord(job.repository, job.kind, FAILED, now, now, commit=job.commit,
-                                       sender=job.sender, error=f"internal error: {type(error).__name__}: {error}",
+                                       sender=job.sender, error=f"internal error: {type(error).__name__}: {str(error)[:500]}",
                                        job_id=job.id), None
         queued: list[int] = []
         notify = not self.repeats_last_news(run, retrying=job.attempts > 1)
