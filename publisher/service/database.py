@@ -77,8 +77,9 @@ def compact(connection: sqlite3.Connection) -> None:
     if connection.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
         connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
         connection.execute("VACUUM")
-    connection.execute("PRAGMA incremental_vacuum")
-    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    # executescript steps the pragma to the end; execute() would free a single page
+    connection.executescript("PRAGMA incremental_vacuum;")
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 class PerThreadStore:
