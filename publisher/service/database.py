@@ -60,6 +60,7 @@ def write_problem(path: Path | str, timeout: float = 5.0) -> str | None:
         return str(error)
     try:
         connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        connection.execute("PRAGMA synchronous = NORMAL")  # as the service writes: no fsync per commit in WAL
         connection.execute("CREATE TABLE IF NOT EXISTS health_probe (id INTEGER PRIMARY KEY, written REAL NOT NULL)")
         connection.execute("INSERT INTO health_probe (id, written) VALUES (1, julianday('now'))"
                            " ON CONFLICT(id) DO UPDATE SET written = excluded.written")
