@@ -2,7 +2,6 @@
 version of a broken zone, report a deleted branch, poll for lost webhooks, refuse unsafe checkouts."""
 
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
