@@ -145,18 +145,6 @@ def test_example_config_documents_a_loadable_shape(monkeypatch):
     assert config.warnings == ()
 
 
-def test_sandbox_limits_section(tmp_path):
-    config = load_config_text("[sandbox]\ncpu_seconds = 2.5\nmemory_mb = 256\nmax_records = 5000\nwall_seconds = 20\n",
-                              base=tmp_path)
-    assert (config.sandbox.cpu_seconds, config.sandbox.memory_mb, config.sandbox.max_records,
-            config.sandbox.wall_seconds) == (2.5, 256, 5000, 20)
-    assert load_config_text("", base=tmp_path).sandbox.cpu_seconds == 10.0
-    for bad in ("cpu_seconds = 0", "memory_mb = -1", "max_records = true", "cpu_seconds = 30\nwall_seconds = 5",
-                "cpu = 3"):
-        with pytest.raises(ConfigError, match=r"\[sandbox\]"):
-            load_config_text(f"[sandbox]\n{bad}\n", base=tmp_path)
-
-
 def test_jobs_fetch_retention_and_health_sections(tmp_path):
     import re
 
@@ -176,3 +164,15 @@ def test_jobs_fetch_retention_and_health_sections(tmp_path):
                           ("[health]\nmail = 1", "unknown key 'mail'")):
         with pytest.raises(ConfigError, match=re.escape(message)):
             load_config_text(text, base=tmp_path)
+
+
+def test_sandbox_limits_section(tmp_path):
+    config = load_config_text("[sandbox]\ncpu_seconds = 2.5\nmemory_mb = 256\nmax_records = 5000\nwall_seconds = 20\n",
+                              base=tmp_path)
+    assert (config.sandbox.cpu_seconds, config.sandbox.memory_mb, config.sandbox.max_records,
+            config.sandbox.wall_seconds) == (2.5, 256, 5000, 20)
+    assert load_config_text("", base=tmp_path).sandbox.cpu_seconds == 10.0
+    for bad in ("cpu_seconds = 0", "memory_mb = -1", "max_records = true", "cpu_seconds = 30\nwall_seconds = 5",
+                "cpu = 3"):
+        with pytest.raises(ConfigError, match=r"\[sandbox\]"):
+            load_config_text(f"[sandbox]\n{bad}\n", base=tmp_path)

@@ -167,16 +167,16 @@ class JobQueue(PerThreadStore):
                 waiting = db.execute(
                     "SELECT id FROM jobs WHERE repository = ? AND state = ? AND kind != ? ORDER BY id LIMIT 1",
                     (repository, QUEUED, BRANCH_DELETED)).fetchone()
+            if waiting is not None and kind == PUSH:
+                # A push is news: a job waiting out a retry delay runs at once, its attempts counted afresh.
+                db.execute("UPDATE jobs SET not_before = NULL, attempts = 0 WHERE id = ?", (waiting["id"],))
             if waiting is not None:
                 # The worker publishes the branch head, so the waiting job will already include
-                # this push: remember the newest commit for the record and move on.  A push is news:
-                # a job waiting out a retry delay runs at once, with its attempts counted afresh.
+                # this push: remember the newest commit for the record and move on.
                 db.execute("UPDATE jobs SET commit_sha = COALESCE(?, commit_sha), sender = ?, ref = COALESCE(?, ref),"
                            " kind = CASE WHEN kind = ? THEN ? ELSE kind END, deliveries = deliveries + 1,"
-                           " not_before = CASE WHEN ? = ? THEN NULL ELSE not_before END,"
-                           " attempts = CASE WHEN ? = ? THEN 0 ELSE attempts END,"
                            " updated = ? WHERE id = ?",
-                           (commit, sender, ref, POLL, kind, kind, PUSH, kind, PUSH, now, waiting["id"]))
+                           (commit, sender, ref, POLL, kind, now, waiting["id"]))
                 self._remember(db, key, waiting["id"], now)
                 return Enqueued("coalesced", waiting["id"])
             cursor = db.execute(

@@ -114,7 +114,7 @@ class Worker:
             log.exception("job %d crashed", job.id)
             now = time.time()
             run, published = RunRecord(job.repository, job.kind, FAILED, now, now, commit=job.commit,
-                                       sender=job.sender, error=f"internal error: {type(error).__name__}: {str(error)[:500]}",
+                                       sender=job.sender, error=f"internal error: {type(error).__name__}: {error}",
                                        job_id=job.id), None
         queued: list[int] = []
         notify = not self.repeats_last_news(run, retrying=job.attempts > 1)
