@@ -11,6 +11,10 @@ Shape (see ``examples/config.toml`` for every key)::
     [web]         trusted_proxies = ["CIDR"], read_tokens = ["sha256:<hex>"], [web.users] name = "<hash>"
     [notify]      smtp_host, smtp_port, smtp_security, smtp_username, smtp_password, from, to, …
     [poll]        interval (seconds, 0 = off)
+    [jobs]        lease, max_attempts, retry_delay, retry_max_delay (seconds)
+    [fetch]       max_size, max_files, timeout
+    [retention]   keep_days, keep_newest, prune_interval
+    [health]      queue_wait, mail_failing (seconds before /healthz answers 503)
     [zones."example.com"] or [[zone]] name = "example.com": per-zone ttl, providers, thresholds,
                   allow_deletion, keep_nameservers
 
@@ -192,6 +196,51 @@ class PollConfig:
 
 
 @dataclass(frozen=True)
+class JobsConfig:
+    """``[jobs]``: a running job is owned through a lease the worker renews (heartbeat); a job whose
+    lease ran out (its worker died, whatever its pid) is claimed again.  A job that fails or crashes
+    is retried after ``retry_delay`` doubling up to ``retry_max_delay``, ``max_attempts`` times in all."""
+
+    lease: float = 60.0
+    max_attempts: int = 8
+    retry_delay: float = 30.0
+    retry_max_delay: float = 3600.0
+
+    def retry_after(self, attempts: int) -> float:
+        """Seconds to wait before attempt ``attempts + 1``."""
+        return min(self.retry_delay * 2 ** max(attempts - 1, 0), self.retry_max_delay)
+
+
+@dataclass(frozen=True)
+class FetchConfig:
+    """``[fetch]``: bounds on what a repository may make the service download and check out."""
+
+    max_size: int = 256 * 1024 * 1024  # bytes: the git objects kept, and the files of one commit
+    max_files: int = 20_000  # files in one commit
+    timeout: float = 300.0  # seconds per git command
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """``[retention]``: finished runs, jobs, delivery ids and sent mail are pruned once they are older
+    than ``keep_days`` and not among the newest ``keep_newest``; the worker prunes every
+    ``prune_interval`` seconds."""
+
+    keep_days: float = 30.0
+    keep_newest: int = 100
+    prune_interval: float = 3600.0
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """``[health]``: how long the queue may stand still (a job waiting, no live lease) and mail may
+    stay undelivered before ``/healthz`` answers 503."""
+
+    queue_wait: float = 600.0
+    mail_failing: float = 3600.0
+
+
+@dataclass(frozen=True)
 class SandboxConfig:
     """``[sandbox]``: per-zone limits of Lua evaluation (a zone over one fails alone)."""
 
@@ -214,6 +263,10 @@ class Config:
     notify: NotifyConfig = NotifyConfig()
     poll: PollConfig = PollConfig()
     sandbox: SandboxConfig = SandboxConfig()
+    jobs: JobsConfig = JobsConfig()
+    fetch: FetchConfig = FetchConfig()
+    retention: RetentionConfig = RetentionConfig()
+    health: HealthConfig = HealthConfig()
     zones: tuple[ZoneSettings, ...] = ()
     path: Path | None = None  # the file it was loaded from
     warnings: tuple[str, ...] = ()
@@ -361,7 +414,8 @@ class _Loader:
 
     def load(self, data: Mapping[str, Any]) -> Config:
         self.check_keys("top level", data, {"source", "defaults", "provider", "state", "webhook", "notify",
-                                            "poll", "sandbox", "zone", "zones", "web"})
+                                            "poll", "sandbox", "zone", "zones", "web",
+                                            "jobs", "fetch", "retention", "health"})
         defaults = self.defaults(self.table(data, "defaults"))
         self.default_thresholds = defaults.thresholds
         config = Config(
@@ -374,6 +428,10 @@ class _Loader:
             notify=self.notify(self.table(data, "notify")),
             poll=self.poll(self.table(data, "poll")),
             sandbox=self.sandbox(self.table(data, "sandbox")),
+            jobs=self.numbers("[jobs]", self.table(data, "jobs"), JobsConfig()),
+            fetch=self.numbers("[fetch]", self.table(data, "fetch"), FetchConfig()),
+            retention=self.numbers("[retention]", self.table(data, "retention"), RetentionConfig()),
+            health=self.numbers("[health]", self.table(data, "health"), HealthConfig()),
             zones=self.zones(data.get("zone", []), data.get("zones", {})),
         )
         known = {p.name for p in config.providers}
@@ -570,6 +628,18 @@ class _Loader:
         if values["wall_seconds"] < values["cpu_seconds"]:
             raise self.error("[sandbox]", "wall_seconds must be at least cpu_seconds")
         return SandboxConfig(**values)
+
+    def numbers(self, where: str, table: Mapping[str, Any], base: Any) -> Any:
+        """A section of positive numbers (``[jobs]``, ``[fetch]``, ``[retention]``, ``[health]``): each
+        key of ``base``'s dataclass, typed like its default."""
+        self.check_keys(where, table, set(vars(base)))
+        values = {}
+        for key, default in vars(base).items():
+            value = self.typed(where, key, table.get(key, default), type(default))
+            if value <= 0:
+                raise self.error(where, f"{key} must be a positive number")
+            values[key] = value
+        return replace(base, **values)
 
     def zones(self, array: Any, mapping: Any) -> tuple[ZoneSettings, ...]:
         entries: list[tuple[str, Mapping[str, Any]]] = []

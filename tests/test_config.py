@@ -146,6 +146,27 @@ def test_example_config_documents_a_loadable_shape(monkeypatch):
     assert config.warnings == ()
 
 
+def test_jobs_fetch_retention_and_health_sections(tmp_path):
+    import re
+
+    from publisher.config import FetchConfig, HealthConfig, JobsConfig, RetentionConfig
+
+    config = load_config_text("[jobs]\nlease = 5\nmax_attempts = 3\n[fetch]\nmax_files = 10\n"
+                              "[retention]\nkeep_days = 0.5\n[health]\nqueue_wait = 30\n", base=tmp_path)
+    assert config.jobs == JobsConfig(lease=5.0, max_attempts=3)
+    assert config.fetch == FetchConfig(max_files=10)
+    assert config.retention == RetentionConfig(keep_days=0.5)
+    assert config.health == HealthConfig(queue_wait=30.0)
+    assert JobsConfig(retry_delay=30, retry_max_delay=100).retry_after(1) == 30
+    assert [JobsConfig(retry_delay=30, retry_max_delay=100).retry_after(n) for n in (2, 3, 4)] == [60, 100, 100]
+    for text, message in (("[jobs]\nlease = 0", "lease must be a positive number"),
+                          ("[retention]\nkeep_newest = 1.5", "keep_newest must be int, not float"),
+                          ("[fetch]\nmax_size = true", "max_size must be int, not bool"),
+                          ("[health]\nmail = 1", "unknown key 'mail'")):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_config_text(text, base=tmp_path)
+
+
 def test_sandbox_limits_section(tmp_path):
     config = load_config_text("[sandbox]\ncpu_seconds = 2.5\nmemory_mb = 256\nmax_records = 5000\nwall_seconds = 20\n",
                               base=tmp_path)

@@ -139,3 +139,176 @@ def test_is_ancestor_knows_the_fetched_history(remote, tmp_path):
     assert not is_ancestor(cache, second, first)
     assert not is_ancestor(cache, "f" * 40, second)  # never fetched
     assert not is_ancestor(tmp_path / "no-cache", first, second)
+
+
+# --- hostile repositories, broken caches, limits ---------------------------------------------------
+
+def gitlink_commit(remote: Remote, files: dict[str, str], path: str, message: str) -> str:
+    """Commit ``files`` plus a submodule entry (a gitlink) at ``path`` pointing at the current head."""
+    for name, text in files.items():
+        (remote.work / name).write_text(text)
+    git(remote.work, "add", "-A")
+    git(remote.work, "update-index", "--add", "--cacheinfo", f"160000,{git(remote.work, 'rev-parse', 'HEAD')},{path}")
+    git(remote.work, "commit", "--quiet", "-m", message)
+    git(remote.work, "push", "--quiet", "origin", "HEAD:refs/heads/main")
+    return git(remote.work, "rev-parse", "HEAD")
+
+
+def test_a_gitmodules_with_a_command_never_runs_nor_breaks_later_fetches(remote, tmp_path):
+    remote.commit({"zones/a.lua": "1\n"}, "one")
+    marker = tmp_path / "submodule-command-ran"
+    gitmodules = (f'[submodule "evil"]\n\tpath = evil\n\turl = {remote.bare}\n\tupdate = !touch {marker}\n'
+                  f'[submodule "other"]\n\tpath = other\n\turl = ext::sh -c touch% {marker}\n')
+    sha = gitlink_commit(remote, {".gitmodules": gitmodules}, "evil", "add a submodule")
+    assert fetch(source(remote, tmp_path)).commit == sha
+    later = remote.commit({"zones/a.lua": "2\n"}, "two")
+    checkout = fetch(source(remote, tmp_path))  # used to fail: invalid value for 'submodule.evil.update'
+    assert checkout.commit == later and (checkout.path / "zones/a.lua").read_text() == "2\n"
+    assert not marker.exists()
+    assert list((checkout.path / "evil").glob("*")) == []  # never cloned into
+    assert not (checkout.path / ".git" / "modules").exists()
+
+
+def test_hooks_filters_and_the_hosts_git_configuration_are_ignored(remote, tmp_path, monkeypatch):
+    ran = tmp_path / "ran"
+    ran.mkdir()
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    for hook in ("post-checkout", "reference-transaction", "post-merge"):
+        (hooks / hook).write_text(f"#!/bin/sh\ntouch {ran}/{hook}\n")
+        (hooks / hook).chmod(0o755)
+    # A global and a system configuration with hooks, an LFS-like filter and ext:: allowed: none of it applies.
+    evil_config = tmp_path / "gitconfig"
+    evil_config.write_text(f"[core]\n\thooksPath = {hooks}\n"
+                           f"[filter \"lfs\"]\n\tsmudge = sh -c 'touch {ran}/lfs-smudge; cat'\n\trequired = true\n"
+                           f"[filter \"tidy\"]\n\tsmudge = sh -c 'touch {ran}/tidy-smudge; cat'\n"
+                           f"\tprocess = sh -c 'touch {ran}/tidy-process'\n"
+                           "[protocol \"ext\"]\n\tallow = always\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(evil_config))
+    monkeypatch.setenv("GIT_CONFIG_SYSTEM", str(evil_config))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".gitconfig").write_text(evil_config.read_text())
+    remote.commit({".gitattributes": "*.lua filter=lfs\n*.zone filter=tidy\n", "zones/a.lua": "version 1\n",
+                   "zones/b.zone": "b\n"}, "attributes")
+    fetch(source(remote, tmp_path))
+    # A hook planted in the cache itself (an older version's template, a tampering user) stays idle too.
+    planted = tmp_path / "cache" / ".git" / "hooks"
+    planted.mkdir(exist_ok=True)
+    for hook in ("post-checkout", "reference-transaction"):
+        (planted / hook).write_text(f"#!/bin/sh\ntouch {ran}/planted-{hook}\n")
+        (planted / hook).chmod(0o755)
+    remote.commit({"zones/a.lua": "version 2\n"}, "two")
+    checkout = fetch(source(remote, tmp_path))
+    assert (checkout.path / "zones/a.lua").read_text() == "version 2\n"
+    assert sorted(path.name for path in ran.iterdir()) == []
+    with pytest.raises(FetchError):
+        fetch(SourceConfig(url=f"ext::sh -c touch% {ran}/ext", branch="main", cache=tmp_path / "ext-cache"))
+    assert not (ran / "ext").exists()
+
+
+def test_git_variables_of_the_calling_process_do_not_redirect_git(remote, tmp_path, monkeypatch):
+    """Started from a hook or a shell with GIT_DIR set, fetch must still work on its own cache."""
+    sha = remote.commit({"zones/a.lua": "1\n"}, "one")
+    monkeypatch.setenv("GIT_DIR", str(remote.work / ".git"))
+    monkeypatch.setenv("GIT_WORK_TREE", str(remote.work))
+    assert fetch(source(remote, tmp_path)).commit == sha
+    assert git(remote.work, "status", "--porcelain") == ""  # the other repository untouched
+
+
+def test_a_commit_with_too_many_files_or_bytes_is_refused_before_checkout(remote, tmp_path):
+    from publisher.config import FetchConfig
+    from publisher.service.fetch import TooLargeError
+
+    remote.commit({f"zones/z{i}.lua": f"{i}\n" for i in range(30)}, "thirty files")
+    with pytest.raises(TooLargeError, match=r"has 30 files and \d+ bytes, over \[fetch\] max_files \(20\)"):
+        fetch(source(remote, tmp_path), limits=FetchConfig(max_files=20))
+    assert not (tmp_path / "cache" / "zones").exists()
+    remote.commit({"zones/big.lua": "-- " + "x" * 200_000 + "\n"}, "one big file")
+    with pytest.raises(TooLargeError, match=r"max_size \(150000\)"):
+        fetch(source(remote, tmp_path), limits=FetchConfig(max_size=150_000))
+    assert fetch(source(remote, tmp_path)).path.joinpath("zones/big.lua").stat().st_size > 200_000
+
+
+def test_a_history_larger_than_max_size_is_not_kept(remote, tmp_path):
+    import random
+
+    from publisher.config import FetchConfig
+    from publisher.service.fetch import TooLargeError
+
+    noise = random.Random(1).randbytes(600_000).hex()  # incompressible
+    remote.commit({"blob.txt": noise}, "a large file")
+    remote.commit({"blob.txt": "small now\n"}, "removed again")  # the tree is small, the history is not
+    with pytest.raises(TooLargeError, match=r"larger than \[fetch\] max_size \(400000 bytes\)"):
+        fetch(source(remote, tmp_path), limits=FetchConfig(max_size=400_000))
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_broken_cache_is_cloned_again(remote, tmp_path):
+    remote.commit({"zones/a.lua": "1\n"}, "one")
+    cache = fetch(source(remote, tmp_path)).path
+    later = remote.commit({"zones/a.lua": "2\n"}, "two")
+    (cache / ".git" / "index.lock").write_text("")  # a checkout killed midway leaves this
+    assert fetch(source(remote, tmp_path)).commit == later
+    newest = remote.commit({"zones/a.lua": "3\n"}, "three")
+    for pack in (cache / ".git" / "objects").rglob("*"):
+        if pack.is_file():
+            pack.write_bytes(b"garbage")  # a disk error, an interrupted gc
+    checkout = fetch(source(remote, tmp_path))
+    assert checkout.commit == newest and (checkout.path / "zones/a.lua").read_text() == "3\n"
+    (cache / ".git" / "HEAD").write_text("nonsense\n")
+    assert fetch(source(remote, tmp_path)).commit == newest
+    import shutil
+    shutil.rmtree(cache / ".git")
+    (cache / "leftover").write_text("not a repository")
+    assert fetch(source(remote, tmp_path)).commit == newest
+
+
+def test_an_unreachable_remote_keeps_the_cache(remote, tmp_path):
+    sha = remote.commit({"zones/a.lua": "1\n"}, "one")
+    fetch(source(remote, tmp_path))
+    moved = remote.bare.with_name("moved.git")
+    remote.bare.rename(moved)
+    with pytest.raises(FetchError, match="does not appear to be a git repository"):
+        fetch(source(remote, tmp_path))
+    assert is_ancestor(tmp_path / "cache", sha, sha)  # history still there for the next fetch
+    moved.rename(remote.bare)
+    assert fetch(source(remote, tmp_path)).commit == sha
+
+
+def test_gits_reason_is_reported_without_the_urls_credentials(tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    url = f"https://deploy:s3cret-token@127.0.0.1:{port}/dns/zones.git"
+    for action in (lambda s: fetch(s), remote_head):
+        with pytest.raises(FetchError) as raised:
+            action(SourceConfig(url=url, branch="main", cache=tmp_path / "cache"))
+        message = str(raised.value)
+        assert "s3cret-token" not in message and "deploy:" not in message, message
+        assert f"https://[redacted]@127.0.0.1:{port}/dns/zones.git branch main" in message
+        assert "Failed to connect" in message or "Connection refused" in message, message
+
+
+def test_a_remote_that_never_answers_times_out(tmp_path):
+    import socket
+
+    from publisher.config import FetchConfig
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # accepts connections, never says a word
+        url = f"git://127.0.0.1:{silent.getsockname()[1]}/zones.git"
+        with pytest.raises(FetchError, match=r"did not finish within 1 s \(\[fetch\] timeout\)"):
+            fetch(SourceConfig(url=url, branch="main", cache=tmp_path / "cache"), limits=FetchConfig(timeout=1))
+
+
+def test_public_url_hides_every_userinfo():
+    from publisher.service.fetch import public_url
+
+    assert public_url("https://user:pw@git.example.org/x.git") == "https://[redacted]@git.example.org/x.git"
+    assert public_url("https://ghp_token@github.com/x.git") == "https://[redacted]@github.com/x.git"
+    assert public_url("ssh://git@git.example.org/x.git") == "ssh://[redacted]@git.example.org/x.git"
+    assert public_url("git@git.example.org:x.git") == "git@git.example.org:x.git"
+    assert public_url("/srv/git/zones.git") == "/srv/git/zones.git"

@@ -7,7 +7,12 @@ import threading
 
 import pytest
 
-from publisher.service.jobs import BRANCH_DELETED, DONE, POLL, QUEUED, RUNNING, SUPERSEDED, JobQueue, owner_alive
+import socket
+import time
+
+from publisher.config import JobsConfig
+from publisher.service.jobs import (BRANCH_DELETED, DONE, FAILED, POLL, QUEUED, RUNNING, SUPERSEDED, Enqueued, Heartbeat,
+                                    JobQueue)
 
 REPO = "example/dns"
 
@@ -20,12 +25,12 @@ def queue(tmp_path):
 
 
 def test_enqueue_then_claim_then_finish(queue):
-    assert not queue.has_queued()
+    assert not queue.has_claimable()
     result = queue.enqueue(REPO, sender="github", delivery_id="d1", ref="refs/heads/main", commit="a" * 40)
     assert result.status == "queued"
-    assert queue.has_queued()
+    assert queue.has_claimable()
     job = queue.claim("host:1")
-    assert not queue.has_queued()
+    assert not queue.has_claimable()
     assert (job.id, job.state, job.commit, job.sender) == (result.job_id, RUNNING, "a" * 40, "github")
     assert queue.claim("host:1") is None
     queue.finish(job.id, run_id=7, published_commit="a" * 40)
@@ -36,25 +41,25 @@ def test_enqueue_then_claim_then_finish(queue):
 
 def test_repeated_delivery_id_is_not_queued_again(queue):
     first = queue.enqueue(REPO, sender="github", delivery_id="same", commit="a" * 40)
-    queue.finish(queue.claim().id)
+    queue.finish(queue.claim("w:2").id)
     again = queue.enqueue(REPO, sender="github", delivery_id="same", commit="a" * 40)
     assert again.status == "duplicate" and again.job_id == first.job_id
-    assert queue.claim() is None
+    assert queue.claim("w:2") is None
     # The same id from another sender is another delivery.
     assert queue.enqueue(REPO, sender="gitlab", delivery_id="same").status == "queued"
 
 
 def test_already_published_commit_is_not_run_again(queue):
     queue.enqueue(REPO, delivery_id="d1", sender="github", commit="b" * 40)
-    queue.finish(queue.claim().id, published_commit="b" * 40)
+    queue.finish(queue.claim("w:2").id, published_commit="b" * 40)
     assert queue.enqueue(REPO, delivery_id="d2", sender="github", commit="b" * 40).status == "published"
-    assert queue.claim() is None
+    assert queue.claim("w:2") is None
     assert queue.enqueue(REPO, delivery_id="d3", sender="github", commit="c" * 40).status == "queued"
 
 
 def test_a_burst_coalesces_into_one_waiting_job_with_the_newest_commit(queue):
     running = queue.enqueue(REPO, sender="github", delivery_id="d0", commit="0" * 39 + "1")
-    queue.claim()
+    queue.claim("w:2")
     ids = {queue.enqueue(REPO, sender="github", delivery_id=f"d{i}", commit=f"{i:040x}").job_id for i in range(2, 52)}
     assert len(ids) == 1 and running.job_id not in ids
     waiting = queue.get(ids.pop())
@@ -64,14 +69,14 @@ def test_a_burst_coalesces_into_one_waiting_job_with_the_newest_commit(queue):
 
 def test_one_running_job_per_repository_but_other_repositories_proceed(queue):
     queue.enqueue(REPO)
-    first = queue.claim()
+    first = queue.claim("w:2")
     queue.enqueue(REPO)
     queue.enqueue("other/repo")
-    second = queue.claim()
+    second = queue.claim("w:2")
     assert second.repository == "other/repo"
-    assert queue.claim() is None
+    assert queue.claim("w:2") is None
     queue.finish(first.id)
-    assert queue.claim().repository == REPO
+    assert queue.claim("w:2").repository == REPO
 
 
 def test_branch_deletion_report_is_never_merged_into_a_publish(queue):
@@ -83,33 +88,112 @@ def test_branch_deletion_report_is_never_merged_into_a_publish(queue):
     assert queue.get(push.job_id).kind == "push"  # a push upgrades a waiting poll
 
 
-def test_job_of_a_dead_worker_is_requeued(tmp_path, queue):
-    queue.enqueue(REPO, commit="d" * 40)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    import socket
-    owner = f"{socket.gethostname()}:{dead.stdout.strip()}"
-    assert not owner_alive(owner)
-    assert owner_alive(f"{socket.gethostname()}:{os.getpid()}")
-    job = queue.claim(owner)
-    assert queue.requeue_abandoned() == [job.id]
-    assert queue.get(job.id).state == QUEUED
-    assert queue.claim().id == job.id
+def test_a_job_whose_lease_ran_out_is_claimed_again_whatever_the_owner(tmp_path):
+    """In a container every worker is pid 1 or 2 on the same host name: a dead owner is told by its
+    lease running out, never by looking for its pid."""
+    queue = JobQueue(tmp_path / "state.db", JobsConfig(lease=30))
+    queue.enqueue(REPO, commit="d" * 40, now=100.0)
+    job = queue.claim(f"{socket.gethostname()}:{os.getpid()}", now=100.0)  # a pid that exists: ours
+    assert (job.state, job.attempts, job.lease_until) == (RUNNING, 1, 130.0)
+    assert queue.claim("another:1", now=129.0) is None and not queue.has_claimable(now=129.0)
+    assert queue.has_claimable(now=130.0)
+    again = queue.claim("another:1", now=130.0)
+    assert (again.id, again.claimed_by, again.attempts, again.lease_until) == (job.id, "another:1", 2, 160.0)
+    # The old owner's heartbeat finds the lease gone and stops.
+    assert not queue.renew(job.id, f"{socket.gethostname()}:{os.getpid()}", now=131.0)
+    queue.close()
+
+
+def test_a_renewed_lease_keeps_the_job(tmp_path):
+    queue = JobQueue(tmp_path / "state.db", JobsConfig(lease=30))
+    queue.enqueue(REPO, now=100.0)
+    job = queue.claim("w:2", now=100.0)
+    assert queue.renew(job.id, "w:2", now=125.0)
+    assert queue.claim("other:2", now=150.0) is None
+    assert queue.get(job.id).lease_until == 155.0
+    queue.close()
+
+
+def test_the_heartbeat_renews_a_long_running_job_until_it_ends(tmp_path):
+    queue = JobQueue(tmp_path / "state.db", JobsConfig(lease=0.6))
+    queue.enqueue(REPO)
+    job = queue.claim("w:2")
+    with Heartbeat(queue, job.id, "w:2") as heartbeat:
+        for _ in range(10):  # five lease times: without the heartbeat another worker would take it
+            time.sleep(0.3)
+            assert queue.claim("other:2") is None
+    assert not heartbeat.lost
+    time.sleep(0.7)
+    assert queue.claim("other:2").id == job.id
+    queue.close()
+
+
+def test_a_job_that_keeps_killing_its_worker_is_failed_after_max_attempts(tmp_path):
+    queue = JobQueue(tmp_path / "state.db", JobsConfig(lease=10, max_attempts=3))
+    job_id = queue.enqueue(REPO, now=0.0).job_id
+    now = 0.0
+    for attempt in (1, 2, 3):
+        assert queue.claim(f"w{attempt}:2", now=now).attempts == attempt
+        now += 11  # the worker dies: its lease runs out
+    assert queue.claim("w4:2", now=now) is None
+    gone = queue.get(job_id)
+    assert gone.state == FAILED and "3 attempts" in gone.error
+    queue.enqueue(REPO, now=now)  # the next push runs
+    assert queue.claim("w4:2", now=now).id != job_id
+    queue.close()
+
+
+def test_a_failed_run_is_retried_after_a_doubling_delay_then_failed(tmp_path):
+    settings = JobsConfig(lease=10, max_attempts=3, retry_delay=5, retry_max_delay=8)
+    queue = JobQueue(tmp_path / "state.db", settings)
+    job_id = queue.enqueue(REPO, now=0.0).job_id
+    assert queue.retry(queue.claim("w:2", now=0.0).id, error="fetch failed", now=1.0) == QUEUED
+    assert queue.get(job_id).not_before == 6.0  # 5 s after the first attempt
+    assert queue.claim("w:2", now=5.9) is None and not queue.has_claimable(now=5.9)
+    assert queue.claim("w:2", now=6.0).attempts == 2
+    assert queue.retry(job_id, error="fetch failed", now=7.0) == QUEUED
+    assert queue.get(job_id).not_before == 15.0  # 10 s, capped at retry_max_delay 8
+    queue.claim("w:2", now=15.0)
+    assert queue.retry(job_id, error="fetch failed", now=16.0) == FAILED
+    assert "gave up after 3 attempts" in queue.get(job_id).error
+    assert queue.claim("w:2", now=1000.0) is None
+
+
+def test_a_push_cuts_a_retry_delay_short(tmp_path):
+    queue = JobQueue(tmp_path / "state.db", JobsConfig(retry_delay=600))
+    job_id = queue.enqueue(REPO, now=0.0).job_id
+    queue.retry(queue.claim("w:2", now=0.0).id, error="provider down", now=1.0)
+    assert queue.claim("w:2", now=2.0) is None
+    assert queue.enqueue(REPO, sender="github", delivery_id="new", now=3.0) == Enqueued("coalesced", job_id)
+    resumed = queue.claim("w:2", now=3.0)
+    assert (resumed.id, resumed.attempts) == (job_id, 1)
 
 
 def test_crashed_job_merges_into_a_waiting_one(queue):
-    queue.enqueue(REPO)
-    crashed = queue.claim("nohost-xyz:1")
-    waiting = queue.enqueue(REPO, sender="github", delivery_id="n")
-    assert queue.requeue_abandoned(alive=lambda owner: False) == [crashed.id]
+    queue.enqueue(REPO, now=0.0)
+    crashed = queue.claim("nohost-xyz:1", now=0.0)
+    waiting = queue.enqueue(REPO, sender="github", delivery_id="n", now=1.0)
+    assert queue.claim("w:2", now=1000.0).id == waiting.job_id
     assert queue.get(crashed.id).state == SUPERSEDED
-    assert queue.claim().id == waiting.job_id
 
 
-def test_live_owner_keeps_its_job(queue):
-    queue.enqueue(REPO)
-    job = queue.claim()
-    assert queue.requeue_abandoned() == []
-    assert queue.get(job.id).state == RUNNING
+def test_a_state_file_from_before_leases_is_upgraded(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript("""
+    CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, repository TEXT NOT NULL, kind TEXT NOT NULL,
+      sender TEXT NOT NULL DEFAULT '', ref TEXT, commit_sha TEXT, state TEXT NOT NULL,
+      deliveries INTEGER NOT NULL DEFAULT 1, created REAL NOT NULL, updated REAL NOT NULL, started REAL,
+      finished REAL, claimed_by TEXT, run_id INTEGER, error TEXT);
+    INSERT INTO jobs (repository, kind, state, created, updated, claimed_by) VALUES ('example/dns', 'push', 'running', 1, 1, 'h:2');
+    """)
+    old.commit()
+    old.close()
+    queue = JobQueue(path)
+    assert queue.claim("w:2").attempts == 1  # left running by the old version: no lease, so claimable
+    queue.close()
 
 
 def test_queue_survives_reopening(tmp_path):
@@ -117,14 +201,14 @@ def test_queue_survives_reopening(tmp_path):
     queued = first.enqueue(REPO, sender="curl")
     first.close()
     second = JobQueue(tmp_path / "s.db")
-    assert second.claim().id == queued.job_id
+    assert second.claim("w:2").id == queued.job_id
 
 
 def test_concurrent_enqueues_from_threads_and_processes_make_one_waiting_job(tmp_path):
     path = tmp_path / "s.db"
     queue = JobQueue(path)
     queue.enqueue(REPO)
-    queue.claim()
+    queue.claim("w:2")
     script = ("import sys; from publisher.service.jobs import JobQueue; q = JobQueue(sys.argv[1]);"
               "[q.enqueue('example/dns', sender='p', delivery_id=sys.argv[2] + str(i)) for i in range(20)]")
     processes = [subprocess.Popen([sys.executable, "-c", script, str(path), f"p{n}-"]) for n in range(3)]
@@ -137,3 +221,42 @@ def test_concurrent_enqueues_from_threads_and_processes_make_one_waiting_job(tmp
     assert all(process.wait() == 0 for process in processes)
     assert queue.counts() == {RUNNING: 1, QUEUED: 1}
     assert queue.jobs(state=QUEUED)[0].deliveries == 120
+
+
+def test_prune_keeps_the_newest_and_the_young_and_never_touches_waiting_work(tmp_path):
+    day = 86400.0
+    queue = JobQueue(tmp_path / "state.db")
+    finished = []
+    for i in range(1, 11):  # job i: delivered, run and finished on day i
+        job_id = queue.enqueue(f"repo{i}", sender="github", delivery_id=f"d{i}", now=i * day).job_id
+        queue.claim("w:2", now=i * day)
+        queue.finish(job_id, now=i * day)
+        finished.append(job_id)
+    running = queue.enqueue("old/a", sender="github", delivery_id="w", now=0.5 * day).job_id
+    waiting = queue.enqueue("old/b", now=0.5 * day).job_id
+    assert queue.claim("w:2", now=0.5 * day).id == running  # oldest first
+    behind = queue.enqueue("old/a", now=0.5 * day).job_id
+    # Keep whatever is younger than day 8, or among the 3 newest.
+    deleted = queue.prune(before=8 * day, keep_newest=3)
+    left = {job.id for job in queue.jobs(limit=100)}
+    assert left == set(finished[7:]) | {running, waiting, behind}
+    assert deleted == 7 + 8  # 7 jobs (days 1-7) and 8 delivery ids (d1-d7 and "w"; d8-d10 stay)
+    assert queue.enqueue("repo9", sender="github", delivery_id="d9", now=11 * day).status == "duplicate"
+    assert queue.enqueue("repo1", sender="github", delivery_id="d1", now=11 * day).status == "queued"  # forgotten
+    queue.close()
+
+
+def test_a_stopping_worker_hands_its_job_back_at_once(tmp_path):
+    queue = JobQueue(tmp_path / "state.db", JobsConfig(lease=600))
+    first = queue.enqueue(REPO, now=0.0).job_id
+    other = queue.enqueue("other/repo", now=0.0).job_id
+    assert queue.claim("stopping:2", now=1.0).id == first
+    assert queue.claim("stopping:2", now=1.0).id == other
+    behind = queue.enqueue("other/repo", now=2.0).job_id
+    assert sorted(queue.release("stopping:2", now=3.0)) == [first, other]
+    assert queue.release("stopping:2", now=3.0) == []
+    assert queue.get(other).state == SUPERSEDED  # the waiting job publishes the head anyway
+    resumed = queue.claim("next:2", now=4.0)  # no waiting for the 600 s lease
+    assert (resumed.id, resumed.attempts) == (first, 1)  # a stop is not the job's failure
+    assert queue.claim("next:2", now=4.0).id == behind
+    queue.close()

@@ -48,3 +48,25 @@ def test_record_and_what_follows_commit_together_or_not_at_all(tmp_path):
     run_id = store.record(RunRecord("r", "push", PROBLEMS, 0, 1),
                           then=lambda db, run_id: outbox.add(MAIL, ["ops@example.org"], b"m", run_id=run_id, db=db))
     assert store.get(run_id) is not None and outbox.pending() == 1
+
+
+def test_prune_keeps_the_newest_n_and_everything_younger_than_the_age(tmp_path):
+    day = 86400.0
+    store = RunStore(tmp_path / "state.db")
+    ids = {}
+    for i in range(1, 21):  # run i finished on day i
+        zones = (ZoneOutcome("example.com.", "p", "applied", (), ()),) if i != 3 else (
+            ZoneOutcome("old.example.", "p", "applied", (), ()),)  # the only run that has this zone
+        ids[i] = store.record(RunRecord("r", "push", OK, i * day - 10, i * day, zones=zones))
+    assert store.prune(before=10 * day, keep_newest=15) == 4  # days 1, 2, 4, 5: old and not among the newest 15
+    assert sorted(r.id for r in store.recent(100)) == [ids[3]] + [ids[i] for i in range(6, 21)]
+    assert store.prune(before=18 * day, keep_newest=2) == 12  # days 6-17; 18 is young, 19 and 20 the newest
+    assert sorted(r.id for r in store.recent(100)) == [ids[3], ids[18], ids[19], ids[20]]
+    # The status page still knows every zone's latest outcome, and no zone row is left orphaned.
+    assert {(o.zone, run_id) for run_id, _, o in store.zone_states()} == {("old.example.", ids[3]),
+                                                                          ("example.com.", ids[20])}
+    import sqlite3
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM run_zones WHERE run_id NOT IN (SELECT id FROM runs)").fetchone()[0] == 0
+    assert store.prune(before=100 * day, keep_newest=0) == 2  # only the zones' latest runs stay
+    store.close()

@@ -114,6 +114,8 @@ to = ["ops@example.org"]
 timeout = 5
 [poll]
 interval = {poll}
+[jobs]
+retry_delay = 1
 """)
 
     # -- process ------------------------------------------------------------------------------
@@ -334,8 +336,8 @@ def test_kill_9_with_pushes_queued_then_restart_publishes_newest_and_loses_no_ma
         server.stop()
 
 
-def test_bind_down_error_reported_then_the_poll_repairs(service_factory, mail, named):
-    service = service_factory(smtp_port=mail.port, poll=1)
+def test_bind_down_error_reported_then_the_retry_repairs_without_polling(service_factory, mail, named):
+    service = service_factory(smtp_port=mail.port)  # polling off
     service.start()
     service.push("192.0.2.40", "Before the outage")
     wait_until(lambda: service.served() == {"192.0.2.40"}, "the first version")
@@ -350,9 +352,12 @@ def test_bind_down_error_reported_then_the_poll_repairs(service_factory, mail, n
         assert "failed" in message["Subject"]
     finally:
         named.start()
-    # No new push: the poll sees an unpublished head and repairs the zone.
-    wait_until(lambda: service.served() == {"192.0.2.41"}, "the poll to repair the zone")
-    assert any(run["trigger"] == "poll" and run["status"] == "ok" for run in service.runs())
+    # No new push, no poll: the failed job is retried after its delay and repairs the zone.
+    wait_until(lambda: service.served() == {"192.0.2.41"}, "the retry to repair the zone")
+    wait_until(lambda: service.runs()[0]["status"] == "ok", "the repairing run to be recorded")
+    runs = [run for run in service.runs() if run["commit"] == commit]
+    assert runs[0]["status"] == "ok" and runs[-1]["status"] == "failed" and len({r["job_id"] for r in runs}) == 1
+    assert len(mail.messages) == 1  # a retry failing the same way is not mailed again
 
 
 def test_burst_of_50_pushes_makes_at_most_two_runs(service_factory, mail):

@@ -11,23 +11,37 @@ Rules the queue enforces:
 * at most one *queued* job per repository: a burst of pushes coalesces into that job, and since the
   worker always publishes the branch head, it runs the newest commit once;
 * at most one *running* job per repository;
-* a job left ``running`` by a worker that died is requeued when the next worker starts.
+* a running job is owned through a **lease** (``lease_until``) its worker renews while it runs; once
+  the lease has run out the owner counts as dead, whatever its host or pid (in a container every
+  worker is pid 1 or 2), and the job can be claimed again: its run starts over, which is safe since
+  publishing is idempotent;
+* a job that fails, crashes, or loses its lease is retried after a growing delay, at most
+  ``max_attempts`` times, then marked failed: a poison job never blocks the queue.
+
+The SQL is plain (no SQLite-only clauses in the claim) so another database can run it unchanged.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sqlite3
+import threading
 import time
+import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
 
+from publisher.config import JobsConfig
 from publisher.service.database import PerThreadStore, transaction
 
 QUEUED, RUNNING, DONE, FAILED, SUPERSEDED = "queued", "running", "done", "failed", "superseded"
 PUSH, POLL, BRANCH_DELETED = "push", "poll", "branch-deleted"
+FINISHED_STATES = (DONE, FAILED, SUPERSEDED)
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -45,7 +59,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished REAL,
     claimed_by TEXT,
     run_id INTEGER,
-    error TEXT
+    error TEXT,
+    lease_until REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, repository);
 CREATE TABLE IF NOT EXISTS job_deliveries (
@@ -53,12 +70,22 @@ CREATE TABLE IF NOT EXISTS job_deliveries (
     job_id INTEGER,
     received REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS job_deliveries_received ON job_deliveries(received);
 CREATE TABLE IF NOT EXISTS published_commits (
     repository TEXT PRIMARY KEY,
     commit_sha TEXT NOT NULL,
     published REAL NOT NULL
 );
 """
+# Columns added since the first version (a state file written by it is upgraded in place).
+_COLUMNS = {"jobs": {"lease_until": "REAL", "attempts": "INTEGER NOT NULL DEFAULT 0", "not_before": "REAL"}}
+
+# One definition of "a worker may take this job now" (parameters: now, now, now), shared by the
+# cheap idle check and the claim: queued and due, or running under a lease that ran out; and no
+# live lease on the same repository.  A lease of NULL (a job claimed before leases existed) is out.
+_CLAIMABLE = ("((state = 'queued' AND COALESCE(not_before, 0) <= ?)"
+              " OR (state = 'running' AND COALESCE(lease_until, 0) <= ?))"
+              " AND repository NOT IN (SELECT repository FROM jobs WHERE state = 'running' AND lease_until > ?)")
 
 
 def source_key(source) -> str:
@@ -84,12 +111,17 @@ class Job:
     finished: float | None
     run_id: int | None
     error: str | None
+    attempts: int = 0
+    claimed_by: str | None = None
+    lease_until: float | None = None
+    not_before: float | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Job":
         return cls(row["id"], row["repository"], row["kind"], row["sender"], row["ref"], row["commit_sha"],
                    row["state"], row["deliveries"], row["created"], row["started"], row["finished"],
-                   row["run_id"], row["error"])
+                   row["run_id"], row["error"], row["attempts"], row["claimed_by"], row["lease_until"],
+                   row["not_before"])
 
 
 @dataclass(frozen=True)
@@ -102,28 +134,20 @@ class Enqueued:
 
 
 def worker_identity() -> str:
-    """``host:pid``: lets a new worker tell a dead owner's claims from a live one's."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def owner_alive(identity: str) -> bool:
-    """True when ``identity`` names a live process on this host (a foreign host counts as alive)."""
-    host, _, pid = identity.rpartition(":")
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
+    """``host:pid:random``, for the record only: ownership is the lease, never this name (pids repeat
+    across containers and restarts; the random part tells two claims apart)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class JobQueue(PerThreadStore):
     """The queue on one state database.  Safe to use from several processes at once."""
 
     SCHEMA = _SCHEMA
+    COLUMNS = _COLUMNS
+
+    def __init__(self, path: Path | str, settings: JobsConfig = JobsConfig()) -> None:
+        super().__init__(path)
+        self.settings = settings
 
     def enqueue(self, repository: str, *, kind: str = PUSH, sender: str = "", delivery_id: str | None = None,
                 ref: str | None = None, commit: str | None = None, replay_key: str | None = None,
@@ -147,6 +171,9 @@ class JobQueue(PerThreadStore):
                 waiting = db.execute(
                     "SELECT id FROM jobs WHERE repository = ? AND state = ? AND kind != ? ORDER BY id LIMIT 1",
                     (repository, QUEUED, BRANCH_DELETED)).fetchone()
+            if waiting is not None and kind == PUSH:
+                # A push is news: a job waiting out a retry delay runs at once, its attempts counted afresh.
+                db.execute("UPDATE jobs SET not_before = NULL, attempts = 0 WHERE id = ?", (waiting["id"],))
             if waiting is not None:
                 # The worker publishes the branch head, so the waiting job will already include
                 # this push: remember the newest commit for the record and move on.
@@ -173,62 +200,147 @@ class JobQueue(PerThreadStore):
         row = db.execute("SELECT commit_sha FROM published_commits WHERE repository = ?", (repository,)).fetchone()
         return row["commit_sha"] if row else None
 
-    def has_queued(self) -> bool:
+    def has_claimable(self, now: float | None = None) -> bool:
         """A cheap read (no write lock), so an idle worker can look often."""
-        return self._connection.execute("SELECT 1 FROM jobs WHERE state = ? LIMIT 1", (QUEUED,)).fetchone() is not None
+        now = time.time() if now is None else now
+        return self._connection.execute(f"SELECT 1 FROM jobs WHERE {_CLAIMABLE} LIMIT 1",
+                                        (now, now, now)).fetchone() is not None
 
-    def claim(self, owner: str | None = None, *, now: float | None = None) -> Job | None:
-        """Take the oldest queued job of a repository that has nothing running, or None."""
-        owner = owner or worker_identity()
+    def claim(self, owner: str, *, now: float | None = None) -> Job | None:
+        """Take the oldest claimable job (see ``_CLAIMABLE``) under a lease of ``settings.lease``
+        seconds, or None.  A job whose lease ran out is merged into the repository's waiting job
+        when there is one, and failed once it has used up its attempts."""
         now = time.time() if now is None else now
         db = self._connection
         with transaction(db):
-            row = db.execute(
-                "SELECT * FROM jobs WHERE state = ? AND repository NOT IN"
-                " (SELECT repository FROM jobs WHERE state = ?) ORDER BY id LIMIT 1", (QUEUED, RUNNING)).fetchone()
-            if row is None:
-                return None
-            db.execute("UPDATE jobs SET state = ?, started = ?, updated = ?, claimed_by = ? WHERE id = ?",
-                       (RUNNING, now, now, owner, row["id"]))
+            while True:
+                row = db.execute(f"SELECT * FROM jobs WHERE {_CLAIMABLE} ORDER BY id LIMIT 1",
+                                 (now, now, now)).fetchone()
+                if row is None:
+                    return None
+                if row["state"] == QUEUED or not self._give_up_lost(db, row, now):
+                    break
+            db.execute("UPDATE jobs SET state = ?, started = ?, updated = ?, claimed_by = ?, lease_until = ?,"
+                       " attempts = attempts + 1, not_before = NULL WHERE id = ?",
+                       (RUNNING, now, now, owner, now + self.settings.lease, row["id"]))
         return self.get(row["id"])
+
+    def _give_up_lost(self, db: sqlite3.Connection, row: sqlite3.Row, now: float) -> bool:
+        """For a job whose worker lost the lease: True when it is closed instead of claimed again."""
+        waiting = db.execute("SELECT id FROM jobs WHERE repository = ? AND state = ? AND kind != ? ORDER BY id LIMIT 1",
+                             (row["repository"], QUEUED, BRANCH_DELETED)).fetchone()
+        if waiting is not None and row["kind"] != BRANCH_DELETED:
+            state, error = SUPERSEDED, f"its worker stopped renewing the lease; merged into job {waiting['id']}"
+        elif row["attempts"] >= self.settings.max_attempts:
+            state, error = FAILED, (f"gave up after {row['attempts']} attempts: the worker running it stopped "
+                                    "(killed, crashed or hung) every time")
+        else:
+            return False
+        db.execute("UPDATE jobs SET state = ?, finished = ?, updated = ?, error = ?, lease_until = NULL WHERE id = ?",
+                   (state, now, now, error, row["id"]))
+        return True
+
+    def renew(self, job_id: int, owner: str, *, now: float | None = None) -> bool:
+        """Extend ``owner``'s lease on a running job (the heartbeat); False when the lease was lost."""
+        now = time.time() if now is None else now
+        with transaction(self._connection) as db:
+            cursor = db.execute("UPDATE jobs SET lease_until = ? WHERE id = ? AND state = ? AND claimed_by = ?",
+                                (now + self.settings.lease, job_id, RUNNING, owner))
+            return cursor.rowcount == 1
 
     def finish(self, job_id: int, *, state: str = DONE, run_id: int | None = None, error: str | None = None,
                published_commit: str | None = None, now: float | None = None,
                db: sqlite3.Connection | None = None) -> None:
-        """Close a running job; ``published_commit`` marks that commit as published.  With ``db``,
-        run inside the caller's open transaction on that connection (same database file)."""
+        """Close a job; ``published_commit`` marks that commit as published.  With ``db``, run inside
+        the caller's open transaction on that connection (same database file)."""
         now = time.time() if now is None else now
         own = db is None
         db = self._connection if own else db
         with transaction(db) if own else nullcontext():
             row = db.execute("SELECT repository FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            db.execute("UPDATE jobs SET state = ?, finished = ?, updated = ?, run_id = ?, error = ? WHERE id = ?",
-                       (state, now, now, run_id, error, job_id))
+            db.execute("UPDATE jobs SET state = ?, finished = ?, updated = ?, run_id = ?, error = ?,"
+                       " lease_until = NULL WHERE id = ?", (state, now, now, run_id, error, job_id))
             if published_commit and row is not None:
                 db.execute("INSERT INTO published_commits (repository, commit_sha, published) VALUES (?, ?, ?)"
                            " ON CONFLICT(repository) DO UPDATE SET commit_sha = excluded.commit_sha,"
                            " published = excluded.published", (row["repository"], published_commit, now))
 
-    def requeue_abandoned(self, alive: Callable[[str], bool] = owner_alive, *, now: float | None = None) -> list[int]:
-        """Put jobs claimed by dead workers back in the queue (or merge them into the waiting job).
-        Returns the ids requeued or superseded."""
+    def retry(self, job_id: int, *, error: str, run_id: int | None = None, now: float | None = None,
+              db: sqlite3.Connection | None = None) -> str:
+        """A run of the job failed: queue it again after ``settings.retry_after(attempts)`` seconds,
+        merge it into the repository's waiting job, or fail it once its attempts are used up.
+        Returns the job's new state (QUEUED, SUPERSEDED or FAILED)."""
+        now = time.time() if now is None else now
+        own = db is None
+        db = self._connection if own else db
+        with transaction(db) if own else nullcontext():
+            row = db.execute("SELECT repository, attempts, kind FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return FAILED
+            waiting = db.execute("SELECT id FROM jobs WHERE repository = ? AND state = ? AND kind != ? AND id != ?"
+                                 " ORDER BY id LIMIT 1", (row["repository"], QUEUED, BRANCH_DELETED, job_id)).fetchone()
+            if waiting is not None and row["kind"] != BRANCH_DELETED:
+                state, error = SUPERSEDED, f"{error} (a later job will run the branch head: {waiting['id']})"
+            elif row["attempts"] >= self.settings.max_attempts:
+                state, error = FAILED, f"{error} (gave up after {row['attempts']} attempts)"
+            else:
+                delay = self.settings.retry_after(row["attempts"])
+                db.execute("UPDATE jobs SET state = ?, updated = ?, run_id = ?, error = ?, claimed_by = NULL,"
+                           " lease_until = NULL, not_before = ? WHERE id = ?",
+                           (QUEUED, now, run_id, error, now + delay, job_id))
+                return QUEUED
+            db.execute("UPDATE jobs SET state = ?, finished = ?, updated = ?, run_id = ?, error = ?,"
+                       " lease_until = NULL WHERE id = ?", (state, now, now, run_id, error, job_id))
+            return state
+
+    def release(self, owner: str, *, now: float | None = None) -> list[int]:
+        """A worker stopping on purpose hands its running jobs back at once (no waiting for the lease,
+        no attempt counted): queued again, or merged into the repository's waiting job."""
+        now = time.time() if now is None else now
+        released = []
+        with transaction(self._connection) as db:
+            for row in db.execute("SELECT id, repository, kind FROM jobs WHERE state = ? AND claimed_by = ?",
+                                  (RUNNING, owner)).fetchall():
+                waiting = db.execute("SELECT id FROM jobs WHERE repository = ? AND state = ? AND kind != ?"
+                                     " ORDER BY id LIMIT 1", (row["repository"], QUEUED, BRANCH_DELETED)).fetchone()
+                if waiting is not None and row["kind"] != BRANCH_DELETED:
+                    db.execute("UPDATE jobs SET state = ?, finished = ?, updated = ?, error = ?, lease_until = NULL"
+                               " WHERE id = ?", (SUPERSEDED, now, now, f"worker stopped; merged into job {waiting['id']}",
+                                                 row["id"]))
+                else:
+                    db.execute("UPDATE jobs SET state = ?, updated = ?, claimed_by = NULL, lease_until = NULL,"
+                               " started = NULL, not_before = NULL, attempts = attempts - 1 WHERE id = ?",
+                               (QUEUED, now, row["id"]))
+                released.append(row["id"])
+        return released
+
+    def stuck_since(self, now: float | None = None) -> float | None:
+        """Since when the queue has stood still: the time the longest-waiting claimable job became
+        claimable, when no lease is live (a live lease means a worker is at work); else None."""
         now = time.time() if now is None else now
         db = self._connection
-        recovered = []
-        with transaction(db):
-            for row in db.execute("SELECT id, repository, claimed_by FROM jobs WHERE state = ?", (RUNNING,)).fetchall():
-                if row["claimed_by"] and alive(row["claimed_by"]):
-                    continue
-                waiting = db.execute("SELECT id FROM jobs WHERE repository = ? AND state = ? AND kind != ?",
-                                     (row["repository"], QUEUED, BRANCH_DELETED)).fetchone()
-                if waiting is None:
-                    db.execute("UPDATE jobs SET state = ?, claimed_by = NULL, started = NULL, updated = ? WHERE id = ?",
-                               (QUEUED, now, row["id"]))
-                else:
-                    db.execute("UPDATE jobs SET state = ?, finished = ?, updated = ?, error = ? WHERE id = ?",
-                               (SUPERSEDED, now, now, "worker died; merged into a later queued job", row["id"]))
-                recovered.append(row["id"])
-        return recovered
+        if db.execute("SELECT 1 FROM jobs WHERE state = ? AND lease_until > ? LIMIT 1", (RUNNING, now)).fetchone():
+            return None
+        row = db.execute(
+            "SELECT MIN(CASE WHEN state = ? THEN COALESCE(not_before, created) ELSE COALESCE(lease_until, started)"
+            f" END) AS since FROM jobs WHERE {_CLAIMABLE}", (QUEUED, now, now, now)).fetchone()
+        return row["since"]
+
+    def prune(self, before: float, keep_newest: int) -> int:
+        """Delete finished jobs and delivery ids older than ``before`` that are not among the newest
+        ``keep_newest`` of their table; queued and running jobs are never touched.  Returns the
+        number of rows deleted."""
+        with transaction(self._connection) as db:
+            placeholders = ", ".join("?" * len(FINISHED_STATES))
+            jobs = db.execute(
+                f"DELETE FROM jobs WHERE state IN ({placeholders}) AND updated < ? AND id NOT IN"
+                f" (SELECT id FROM jobs WHERE state IN ({placeholders}) ORDER BY id DESC LIMIT ?)",
+                (*FINISHED_STATES, before, *FINISHED_STATES, keep_newest)).rowcount
+            deliveries = db.execute(
+                "DELETE FROM job_deliveries WHERE received < ? AND delivery_key NOT IN"
+                " (SELECT delivery_key FROM job_deliveries ORDER BY received DESC LIMIT ?)",
+                (before, keep_newest)).rowcount
+        return jobs + deliveries
 
     def get(self, job_id: int) -> Job | None:
         row = self._connection.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -254,3 +366,35 @@ class JobQueue(PerThreadStore):
 
     def published_commit(self, repository: str) -> str | None:
         return self._published(self._connection, repository)
+
+
+class Heartbeat:
+    """While a job runs, renew its lease every third of the lease time from a thread of its own, so
+    a slow run (a long fetch, a provider timing out) keeps its job and a dead worker loses it."""
+
+    def __init__(self, queue: JobQueue, job_id: int, owner: str) -> None:
+        self.queue, self.job_id, self.owner = queue, job_id, owner
+        self.lost = False  # the lease ran out and someone else may have the job
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{job_id}", daemon=True)
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(self.queue.settings.lease / 3):
+                try:
+                    if not self.queue.renew(self.job_id, self.owner):
+                        self.lost = True
+                        log.warning("job %d: lease lost (it ran out before it could be renewed)", self.job_id)
+                        return
+                except sqlite3.Error as error:  # try again at the next beat, the lease has time left
+                    log.warning("job %d: cannot renew the lease yet: %s", self.job_id, error)
+        finally:
+            self.queue.close()  # this thread's connection

@@ -114,6 +114,18 @@ class Outbox(PerThreadStore):
         row = self._connection.execute("SELECT MIN(next_attempt) FROM outbox WHERE sent IS NULL").fetchone()
         return row[0]
 
+    def oldest_unsent(self) -> float | None:
+        """When the longest-waiting unsent message was queued (``/healthz``: mail failing for long)."""
+        return self._connection.execute("SELECT MIN(created) FROM outbox WHERE sent IS NULL").fetchone()[0]
+
+    def prune(self, before: float, keep_newest: int) -> int:
+        """Delete messages sent before ``before`` beyond the newest ``keep_newest`` sent ones
+        (``[retention]``); unsent ones are never deleted.  Returns the number deleted."""
+        with transaction(self._connection) as db:
+            return db.execute("DELETE FROM outbox WHERE sent IS NOT NULL AND sent < ? AND id NOT IN"
+                              " (SELECT id FROM outbox WHERE sent IS NOT NULL ORDER BY id DESC LIMIT ?)",
+                              (before, keep_newest)).rowcount
+
 
 # --- composing -------------------------------------------------------------------------------
 

@@ -190,6 +190,23 @@ class RunStore(PerThreadStore):
                  ZoneOutcome(row["zone"], row["provider"], row["status"], (), _findings(row["findings"]),
                              row["error"])) for row in rows]
 
+    def prune(self, before: float, keep_newest: int) -> int:
+        """Delete runs finished before ``before`` that are not among the newest ``keep_newest`` and
+        hold no zone's latest outcome (the status page shows it), with their zone rows.  Returns
+        the number of runs deleted."""
+        with transaction(self._connection) as db:
+            doomed = [row["id"] for row in db.execute(
+                "SELECT id FROM runs WHERE finished < ?"
+                " AND id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?)"
+                " AND id NOT IN (SELECT MAX(run_id) FROM run_zones GROUP BY zone, provider)",
+                (before, keep_newest)).fetchall()]
+            for start in range(0, len(doomed), 500):
+                chunk = doomed[start:start + 500]
+                marks = ", ".join("?" * len(chunk))
+                db.execute(f"DELETE FROM run_zones WHERE run_id IN ({marks})", chunk)
+                db.execute(f"DELETE FROM runs WHERE id IN ({marks})", chunk)
+        return len(doomed)
+
     def counts(self) -> dict[str, int]:
         rows = self._connection.execute("SELECT status, COUNT(*) AS n FROM runs GROUP BY status").fetchall()
         return {row["status"]: row["n"] for row in rows}

@@ -4,7 +4,9 @@ One ``Worker`` per service (``zone-publisher serve`` starts it in a dedicated pr
 gunicorn worker), so runs never overlap.  A run is: fetch the configured branch -> ``publish()``
 (evaluate, validate, plan, apply, each zone isolated) -> store the run record -> queue the
 notifications in the outbox -> mark the job done.  Each step is durable before the next starts:
-a crash anywhere means the job is run again after restart, never that a mail is lost.
+a crash anywhere means the job is run again once its lease runs out, never that a mail is lost.
+A failed run is retried with a growing delay (``[jobs]``), polling or not; old runs, jobs, delivery
+ids and sent mail are pruned on a schedule (``[retention]``).
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from pathlib import Path
 from publisher.config import Config, load_config
 from publisher.redaction import redact
 from publisher.service.fetch import Checkout, FetchError, fetch, is_ancestor, remote_head
-from publisher.service.jobs import (BRANCH_DELETED, DONE, FAILED as JOB_FAILED, POLL, PUSH, SUPERSEDED, Enqueued, Job,
-                            JobQueue, source_key, worker_identity)
+from publisher.service.jobs import (BRANCH_DELETED, DONE, POLL, PUSH, QUEUED, SUPERSEDED, Enqueued, Heartbeat, Job,
+                                    JobQueue, source_key, worker_identity)
 from publisher.service.notify import Notifier, Outbox, problem_fingerprint, queue_run_notifications
 from publisher.service.runs import BRANCH_DELETED as RUN_BRANCH_DELETED, FAILED, OK, PROBLEMS, RunRecord, RunStore, ZoneOutcome
 
@@ -57,7 +59,8 @@ class Worker:
 
         self.config = config
         self.repository = source_key(config.source)
-        self.queue = JobQueue(config.state.path)
+        self.queue = JobQueue(config.state.path, config.jobs)
+        self.identity = worker_identity()  # the owner named on this worker's leases
         self.runs = RunStore(config.state.path)
         self.outbox = Outbox(config.state.path)
         self.state = StateStore(config.state.path)
@@ -74,24 +77,38 @@ class Worker:
 
     # -- jobs -----------------------------------------------------------------------------------
 
-    def recover(self) -> list[int]:
-        """Requeue jobs left running by a worker that died (``kill -9``, power loss)."""
-        recovered = self.queue.requeue_abandoned()
-        if recovered:
-            log.warning("requeued %d job(s) left running by a dead worker: %s", len(recovered), recovered)
-        return recovered
-
     def run_once(self) -> RunRecord | None:
-        """Claim and run one job; None when the queue is empty."""
-        job = self.queue.claim()
-        if job is None:
-            return None
-        if job.kind == PUSH and self.already_published(job.commit):
-            # A late webhook of a burst: the run that published the head already included it.
-            self.queue.finish(job.id, state=SUPERSEDED, error="commit already published")
-            log.info("job %d skipped: commit %s is already published", job.id, (job.commit or "")[:12])
-            return self.run_once()
-        log.info("job %d (%s from %s) started", job.id, job.kind, job.sender or "-")
+        """Claim and run one job under a lease; None when there is nothing to run."""
+        while True:
+            job = self.queue.claim(self.identity)
+            if job is None:
+                return None
+            with Heartbeat(self.queue, job.id, self.identity) as heartbeat:
+                try:
+                    if job.kind == PUSH and self.already_published(job.commit):
+                        # A late webhook of a burst: the run that published the head already included it.
+                        self.queue.finish(job.id, state=SUPERSEDED, error="commit already published")
+                        log.info("job %d skipped: commit %s is already published", job.id, (job.commit or "")[:12])
+                        continue
+                    run = self._run_claimed(job)
+                except Exception as error:  # the run could not be recorded (a database error, a bug)
+                    log.exception("job %d: attempt %d broke off", job.id, job.attempts)
+                    self._retry_later(job, f"internal error: {type(error).__name__}: {str(error)[:500]}")
+                    return None
+                if heartbeat.lost:
+                    log.warning("job %d ran past its lease; another worker may have run it too", job.id)
+                return run
+
+    def _retry_later(self, job: Job, error: str) -> None:
+        try:
+            state = self.queue.retry(job.id, error=error)
+        except Exception:  # the database refuses writes: the lease runs out and the job comes back
+            log.exception("job %d: cannot requeue it now; it is claimed again when its lease runs out", job.id)
+            return
+        log.warning("job %d: %s", job.id, "queued for a retry" if state == QUEUED else state)
+
+    def _run_claimed(self, job: Job) -> RunRecord:
+        log.info("job %d (%s from %s, attempt %d) started", job.id, job.kind, job.sender or "-", job.attempts)
         try:
             run, published = self.execute(job)
         except Exception as error:  # a bug must not kill the loop nor leave the job running
@@ -101,7 +118,8 @@ class Worker:
                                        sender=job.sender, error=redact(f"internal error: {type(error).__name__}: {error}"),
                                        job_id=job.id), None
         queued: list[int] = []
-        notify = not self.repeats_last_news(run)
+        notify = not self.repeats_last_news(run, retrying=job.attempts > 1)
+        outcome: list[str] = []
 
         def mail_and_finish(db, run_id: int) -> None:
             # One transaction: the record, its mail and the job's end commit together, so a crash
@@ -109,14 +127,22 @@ class Worker:
             if notify:
                 queued.extend(queue_run_notifications(self.outbox, replace(run, id=run_id), self.config.notify,
                                                       status_url=self.status_url, db=db))
-            self.queue.finish(job.id, state=JOB_FAILED if run.status == FAILED else DONE, run_id=run_id,
-                              error=run.error or None, published_commit=published, db=db)
+            if run.status == FAILED:  # fetch, a provider or the publisher failed: try again later
+                outcome.append(self.queue.retry(job.id, error=run.error or "run failed", run_id=run_id, db=db))
+            else:
+                self.queue.finish(job.id, state=DONE, run_id=run_id, error=run.error or None,
+                                  published_commit=published, db=db)
+                outcome.append(DONE)
 
         run_id = self.runs.record(run, then=mail_and_finish)
         run = replace(run, id=run_id)
         if queued:
             self.notifier.wake.set()
-        log.info("job %d finished: run %d %s (commit %s)", job.id, run_id, run.status, (run.commit or "-")[:12])
+        retry = ""
+        if outcome == [QUEUED]:
+            retry = f"; retry in {self.config.jobs.retry_after(job.attempts):g} s"
+        log.info("job %d finished: run %d %s (commit %s), job %s%s", job.id, run_id, run.status,
+                 (run.commit or "-")[:12], outcome[0], retry)
         return run
 
     def already_published(self, commit: str | None) -> bool:
@@ -131,14 +157,15 @@ class Worker:
         if not source.url or not is_ancestor(Path(source.cache or "var/cache/repository"), commit, published):
             return False
         try:
-            return remote_head(source) == published
+            return remote_head(source, self.config.fetch) == published
         except FetchError:
             return False
 
-    def repeats_last_news(self, run: RunRecord) -> bool:
-        """A poll run whose problems are exactly those of the previous run (a server still down, a
-        zone still broken) is recorded but not mailed again; pushes are always answered."""
-        if run.trigger != POLL or not run.has_problems:
+    def repeats_last_news(self, run: RunRecord, *, retrying: bool = False) -> bool:
+        """A poll run or a retry whose problems are exactly those of the previous run (a server still
+        down, a zone still broken) is recorded but not mailed again; a push's first run is always
+        answered."""
+        if (run.trigger != POLL and not retrying) or not run.has_problems:
             return False
         previous = self.runs.recent(1)
         return bool(previous) and problem_fingerprint(previous[0]) == problem_fingerprint(run)
@@ -164,7 +191,7 @@ class Worker:
         mark = time.perf_counter()
         if source.url:
             try:
-                checkout = fetch(source)
+                checkout = fetch(source, limits=self.config.fetch)
             except FetchError as error:
                 return replace(base, status=FAILED, finished=time.time(), error=redact(str(error)),
                                timings={"fetch": time.perf_counter() - mark}), None
@@ -194,7 +221,7 @@ class Worker:
         head = None
         if source.url:
             try:
-                head = remote_head(source)
+                head = remote_head(source, self.config.fetch)
             except FetchError as error:
                 log.warning("poll failed: %s", redact(str(error)))
                 return None
@@ -213,7 +240,7 @@ class Worker:
 
         with self.checkout_lock:
             try:
-                checkout = fetch(self.config.source) if self.config.source.url else _local_checkout(
+                checkout = fetch(self.config.source, limits=self.config.fetch) if self.config.source.url else _local_checkout(
                     Path(self.config.source.path))
             except FetchError as error:
                 log.warning("poll: %s", redact(str(error)))
@@ -239,20 +266,42 @@ class Worker:
     def run_jobs(self, stop: threading.Event, idle: float = 0.05) -> None:
         # The web workers are other processes: the queue is looked at every ``idle`` seconds with a
         # read-only query, which keeps push-to-publish latency low without holding the write lock.
+        errors = 0
         while not stop.is_set():
             try:
-                if self.queue.has_queued() and self.run_once() is not None:
+                if self.queue.has_claimable() and self.run_once() is not None:
+                    errors = 0
                     continue
-            except Exception:  # the database may be briefly unavailable; keep going
+                errors = 0
+            except Exception:  # the database may be unavailable for a while: keep going, more slowly
+                errors += 1
                 log.exception("worker loop error")
-                # This thread is the only runner here: a job still marked running by us is stuck.
-                mine = worker_identity()
-                try:
-                    self.queue.requeue_abandoned(alive=lambda owner: owner != mine)
-                except Exception:
-                    log.exception("cannot requeue this worker's jobs yet")
-            self.wake.wait(idle)
+            self.wake.wait(min(idle * 2 ** errors, 10.0))
             self.wake.clear()
+
+    # -- retention ------------------------------------------------------------------------------
+
+    def prune_once(self, now: float | None = None) -> int:
+        """Delete what ``[retention]`` no longer keeps, then give the space back; returns rows deleted."""
+        now = time.time() if now is None else now
+        keep = self.config.retention
+        before = now - keep.keep_days * 86400
+        deleted = (self.runs.prune(before, keep.keep_newest) + self.queue.prune(before, keep.keep_newest)
+                   + self.outbox.prune(before, keep.keep_newest))
+        self.runs.compact()
+        if deleted:
+            log.info("retention: pruned %d row(s) older than %g days beyond the newest %d", deleted,
+                     keep.keep_days, keep.keep_newest)
+        return deleted
+
+    def retention_loop(self, stop: threading.Event) -> None:
+        while True:
+            try:
+                self.prune_once()
+            except Exception:
+                log.exception("retention error")
+            if stop.wait(self.config.retention.prune_interval):
+                return
 
     def poll_loop(self, stop: threading.Event) -> None:
         # One poll at start-up whatever the interval: pushes that arrived while the service was
@@ -267,10 +316,11 @@ class Worker:
                 return
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
-        """Recover, then start the job, poll and notification threads."""
-        self.recover()
+        """Start the job, poll, notification and retention threads.  Jobs a dead worker left running
+        are claimed again once their lease runs out."""
         threads = [threading.Thread(target=self.run_jobs, args=(stop,), name="jobs", daemon=True),
                    threading.Thread(target=self.poll_loop, args=(stop,), name="poll", daemon=True),
+                   threading.Thread(target=self.retention_loop, args=(stop,), name="retention", daemon=True),
                    threading.Thread(target=self.notifier.run, args=(stop,), name="notify", daemon=True)]
         for thread in threads:
             thread.start()
@@ -300,6 +350,12 @@ def main(argv: list[str] | None = None) -> int:
             log.warning("serve process is gone; worker exits")
             break
     stop.set()
+    try:  # a deliberate stop hands the job back now; a restart need not wait for the lease
+        released = worker.queue.release(worker.identity)
+        if released:
+            log.info("worker stopping: job(s) %s handed back to the queue", released)
+    except Exception:
+        log.exception("cannot hand the running job back; it is claimed again when its lease runs out")
     return 0
 
 

@@ -37,10 +37,11 @@ def job(job_id: int):
 
 @blueprint.get("/healthz")
 def healthz():
+    """200 when the service can do its job, else 503 with the reasons (open to load balancers)."""
+    from publisher.service.health import check_health
+
     shared = services()
-    try:
-        jobs = shared.queue.counts()
-        pending = shared.outbox.pending()
-    except Exception as error:  # the database is the service's one dependency
-        return jsonify(status="unhealthy", error=type(error).__name__), 503
-    return jsonify(status="ok", jobs=jobs, outbox_pending=pending)
+    health = check_health(shared.queue, shared.outbox, shared.config.health)
+    if not health.ok:
+        return jsonify(status="unhealthy", reasons=list(health.reasons), **health.facts), 503
+    return jsonify(status="ok", **health.facts)
