@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher.zone.bind_zone import MAX_FINDINGS_PER_FILE, TTLError, parse_ttl, read_bind_zone
-from publisher.model import ERROR, WARNING
+from publisher.zone.bind_zone import TTLError, parse_ttl, read_bind_zone
+from publisher.model import ERROR, MAX_FINDINGS_PER_ZONE, WARNING
 from publisher.rdata import canonical_rdata, canonical_type
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "bind9-checkzone"
@@ -389,10 +389,24 @@ def test_crlf_line_endings_and_tabs(tmp_path: Path) -> None:
     assert [(r.type, r.line) for r in result.zone.records] == [("SOA", 2), ("A", 4)]
 
 
-def test_garbage_file_reports_a_bounded_number_of_findings(tmp_path: Path) -> None:
+def test_garbage_file_reports_a_bounded_number_of_findings_and_stops_reading(tmp_path: Path) -> None:
     result = read_text(tmp_path, "".join(f"x{i} BOGUS {i}\n" for i in range(3000)))
-    assert len(result.findings) == MAX_FINDINGS_PER_FILE + 1
+    assert len(result.findings) == MAX_FINDINGS_PER_ZONE
     assert result.findings[-1].code == "too-many-findings"
+    assert result.findings[-1].line == MAX_FINDINGS_PER_ZONE  # reading stopped at the 100th error
+    assert result.zone is None
+
+
+def test_many_warnings_do_not_stop_a_valid_zone(tmp_path: Path) -> None:
+    lines = ["$TTL 60", "@ SOA ns hm 1 2 3 4 5", "@ NS ns", "ns A 192.0.2.1"]
+    for i in range(300):  # each inherits its owner across an $ORIGIN: a warning per record
+        lines += [f"h{i} A 192.0.2.1", f"$ORIGIN o{i}.example.com.", " TXT x"]
+    result = read_text(tmp_path, "\n".join(lines) + "\n")
+    assert result.zone is not None and len(result.zone.records) == 3 + 600
+    assert len(result.findings) == MAX_FINDINGS_PER_ZONE
+    summary = result.findings[-1]
+    assert summary.code == "too-many-findings" and summary.severity == WARNING
+    assert summary.message.startswith(f"{300 - MAX_FINDINGS_PER_ZONE + 1} more findings not shown (0 of them")
 
 
 def test_mutual_includes_are_a_loop(tmp_path: Path) -> None:

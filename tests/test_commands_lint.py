@@ -26,8 +26,8 @@ def test_clean_repository_exits_zero_with_json_shape():
     done = run_cli("lint", "zones", "--format", "json")
     assert done.returncode == 0, done.stdout + done.stderr
     document = json.loads(done.stdout)
-    assert set(document) == {"zones", "errors", "warnings"}
-    assert document["errors"] == 0
+    assert set(document) == {"findings", "zones", "errors", "warnings"}
+    assert document["errors"] == 0 and document["findings"] == []
     zone = next(z for z in document["zones"] if z["zone"] == "example.com.")
     assert set(zone) == {"zone", "file", "records", "findings"}
     assert zone["file"] == "example.com.lua" and zone["records"] > 20

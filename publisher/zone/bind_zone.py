@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Sequence
 
-from publisher.model import ERROR, WARNING, Finding, Record, Zone, ZoneResult
+from publisher.model import ERROR, MAX_FINDINGS_PER_ZONE, WARNING, Finding, Record, Zone, ZoneResult
+from publisher.zone.repository import MAX_ZONE_FILE_BYTES, size_text
+from publisher.zone.sandbox import SandboxLimits
 from publisher.rdata import (
     FAST_PATHS,
     RdataError,
@@ -32,7 +34,9 @@ from publisher.rdata import (
 
 MAX_TTL = 2147483647
 MAX_INCLUDE_DEPTH = 16
-MAX_FINDINGS_PER_FILE = 1000
+MAX_INCLUDES = 1000  # $INCLUDE directives followed per zone (a fan-out of 10 files x 9 levels is 10^9)
+MAX_GENERATE_WIDTH = 255  # no name or character-string is longer; BIND runs out of space too
+MAX_RECORDS = SandboxLimits().max_records  # [sandbox] max_records: the same limit as Lua zones
 
 __all__ = ["read_bind_zone", "parse_ttl", "absolute_name", "TTLError"]
 
@@ -94,6 +98,10 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE | re.DOTALL,
 )
+
+
+class _Stop(Exception):
+    """Reading ends here: a limit was reached (its finding is already reported)."""
 
 
 class _LexError(Exception):
@@ -185,10 +193,16 @@ class _Reader:
     repo: Path | None
     max_generate: int
     display: str
+    max_records: int = MAX_RECORDS
+    max_bytes: int = MAX_ZONE_FILE_BYTES
+    bytes_left: int = MAX_ZONE_FILE_BYTES
+    includes_left: int = MAX_INCLUDES
     records: list[Record] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     stack: list[Path] = field(default_factory=list)
-    file_findings: int = 0
+    errors: int = 0
+    hidden: int = 0
+    hidden_errors: int = 0
 
     # -- findings -----------------------------------------------------------------------------
 
@@ -199,26 +213,61 @@ class _Reader:
         self._add(Finding(WARNING, code, self.zone, file, line, message))
 
     def _add(self, finding: Finding) -> None:
-        self.file_findings += 1
-        if self.file_findings <= MAX_FINDINGS_PER_FILE:
+        """Keep at most MAX_FINDINGS_PER_ZONE findings (the last a summary); stop reading at
+        that many errors: a file that bad is not a zone file, and reading on costs time."""
+        if finding.is_error:
+            self.errors += 1
+        if len(self.findings) < MAX_FINDINGS_PER_ZONE - 1:
             self.findings.append(finding)
-        elif self.file_findings == MAX_FINDINGS_PER_FILE + 1:
+        else:
+            self.hidden += 1
+            self.hidden_errors += finding.is_error
+        if self.errors >= MAX_FINDINGS_PER_ZONE:
             self.findings.append(
                 Finding(ERROR, "too-many-findings", self.zone, finding.file, finding.line,
-                        f"more than {MAX_FINDINGS_PER_FILE} problems; is this a zone file? "
-                        "Further problems are not reported")
+                        f"{MAX_FINDINGS_PER_ZONE} errors or more; is this a zone file? Reading "
+                        "stopped here")
             )
+            raise _Stop
+
+    def summary(self) -> list[Finding]:
+        """Findings in report order, with a note of those left out."""
+        if not self.hidden or self.errors >= MAX_FINDINGS_PER_ZONE:
+            return self.findings
+        return self.findings + [
+            Finding(ERROR if self.hidden_errors else WARNING, "too-many-findings", self.zone, self.display, 0,
+                    f"{self.hidden} more findings not shown ({self.hidden_errors} of them errors)")]
+
+    def check_record_count(self, file: str, line: int) -> None:
+        if len(self.records) > self.max_records:
+            self.error("zone-record-limit", file, line,
+                       f"more than {self.max_records} records, the configured maximum")
+            raise _Stop
 
     # -- files --------------------------------------------------------------------------------
 
-    def read_file(self, path: Path, display: str, state: _State) -> None:
+    def read_file(self, path: Path, display: str, state: _State, file: str = "", line: int = 0) -> None:
+        """Read ``path`` (already confined by the caller); ``file``/``line`` is the $INCLUDE that
+        asked for it.  The descriptor is checked again: a regular file within the byte budget."""
         self.stack.append(path)
         try:
-            with open(path, encoding="utf-8", errors="surrogateescape", newline=None) as handle:
+            descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            with open(descriptor, encoding="utf-8", errors="surrogateescape", newline=None) as handle:
+                status = os.fstat(descriptor)
+                if not stat.S_ISREG(status.st_mode):
+                    self.error("zone-file-not-a-file", file or display, line, f"{display} is not a regular file")
+                    return
+                self.bytes_left -= status.st_size
+                if self.bytes_left < 0:
+                    self.error("file-too-large", file or display, line,
+                               f"{self.display} with the files it includes is larger than the limit "
+                               f"of {size_text(self.max_bytes)}")
+                    raise _Stop
                 self._read_lines(handle, display, state)
+                self.check_record_count(display, 0)
         except OSError as error:
             self.error("zone-file-unreadable", display, 0,
-                       f"cannot read {display}: {error.strerror or error}")
+                       f"cannot read {display}: {error.strerror or type(error).__name__}")
         finally:
             self.stack.pop()
 
@@ -231,6 +280,8 @@ class _Reader:
         for raw in lines:
             lineno += 1
             start = lineno
+            if not lineno & 0xFFFF and len(records) > self.max_records:
+                self.check_record_count(display, lineno)
             if "(" not in raw and ")" not in raw and "\\" not in raw:  # faster than a regex
                 if '"' in raw:
                     tokens = quoted(raw)
@@ -429,6 +480,11 @@ class _Reader:
             self.error("syntax-error", file, line, "write '$INCLUDE file [origin]'")
             return
         target = _unquote(tokens[1])
+        self.includes_left -= 1
+        if self.includes_left < 0:
+            self.error("include-limit", file, line,
+                       f"more than {MAX_INCLUDES} $INCLUDEs in this zone; include fewer files")
+            raise _Stop
         if len(self.stack) >= MAX_INCLUDE_DEPTH:
             self.error("include-loop", file, line,
                        f"$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep; is a file including itself?")
@@ -459,10 +515,7 @@ class _Reader:
         display = resolved.relative_to(self.root).as_posix()
         if self.repo is None:  # single-file lint: relative to the zone file as it was given
             display = (PurePosixPath(self.display).parent / display).as_posix()
-        saved = self.file_findings
-        self.file_findings = 0
-        self.read_file(resolved, display, child)
-        self.file_findings = saved
+        self.read_file(resolved, display, child, file, line)
         # RFC 1035: the origin and owner of the including file are unchanged; the TTL state
         # carries on as BIND's does.
         state.default_ttl = child.default_ttl
@@ -537,6 +590,10 @@ class _Reader:
                        f"$GENERATE would create {count} records, more than the limit of "
                        f"{self.max_generate}; split the range or write the records out")
             return
+        if len(self.records) + count > self.max_records:
+            self.error("zone-record-limit", file, line,
+                       f"more than {self.max_records} records, the configured maximum")
+            raise _Stop
         lhs = tokens[2]
         index = 3
         middle: list[str] = []
@@ -596,6 +653,7 @@ class _Reader:
             elif len(self.findings) > before:
                 break  # one finding per $GENERATE line, not one per iteration
         state.owner, state.owner_token = saved_owner
+        self.check_record_count(file, line)
 
 
 _new_tuple = tuple.__new__
@@ -745,6 +803,9 @@ def _generate_template(text: str) -> list[str | tuple[int, int, str]]:
                     )
                 offset = int(match.group(1))
                 width = int(match.group(2) or 0)
+                if width > MAX_GENERATE_WIDTH:
+                    raise ValueError(f"width {match.group(2)} in ${match.group(0)} is more than "
+                                     f"{MAX_GENERATE_WIDTH}, longer than any name or text field")
                 parts.append((offset, width, match.group(3) or "d"))
                 position = match.end()
             else:
@@ -804,13 +865,17 @@ def read_bind_zone(
     display_file: str,
     default_ttl: int | None = None,
     max_generate: int = 65536,
+    max_records: int = MAX_RECORDS,
+    max_bytes: int = MAX_ZONE_FILE_BYTES,
 ) -> ZoneResult:
     """Read the BIND master file ``path`` as zone ``origin``.
 
     ``repo`` confines $INCLUDE (and the zone file itself, if it is a link) to the repository;
     with ``repo=None`` (single-file lint) includes must be beside or below the zone file.
     ``display_file`` is the name findings and records carry.  ``default_ttl`` acts as a $TTL at
-    the top of the file (repositories have one from configuration).
+    the top of the file (repositories have one from configuration).  A zone over ``max_records``
+    records, ``max_bytes`` bytes with its includes, ``MAX_INCLUDES`` includes or
+    ``MAX_FINDINGS_PER_ZONE`` errors is not read on: it has a finding and no zone.
     """
     path = Path(path)
     try:
@@ -820,7 +885,8 @@ def read_bind_zone(
         return ZoneResult(origin, display_file, None, (finding,))
     root = Path(repo) if repo is not None else path.parent
     reader = _Reader(zone=zone_origin, root=root.resolve(), repo=repo, max_generate=max_generate,
-                     display=display_file)
+                     display=display_file, max_records=max_records, max_bytes=max_bytes,
+                     bytes_left=max_bytes)
 
     resolved = path.resolve()
     problem = None
@@ -848,8 +914,11 @@ def read_bind_zone(
     gc.disable()
     try:
         reader.read_file(resolved, display_file, state)
+    except _Stop:
+        reader.records.clear()
+        return ZoneResult(zone_origin, display_file, None, tuple(reader.summary()))
     finally:
         if collecting:
             gc.enable()
     zone = Zone(origin=zone_origin, records=tuple(reader.records), file=display_file)
-    return ZoneResult(zone_origin, display_file, zone, tuple(reader.findings))
+    return ZoneResult(zone_origin, display_file, zone, tuple(reader.summary()))

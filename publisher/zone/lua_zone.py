@@ -31,7 +31,7 @@ from urllib.parse import unquote
 import dns.exception
 import dns.ipv6
 
-from publisher.model import ERROR, Finding, IgnoreRule, Record, ServiceRecord, Zone, ZoneResult
+from publisher.model import ERROR, Finding, IgnoreRule, Record, ServiceRecord, Zone, ZoneResult, printable
 from publisher.rdata import RdataError, canonical_rdata, canonical_type
 from publisher.zone.sandbox import Chunk, LuaSandbox, SandboxLimits, SandboxResult
 
@@ -96,6 +96,9 @@ def _read_templates(repo: Path) -> tuple[list[tuple[str, bytes]], list[tuple[str
     root = repo.resolve()
     for path in candidates:
         name = path.relative_to(repo).as_posix()
+        if printable(name) != name:
+            problems.append((printable(name), "has a file name that is not valid UTF-8; rename it (not used)"))
+            continue
         resolved = path.resolve()
         if not resolved.is_relative_to(root) or not resolved.is_file():
             problems.append((name, "is a link to something outside the repository or not a regular file; not used"))
