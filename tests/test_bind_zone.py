@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.zone.bind_zone import TTLError, parse_ttl, read_bind_zone
+from publisher.zone.bind_zone import MAX_INCLUDES, TTLError, parse_ttl, read_bind_zone
 from publisher.model import ERROR, MAX_FINDINGS_PER_ZONE, WARNING
 from publisher.rdata import canonical_rdata, canonical_type
 
@@ -415,3 +415,45 @@ def test_mutual_includes_are_a_loop(tmp_path: Path) -> None:
     result = read_text(tmp_path, "$TTL 60\n$INCLUDE a.inc\n")
     assert [(f.code, f.file, f.line) for f in result.findings] == [("include-loop", "b.inc", 2)]
     assert [r.name for r in result.zone.records] == ["a.example.com.", "b.example.com."]
+
+
+# -- limits: a hostile file ends with a finding, never with the machine's memory ---------------
+
+HEAD = "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n"
+
+
+def test_generate_width_is_bounded(tmp_path: Path) -> None:
+    result = read_text(tmp_path, HEAD + "$GENERATE 0-0 h${0,300000000,n} A 192.0.2.1\n"
+                                        "$GENERATE 0-0 t$ TXT \"${0,255,d}\"\n")
+    assert codes(result) == [("generate-syntax", 5)]
+    assert "width 300000000 in ${0,300000000,n} is more than 255" in result.findings[0].message
+    assert [r.data for r in result.zone.records if r.type == "TXT"] == ['"' + "0" * 255 + '"']
+
+
+def test_record_limit_stops_reading(tmp_path: Path) -> None:
+    result = read_text(tmp_path, HEAD + "".join(f"h{i} A 192.0.2.1\n" for i in range(20)), max_records=10)
+    assert result.zone is None
+    assert [(f.code, f.message) for f in result.findings] == [
+        ("zone-record-limit", "more than 10 records, the configured maximum")]
+
+
+def test_generate_over_the_record_limit_is_refused_before_it_runs(tmp_path: Path) -> None:
+    result = read_text(tmp_path, HEAD + "$GENERATE 0-65535 g$ A 192.0.2.1\n" * 3, max_records=100000)
+    assert result.zone is None and codes(result) == [("zone-record-limit", 6)]
+
+
+def test_include_fan_out_is_bounded(tmp_path: Path) -> None:
+    for level in range(1, 5):  # 10 + 100 + 1,000 + 10,000 includes
+        (tmp_path / f"inc{level}.db").write_text(f"$INCLUDE inc{level + 1}.db\n" * 10 if level < 4 else "x A 192.0.2.1\n")
+    result = read_text(tmp_path, HEAD + "$INCLUDE inc1.db\n" * 10)
+    assert result.zone is None
+    assert [f.code for f in result.findings] == ["include-limit"]
+    assert result.findings[0].message.startswith(f"more than {MAX_INCLUDES} $INCLUDEs")
+
+
+def test_bytes_of_included_files_count_against_the_size_limit(tmp_path: Path) -> None:
+    (tmp_path / "big.db").write_text("".join(f"h{i} A 192.0.2.1\n" for i in range(100)))
+    result = read_text(tmp_path, HEAD + "$INCLUDE big.db\n", max_bytes=1024)
+    assert result.zone is None
+    assert [(f.code, f.file, f.line) for f in result.findings] == [("file-too-large", "zone.bind", 5)]
+    assert result.findings[0].message == "zone.bind with the files it includes is larger than the limit of 1 KiB"
