@@ -269,12 +269,24 @@ def test_hostile_symlink_loops_are_findings(tmp_path):
     assert "symbolic link loop" in json.dumps(document)
 
 
-def test_hostile_template_with_a_non_utf8_name_is_a_finding(tmp_path):
-    repo = hostile_repo(tmp_path, {b"templates/t\xff.lua": "x = 1\n", "templates/mail.lua": "y = 2\n"})
+def test_hostile_templates_are_findings_on_the_lua_zones(tmp_path):
+    repo = hostile_repo(tmp_path, {b"templates/t\xff.lua": "x = 1\n", "templates/mail.lua": "y = 2\n",
+                                   "templates/big.lua": b""})
+    os.truncate(repo / "templates" / "big.lua", 100_000_000)
+    (repo / "templates" / "loop.lua").symlink_to("loop.lua")
+    (repo / "templates" / "env.lua").symlink_to("/proc/self/environ")
     done, document = lint_hostile(repo)
     assert done.returncode == 1
     lua = next(z for z in document["zones"] if z["zone"] == "lua.test.")
-    assert [(f["code"], f["file"]) for f in lua["findings"]] == [("template-not-regular-file", "templates/t\\xff.lua")]
+    assert [(f["code"], f["file"], f["message"]) for f in lua["findings"]] == [
+        ("template-not-regular-file", "templates/big.lua", "templates/big.lua is larger than the limit of 64 MiB; not used"),
+        ("template-not-regular-file", "templates/env.lua", "templates/env.lua is a symbolic link to a file outside the "
+                                                           "repository; copy the file into the repository instead; not used"),
+        ("template-not-regular-file", "templates/loop.lua", "templates/loop.lua is a symbolic link loop; not used"),
+        ("template-not-regular-file", "templates/t\\xff.lua",
+         "templates/t\\xff.lua has a file name that is not valid UTF-8; rename it (not used)"),
+    ]
+    assert SECRET not in done.stdout
     assert lua["records"] == 2  # evaluated with the other template
     good = next(z for z in document["zones"] if z["zone"] == "good.test.")
     assert good["records"] == 6 and good["findings"] == []
