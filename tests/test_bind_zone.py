@@ -457,3 +457,28 @@ def test_bytes_of_included_files_count_against_the_size_limit(tmp_path: Path) ->
     assert result.zone is None
     assert [(f.code, f.file, f.line) for f in result.findings] == [("file-too-large", "zone.bind", 5)]
     assert result.findings[0].message == "zone.bind with the files it includes is larger than the limit of 1 KiB"
+
+
+def named_checkzone_refuses(path: Path) -> bool:
+    done = subprocess.run(["named-checkzone", "-q", "-i", "none", "example.com", str(path)], capture_output=True,
+                          timeout=120)
+    return done.returncode != 0
+
+
+@pytest.mark.skipif(shutil.which("named-checkzone") is None, reason="BIND tools not installed")
+@pytest.mark.parametrize("data, code", [
+    ("a " * 40000, "rdata-too-long"),  # 80,000 octets: BIND runs out of space
+    ("a " * 70000, "syntax-error"),  # more fields than octets
+    ("( " + "a\n" * 70000 + ")", "syntax-error"),  # the same across lines
+    (('"' + "a" * 250 + '" ') * 200, None),  # 50,200 octets: fits
+], ids=["80k-octets", "70k-fields", "70k-lines", "50k-octets-fit"])
+def test_record_data_is_bounded_by_the_wire_as_bind_does(tmp_path: Path, data: str, code: str | None) -> None:
+    text = HEAD + f"x TXT {data}\nafter A 192.0.2.9\n"
+    result = read_text(tmp_path, text)
+    assert [f.code for f in result.findings] == ([code] if code else [])
+    assert named_checkzone_refuses(tmp_path / "zone.bind") == (code is not None)  # the oracle agrees
+    names = [r.name for r in result.zone.records]
+    assert "after.example.com." in names and ("x.example.com." in names) == (code is None)
+    if code:
+        assert result.findings[0].line == 5
+    assert [r.line for r in result.zone.records if r.name == "after.example.com."] == [text.count("\n")]

@@ -20,6 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Sequence
 
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
+
 from publisher.model import ERROR, MAX_FINDINGS_PER_ZONE, WARNING, Finding, Record, Zone, ZoneResult
 from publisher.zone.repository import MAX_ZONE_FILE_BYTES, size_text
 from publisher.zone.sandbox import SandboxLimits
@@ -36,6 +41,8 @@ MAX_TTL = 2147483647
 MAX_INCLUDE_DEPTH = 16
 MAX_INCLUDES = 1000  # $INCLUDE directives followed per zone (a fan-out of 10 files x 9 levels is 10^9)
 MAX_GENERATE_WIDTH = 255  # no name or character-string is longer; BIND runs out of space too
+MAX_RDATA_OCTETS = 65535  # the wire length field of a record's data
+MAX_RECORD_FIELDS = MAX_RDATA_OCTETS  # each field of the data is at least one octet on the wire
 MAX_RECORDS = SandboxLimits().max_records  # [sandbox] max_records: the same limit as Lua zones
 
 __all__ = ["read_bind_zone", "parse_ttl", "absolute_name", "TTLError"]
@@ -105,9 +112,10 @@ class _Stop(Exception):
 
 
 class _LexError(Exception):
-    def __init__(self, message: str, line: int) -> None:
+    def __init__(self, message: str, line: int, extra: int = 0) -> None:
         super().__init__(message)
         self.line = line
+        self.extra = extra  # continuation lines consumed
 
 
 def _lex_special(first: str, lineno: int, lines: Iterator[str]) -> tuple[list[str], int]:
@@ -118,6 +126,7 @@ def _lex_special(first: str, lineno: int, lines: Iterator[str]) -> tuple[list[st
     depth = 0
     extra = 0
     text = first
+    overflow = False  # past MAX_RECORD_FIELDS: scanned on to the closing parenthesis, not kept
     while True:
         position = 0
         while True:
@@ -127,7 +136,10 @@ def _lex_special(first: str, lineno: int, lines: Iterator[str]) -> tuple[list[st
             position = match.end()
             kind = match.lastindex
             if kind == 1 or kind == 2:
-                tokens.append(match.group(kind))
+                if len(tokens) < MAX_RECORD_FIELDS:
+                    tokens.append(match.group(kind))
+                else:
+                    overflow = True
             elif kind == 3:
                 depth += 1
             elif kind == 4:
@@ -142,6 +154,8 @@ def _lex_special(first: str, lineno: int, lines: Iterator[str]) -> tuple[list[st
             else:  # comment or end of line
                 break
         if depth == 0:
+            if overflow:
+                raise _LexError(_TOO_MANY_FIELDS, lineno, extra)
             return tokens, extra
         try:
             text = next(lines).rstrip("\n")
@@ -150,6 +164,10 @@ def _lex_special(first: str, lineno: int, lines: Iterator[str]) -> tuple[list[st
                 "'(' is never closed: add the matching ')'", lineno
             ) from None
         extra += 1
+
+
+_TOO_MANY_FIELDS = (f"more than {MAX_RECORD_FIELDS} fields in one record: its data cannot fit in "
+                    f"{MAX_RDATA_OCTETS} octets")
 
 
 def _unquote(token: str) -> str:
@@ -303,11 +321,14 @@ class _Reader:
                     tokens, extra = _lex_special(raw.rstrip("\n"), lineno, lines)
                 except _LexError as error:
                     self.error("syntax-error", display, error.line, str(error))
-                    # The rest of an unclosed parenthesis was consumed; nothing to resume.
+                    lineno += error.extra
                     continue
                 lineno += extra
                 if not tokens:
                     continue
+            if len(tokens) > MAX_RECORD_FIELDS:
+                self.error("syntax-error", display, start, _TOO_MANY_FIELDS)
+                continue
             inherit = raw[0] in " \t"
             if not inherit and tokens[0][0] == "$":
                 self._directive(tokens, display, start, state)
@@ -316,8 +337,23 @@ class _Reader:
             if record is None:
                 # Anything unusual, including every error, takes the careful path.
                 record = self._record(tokens, inherit, display, start, state)
-            if record is not None:
+            if record is not None and (len(record[3]) < _LONG_DATA or self.fits_on_wire(record)):
                 append(record)
+
+    def fits_on_wire(self, record: Record) -> bool:
+        """Whether long record data fits in the 65535 octets of the wire (BIND: "ran out of
+        space"); a finding when it does not."""
+        try:
+            wire = len(dns.rdata.from_text(dns.rdataclass.IN, record.type, record.data,
+                                           origin=dns.name.root).to_wire())
+        except (dns.exception.DNSException, ValueError):
+            return True  # our canonical text is not dnspython's: nothing to measure
+        if wire <= MAX_RDATA_OCTETS:
+            return True
+        self.error("rdata-too-long", record.file, record.line,
+                   f"the {record.type} data is {wire} octets on the wire, more than {MAX_RDATA_OCTETS}; "
+                   "BIND refuses it (ran out of space)")
+        return False
 
     # -- records ------------------------------------------------------------------------------
 
@@ -648,7 +684,7 @@ class _Reader:
             record = _fast_record(generated, False, file, line, state)
             if record is None:
                 record = self._record(generated, False, file, line, state)
-            if record is not None:
+            if record is not None and (len(record[3]) < _LONG_DATA or self.fits_on_wire(record)):
                 self.records.append(record)
             elif len(self.findings) > before:
                 break  # one finding per $GENERATE line, not one per iteration
@@ -756,6 +792,7 @@ def _fast_record(
 
 
 _DIGITS = frozenset("0123456789")
+_LONG_DATA = 16384  # presentation text shorter than this is never over 65535 octets on the wire
 _QUOTE_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
 
