@@ -482,3 +482,15 @@ def test_record_data_is_bounded_by_the_wire_as_bind_does(tmp_path: Path, data: s
     if code:
         assert result.findings[0].line == 5
     assert [r.line for r in result.zone.records if r.name == "after.example.com."] == [text.count("\n")]
+
+
+@pytest.mark.parametrize("body, line", [
+    ("".join(f"h{i} A 192.0.2.1\n" for i in range(70000)), 65536),  # checked every 65,536 lines
+    ("x TXT ( " + "a\n" * 30000 + "; a comment\n" * 40000 + ")\n", 5),  # inside one long record
+], ids=["lines", "parentheses"])
+def test_cpu_time_limit_stops_reading(tmp_path: Path, body: str, line: int) -> None:
+    result = read_text(tmp_path, HEAD + body, cpu_seconds=0.0)
+    assert result.zone is None
+    assert [(f.code, f.line, f.message) for f in result.findings] == [
+        ("zone-cpu-limit", line, "CPU time limit of 0 s exceeded while reading; is this a zone file?")]
+    assert read_text(tmp_path, HEAD + body).findings == ()  # within the default limit it is a zone

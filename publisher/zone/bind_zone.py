@@ -16,6 +16,7 @@ import gc
 import os
 import re
 import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Sequence
@@ -44,6 +45,8 @@ MAX_GENERATE_WIDTH = 255  # no name or character-string is longer; BIND runs out
 MAX_RDATA_OCTETS = 65535  # the wire length field of a record's data
 MAX_RECORD_FIELDS = MAX_RDATA_OCTETS  # each field of the data is at least one octet on the wire
 MAX_RECORDS = SandboxLimits().max_records  # [sandbox] max_records: the same limit as Lua zones
+CPU_SECONDS = SandboxLimits().cpu_seconds  # [sandbox] cpu_seconds, as for Lua zones
+_CHECK_EVERY = 0xFFFF  # lines between checks of the record count and CPU time (a mask)
 
 __all__ = ["read_bind_zone", "parse_ttl", "absolute_name", "TTLError"]
 
@@ -111,6 +114,10 @@ class _Stop(Exception):
     """Reading ends here: a limit was reached (its finding is already reported)."""
 
 
+class _OutOfTime(Exception):
+    """The CPU time of the zone is used up (raised where a long logical line is being read)."""
+
+
 class _LexError(Exception):
     def __init__(self, message: str, line: int, extra: int = 0) -> None:
         super().__init__(message)
@@ -118,7 +125,8 @@ class _LexError(Exception):
         self.extra = extra  # continuation lines consumed
 
 
-def _lex_special(first: str, lineno: int, lines: Iterator[str]) -> tuple[list[str], int]:
+def _lex_special(first: str, lineno: int, lines: Iterator[str], deadline: float = float("inf")
+                 ) -> tuple[list[str], int]:
     """Tokens of a logical line starting with ``first`` that has quotes, parentheses or
     escapes; reads continuation lines from ``lines`` while parentheses are open.  Returns the
     tokens and the number of extra physical lines consumed."""
@@ -164,6 +172,8 @@ def _lex_special(first: str, lineno: int, lines: Iterator[str]) -> tuple[list[st
                 "'(' is never closed: add the matching ')'", lineno
             ) from None
         extra += 1
+        if not extra & _CHECK_EVERY and time.thread_time() > deadline:
+            raise _OutOfTime
 
 
 _TOO_MANY_FIELDS = (f"more than {MAX_RECORD_FIELDS} fields in one record: its data cannot fit in "
@@ -212,6 +222,8 @@ class _Reader:
     max_generate: int
     display: str
     max_records: int = MAX_RECORDS
+    cpu_seconds: float = CPU_SECONDS
+    deadline: float = float("inf")  # time.thread_time() at which reading stops
     max_bytes: int = MAX_ZONE_FILE_BYTES
     bytes_left: int = MAX_ZONE_FILE_BYTES
     includes_left: int = MAX_INCLUDES
@@ -257,10 +269,18 @@ class _Reader:
                     f"{self.hidden} more findings not shown ({self.hidden_errors} of them errors)")]
 
     def check_record_count(self, file: str, line: int) -> None:
+        """The record and CPU-time limits Lua zones have too, checked every so many lines."""
         if len(self.records) > self.max_records:
             self.error("zone-record-limit", file, line,
                        f"more than {self.max_records} records, the configured maximum")
             raise _Stop
+        if time.thread_time() > self.deadline:
+            self.out_of_time(file, line)
+
+    def out_of_time(self, file: str, line: int) -> None:
+        self.error("zone-cpu-limit", file, line,
+                   f"CPU time limit of {self.cpu_seconds:g} s exceeded while reading; is this a zone file?")
+        raise _Stop
 
     # -- files --------------------------------------------------------------------------------
 
@@ -298,7 +318,7 @@ class _Reader:
         for raw in lines:
             lineno += 1
             start = lineno
-            if not lineno & 0xFFFF and len(records) > self.max_records:
+            if not lineno & _CHECK_EVERY:
                 self.check_record_count(display, lineno)
             if "(" not in raw and ")" not in raw and "\\" not in raw:  # faster than a regex
                 if '"' in raw:
@@ -318,7 +338,9 @@ class _Reader:
                     continue
             else:
                 try:
-                    tokens, extra = _lex_special(raw.rstrip("\n"), lineno, lines)
+                    tokens, extra = _lex_special(raw.rstrip("\n"), lineno, lines, self.deadline)
+                except _OutOfTime:
+                    self.out_of_time(display, lineno)
                 except _LexError as error:
                     self.error("syntax-error", display, error.line, str(error))
                     lineno += error.extra
@@ -904,6 +926,7 @@ def read_bind_zone(
     max_generate: int = 65536,
     max_records: int = MAX_RECORDS,
     max_bytes: int = MAX_ZONE_FILE_BYTES,
+    cpu_seconds: float = CPU_SECONDS,
 ) -> ZoneResult:
     """Read the BIND master file ``path`` as zone ``origin``.
 
@@ -911,8 +934,9 @@ def read_bind_zone(
     with ``repo=None`` (single-file lint) includes must be beside or below the zone file.
     ``display_file`` is the name findings and records carry.  ``default_ttl`` acts as a $TTL at
     the top of the file (repositories have one from configuration).  A zone over ``max_records``
-    records, ``max_bytes`` bytes with its includes, ``MAX_INCLUDES`` includes or
-    ``MAX_FINDINGS_PER_ZONE`` errors is not read on: it has a finding and no zone.
+    records, ``max_bytes`` bytes with its includes, ``cpu_seconds`` of this thread's CPU time,
+    ``MAX_INCLUDES`` includes or ``MAX_FINDINGS_PER_ZONE`` errors is not read on: it has a
+    finding and no zone.
     """
     path = Path(path)
     try:
@@ -923,7 +947,7 @@ def read_bind_zone(
     root = Path(repo) if repo is not None else path.parent
     reader = _Reader(zone=zone_origin, root=root.resolve(), repo=repo, max_generate=max_generate,
                      display=display_file, max_records=max_records, max_bytes=max_bytes,
-                     bytes_left=max_bytes)
+                     bytes_left=max_bytes, cpu_seconds=cpu_seconds)
 
     resolved = path.resolve()
     problem = None
@@ -944,6 +968,7 @@ def read_bind_zone(
         return ZoneResult(zone_origin, display_file, None, (finding,))
 
     state = _State(origin=zone_origin, default_ttl=default_ttl)
+    reader.deadline = time.thread_time() + cpu_seconds
     # Records are tuples of strings and cannot form cycles; without this, the cyclic collector
     # walks every record read so far again and again, and a 1,000,000-record zone takes twice
     # as long.

@@ -76,7 +76,8 @@ def evaluate_repository(path: Path, options: EvaluationOptions = EvaluationOptio
             results[source.origin] = read_bind_zone(source.path, source.origin, repo=repo, display_file=source.file,
                                                     default_ttl=options.ttl_for(source.origin),
                                                     max_records=options.lua_limits.max_records,
-                                                    max_bytes=options.max_file_bytes)
+                                                    max_bytes=options.max_file_bytes,
+                                                    cpu_seconds=options.lua_limits.cpu_seconds)
 
     # Layout mistakes (a bad .clones line, a second file for the same zone) belong to that zone.
     layout_findings: dict[str, list[Finding]] = {}
@@ -150,7 +151,8 @@ def evaluate_file(path: Path, origin: str | None = None, options: EvaluationOpti
     else:
         # On its own a master file gets no configured default TTL: $TTL, or BIND's fallbacks.
         result = read_bind_zone(path, origin, repo=None, display_file=display, default_ttl=None,
-                                max_records=options.lua_limits.max_records, max_bytes=options.max_file_bytes)
+                                max_records=options.lua_limits.max_records, max_bytes=options.max_file_bytes,
+                                cpu_seconds=options.lua_limits.cpu_seconds)
         standalone = True
     if result.zone is None:
         return _capped(result)
