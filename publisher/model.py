@@ -15,7 +15,7 @@ Conventions every stage relies on:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, NamedTuple
+from typing import Iterable, NamedTuple, Sequence
 
 ERROR = "error"
 WARNING = "warning"
@@ -57,11 +57,53 @@ class Finding(NamedTuple):
 
     def to_text(self) -> str:
         """``file:line: severity: message [code]``, the form editors and CI logs understand."""
-        where = f"{self.file}:{self.line}" if self.line else (self.file or self.zone)
+        where = f"{self.file}:{self.line}" if self.line else (self.file or self.zone or ".")
         return f"{where}: {self.severity}: {self.message} [{self.code}]"
 
     def to_dict(self) -> dict:
         return self._asdict()
+
+
+# What one zone may report: a hostile file must not turn into megabytes of findings (stored,
+# mailed and shown by the service), so findings are capped in number and length.
+MAX_FINDINGS_PER_ZONE = 100
+MAX_MESSAGE_CHARS = 500
+
+
+def printable(text: str) -> str:
+    """``text`` with undecodable bytes (surrogate escapes from file names or contents) written as
+    ``\\xff``, so that it prints and serialises as valid UTF-8."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def cap_findings(findings: Sequence[Finding]) -> tuple[Finding, ...]:
+    """At most ``MAX_FINDINGS_PER_ZONE`` findings, each message at most ``MAX_MESSAGE_CHARS``
+    long, plus one summary of what was left out (an error when anything left out was one)."""
+    shown = []
+    for finding in findings[:MAX_FINDINGS_PER_ZONE]:
+        message = printable(finding.message)
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[:MAX_MESSAGE_CHARS] + f"... ({len(message) - MAX_MESSAGE_CHARS} more characters)"
+        if message is not finding.message or finding.file != printable(finding.file):
+            finding = finding._replace(message=message, file=printable(finding.file), zone=printable(finding.zone))
+        shown.append(finding)
+    hidden = findings[MAX_FINDINGS_PER_ZONE:]
+    if hidden:
+        errors = sum(f.is_error for f in hidden)
+        first = hidden[0]
+        shown.append(Finding(ERROR if errors else WARNING, "too-many-findings", printable(first.zone),
+                             printable(first.file), 0,
+                             f"{len(hidden)} more findings not shown ({errors} of them errors); "
+                             f"only the first {MAX_FINDINGS_PER_ZONE} of a zone are reported"))
+    return tuple(shown)
 
 
 class IgnoreRule(NamedTuple):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher.zone.bind_zone import MAX_FINDINGS_PER_FILE, TTLError, parse_ttl, read_bind_zone
-from publisher.model import ERROR, WARNING
+from publisher.zone.bind_zone import MAX_INCLUDES, TTLError, parse_ttl, read_bind_zone
+from publisher.model import ERROR, MAX_FINDINGS_PER_ZONE, WARNING
 from publisher.rdata import canonical_rdata, canonical_type
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "bind9-checkzone"
@@ -389,10 +389,24 @@ def test_crlf_line_endings_and_tabs(tmp_path: Path) -> None:
     assert [(r.type, r.line) for r in result.zone.records] == [("SOA", 2), ("A", 4)]
 
 
-def test_garbage_file_reports_a_bounded_number_of_findings(tmp_path: Path) -> None:
+def test_garbage_file_reports_a_bounded_number_of_findings_and_stops_reading(tmp_path: Path) -> None:
     result = read_text(tmp_path, "".join(f"x{i} BOGUS {i}\n" for i in range(3000)))
-    assert len(result.findings) == MAX_FINDINGS_PER_FILE + 1
+    assert len(result.findings) == MAX_FINDINGS_PER_ZONE
     assert result.findings[-1].code == "too-many-findings"
+    assert result.findings[-1].line == MAX_FINDINGS_PER_ZONE  # reading stopped at the 100th error
+    assert result.zone is None
+
+
+def test_many_warnings_do_not_stop_a_valid_zone(tmp_path: Path) -> None:
+    lines = ["$TTL 60", "@ SOA ns hm 1 2 3 4 5", "@ NS ns", "ns A 192.0.2.1"]
+    for i in range(300):  # each inherits its owner across an $ORIGIN: a warning per record
+        lines += [f"h{i} A 192.0.2.1", f"$ORIGIN o{i}.example.com.", " TXT x"]
+    result = read_text(tmp_path, "\n".join(lines) + "\n")
+    assert result.zone is not None and len(result.zone.records) == 3 + 600
+    assert len(result.findings) == MAX_FINDINGS_PER_ZONE
+    summary = result.findings[-1]
+    assert summary.code == "too-many-findings" and summary.severity == WARNING
+    assert summary.message.startswith(f"{300 - MAX_FINDINGS_PER_ZONE + 1} more findings not shown (0 of them")
 
 
 def test_mutual_includes_are_a_loop(tmp_path: Path) -> None:
@@ -401,3 +415,82 @@ def test_mutual_includes_are_a_loop(tmp_path: Path) -> None:
     result = read_text(tmp_path, "$TTL 60\n$INCLUDE a.inc\n")
     assert [(f.code, f.file, f.line) for f in result.findings] == [("include-loop", "b.inc", 2)]
     assert [r.name for r in result.zone.records] == ["a.example.com.", "b.example.com."]
+
+
+# -- limits: a hostile file ends with a finding, never with the machine's memory ---------------
+
+HEAD = "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n"
+
+
+def test_generate_width_is_bounded(tmp_path: Path) -> None:
+    result = read_text(tmp_path, HEAD + "$GENERATE 0-0 h${0,300000000,n} A 192.0.2.1\n"
+                                        "$GENERATE 0-0 t$ TXT \"${0,255,d}\"\n")
+    assert codes(result) == [("generate-syntax", 5)]
+    assert "width 300000000 in ${0,300000000,n} is more than 255" in result.findings[0].message
+    assert [r.data for r in result.zone.records if r.type == "TXT"] == ['"' + "0" * 255 + '"']
+
+
+def test_record_limit_stops_reading(tmp_path: Path) -> None:
+    result = read_text(tmp_path, HEAD + "".join(f"h{i} A 192.0.2.1\n" for i in range(20)), max_records=10)
+    assert result.zone is None
+    assert [(f.code, f.message) for f in result.findings] == [
+        ("zone-record-limit", "more than 10 records, the configured maximum")]
+
+
+def test_generate_over_the_record_limit_is_refused_before_it_runs(tmp_path: Path) -> None:
+    result = read_text(tmp_path, HEAD + "$GENERATE 0-65535 g$ A 192.0.2.1\n" * 3, max_records=100000)
+    assert result.zone is None and codes(result) == [("zone-record-limit", 6)]
+
+
+def test_include_fan_out_is_bounded(tmp_path: Path) -> None:
+    for level in range(1, 5):  # 10 + 100 + 1,000 + 10,000 includes
+        (tmp_path / f"inc{level}.db").write_text(f"$INCLUDE inc{level + 1}.db\n" * 10 if level < 4 else "x A 192.0.2.1\n")
+    result = read_text(tmp_path, HEAD + "$INCLUDE inc1.db\n" * 10)
+    assert result.zone is None
+    assert [f.code for f in result.findings] == ["include-limit"]
+    assert result.findings[0].message.startswith(f"more than {MAX_INCLUDES} $INCLUDEs")
+
+
+def test_bytes_of_included_files_count_against_the_size_limit(tmp_path: Path) -> None:
+    (tmp_path / "big.db").write_text("".join(f"h{i} A 192.0.2.1\n" for i in range(100)))
+    result = read_text(tmp_path, HEAD + "$INCLUDE big.db\n", max_bytes=1024)
+    assert result.zone is None
+    assert [(f.code, f.file, f.line) for f in result.findings] == [("file-too-large", "zone.bind", 5)]
+    assert result.findings[0].message == "zone.bind with the files it includes is larger than the limit of 1 KiB"
+
+
+def named_checkzone_refuses(path: Path) -> bool:
+    done = subprocess.run(["named-checkzone", "-q", "-i", "none", "example.com", str(path)], capture_output=True,
+                          timeout=120)
+    return done.returncode != 0
+
+
+@pytest.mark.skipif(shutil.which("named-checkzone") is None, reason="BIND tools not installed")
+@pytest.mark.parametrize("data, code", [
+    ("a " * 40000, "rdata-too-long"),  # 80,000 octets: BIND runs out of space
+    ("a " * 70000, "syntax-error"),  # more fields than octets
+    ("( " + "a\n" * 70000 + ")", "syntax-error"),  # the same across lines
+    (('"' + "a" * 250 + '" ') * 200, None),  # 50,200 octets: fits
+], ids=["80k-octets", "70k-fields", "70k-lines", "50k-octets-fit"])
+def test_record_data_is_bounded_by_the_wire_as_bind_does(tmp_path: Path, data: str, code: str | None) -> None:
+    text = HEAD + f"x TXT {data}\nafter A 192.0.2.9\n"
+    result = read_text(tmp_path, text)
+    assert [f.code for f in result.findings] == ([code] if code else [])
+    assert named_checkzone_refuses(tmp_path / "zone.bind") == (code is not None)  # the oracle agrees
+    names = [r.name for r in result.zone.records]
+    assert "after.example.com." in names and ("x.example.com." in names) == (code is None)
+    if code:
+        assert result.findings[0].line == 5
+    assert [r.line for r in result.zone.records if r.name == "after.example.com."] == [text.count("\n")]
+
+
+@pytest.mark.parametrize("body, line", [
+    ("".join(f"h{i} A 192.0.2.1\n" for i in range(70000)), 65536),  # checked every 65,536 lines
+    ("x TXT ( " + "a\n" * 30000 + "; a comment\n" * 40000 + ")\n", 5),  # inside one long record
+], ids=["lines", "parentheses"])
+def test_cpu_time_limit_stops_reading(tmp_path: Path, body: str, line: int) -> None:
+    result = read_text(tmp_path, HEAD + body, cpu_seconds=0.0)
+    assert result.zone is None
+    assert [(f.code, f.line, f.message) for f in result.findings] == [
+        ("zone-cpu-limit", line, "CPU time limit of 0 s exceeded while reading; is this a zone file?")]
+    assert read_text(tmp_path, HEAD + body).findings == ()  # within the default limit it is a zone

@@ -111,3 +111,64 @@ def test_the_realistic_test_repositories_lint_clean():
         result = evaluate_repository(repo)
         assert result.error_count == 0, [f.to_text() for z in result.zones for f in z.findings if f.is_error]
         assert len(result.zones) >= 1
+
+
+# -- hostile repositories -------------------------------------------------------------------------
+
+from publisher.model import ERROR, MAX_FINDINGS_PER_ZONE, MAX_MESSAGE_CHARS, WARNING, Finding, cap_findings
+from publisher.zone.evaluate import EvaluationOptions
+from publisher.zone.sandbox import SandboxLimits
+
+SOA = "$TTL 60\n@ SOA ns1 hm 1 7200 3600 1209600 300\n@ NS ns1\n@ NS ns2\nns1 A 192.0.2.1\nns2 A 192.0.2.2\n"
+
+
+def test_clones_count_against_the_record_limit(tmp_path):
+    (tmp_path / "a.test.bind").write_text(SOA)  # 5 records
+    (tmp_path / "a.test.clones").write_text("b.test\nc.test\n")
+    (tmp_path / "d.test.lua").write_text('a("www", "192.0.2.9")\n')
+    within = by_origin(evaluate_repository(tmp_path, EvaluationOptions(lua_limits=SandboxLimits(max_records=15))))
+    assert not within["c.test."].has_errors and len(within["c.test."].zone.records) == 5
+    over = by_origin(evaluate_repository(tmp_path, EvaluationOptions(lua_limits=SandboxLimits(max_records=14))))
+    assert [(f.code, f.file, f.message) for f in over["a.test."].findings] == [
+        ("zone-record-limit", "a.test.clones",
+         "more than 14 records, the configured maximum: 5 records cloned 2 times make 15; remove clones or records")]
+    assert [f.code for f in over["b.test."].findings] == ["clone-source-has-errors"]
+    assert not over["d.test."].has_errors
+
+
+def test_bind_zones_share_the_lua_record_limit(tmp_path):
+    (tmp_path / "a.test.bind").write_text(SOA + "$GENERATE 1-10 h$ A 192.0.2.1\n")
+    result = evaluate_repository(tmp_path, EvaluationOptions(lua_limits=SandboxLimits(max_records=10)))
+    [zone] = result.zones
+    assert zone.zone is None and [f.code for f in zone.findings] == ["zone-record-limit"]
+
+
+def test_findings_are_capped_in_count_and_length():
+    findings = [Finding(WARNING, "w", "a.test.", "a.test.lua", i, "x" * 2000) for i in range(150)]
+    findings.append(Finding(ERROR, "e", "a.test.", "a.test.lua", 999, "late error"))
+    capped = cap_findings(findings)
+    assert len(capped) == MAX_FINDINGS_PER_ZONE + 1
+    assert all(len(f.message) < MAX_MESSAGE_CHARS + 40 for f in capped)
+    assert capped[0].message.endswith("... (1500 more characters)")
+    summary = capped[-1]
+    assert (summary.severity, summary.code) == (ERROR, "too-many-findings")  # a hidden error stays an error
+    assert summary.message.startswith("51 more findings not shown (1 of them errors)")
+    assert cap_findings(findings[:3]) == tuple(f._replace(message=f.message[:MAX_MESSAGE_CHARS] + "... (1500 more characters)")
+                                               for f in findings[:3])
+
+
+def test_repository_without_zones_has_a_repository_error(tmp_path):
+    (tmp_path / "README.md").write_text("")
+    (tmp_path / "x.test.yml").write_text("")
+    result = evaluate_repository(tmp_path)
+    assert result.zones == ()
+    assert [(f.severity, f.code) for f in result.findings] == [("warning", "companion-without-zone"),
+                                                               ("error", "no-zones")]
+    assert (result.error_count, result.warning_count) == (1, 1)
+
+
+def test_single_file_over_the_size_limit_is_refused(tmp_path):
+    path = tmp_path / "big.test.lua"
+    path.write_text('a("www", "192.0.2.1")\n' * 100)
+    result = evaluate_file(path, options=EvaluationOptions(max_file_bytes=1024))
+    assert result.zone is None and [f.code for f in result.findings] == ["file-too-large"]

@@ -39,6 +39,7 @@ def _records(zone: ZoneResult) -> int:
 
 def _json(result: RepositoryResult, out: TextIO, verbose: bool = False) -> None:
     document = {
+        "findings": [f.to_dict() for f in result.findings],
         "zones": [
             {"zone": z.origin, "file": z.file, "records": _records(z),
              "findings": [f.to_dict() for f in z.findings]}
@@ -53,10 +54,10 @@ def _json(result: RepositoryResult, out: TextIO, verbose: bool = False) -> None:
 
 def _github(result: RepositoryResult, out: TextIO, verbose: bool = False) -> None:
     """GitHub Actions workflow commands: annotations on the pull request's files."""
-    for zone in result.zones:
+    for zone in (ZoneResult("", "", None, result.findings), *result.zones):
         for finding in zone.findings:
             message = f"{finding.message} [{finding.code}]".replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-            location = f"file={finding.file or zone.file}"
+            location = f"file={finding.file or zone.file or '.'}"
             if finding.line:
                 location += f",line={finding.line}"
             out.write(f"::{finding.severity} {location}::{message}\n")
@@ -64,6 +65,8 @@ def _github(result: RepositoryResult, out: TextIO, verbose: bool = False) -> Non
 
 
 def _text(result: RepositoryResult, out: TextIO, verbose: bool = False) -> None:
+    for finding in result.findings:
+        out.write(finding.to_text() + "\n")
     for zone in result.zones:
         for finding in zone.findings:
             out.write(finding.to_text() + "\n")

@@ -16,11 +16,19 @@ import gc
 import os
 import re
 import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Sequence
 
-from publisher.model import ERROR, WARNING, Finding, Record, Zone, ZoneResult
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
+
+from publisher.model import ERROR, MAX_FINDINGS_PER_ZONE, WARNING, Finding, Record, Zone, ZoneResult
+from publisher.zone.repository import MAX_ZONE_FILE_BYTES, size_text
+from publisher.zone.sandbox import SandboxLimits
 from publisher.rdata import (
     FAST_PATHS,
     RdataError,
@@ -32,7 +40,13 @@ from publisher.rdata import (
 
 MAX_TTL = 2147483647
 MAX_INCLUDE_DEPTH = 16
-MAX_FINDINGS_PER_FILE = 1000
+MAX_INCLUDES = 1000  # $INCLUDE directives followed per zone (a fan-out of 10 files x 9 levels is 10^9)
+MAX_GENERATE_WIDTH = 255  # no name or character-string is longer; BIND runs out of space too
+MAX_RDATA_OCTETS = 65535  # the wire length field of a record's data
+MAX_RECORD_FIELDS = MAX_RDATA_OCTETS  # each field of the data is at least one octet on the wire
+MAX_RECORDS = SandboxLimits().max_records  # [sandbox] max_records: the same limit as Lua zones
+CPU_SECONDS = SandboxLimits().cpu_seconds  # [sandbox] cpu_seconds, as for Lua zones
+_CHECK_EVERY = 0xFFFF  # lines between checks of the record count and CPU time (a mask)
 
 __all__ = ["read_bind_zone", "parse_ttl", "absolute_name", "TTLError"]
 
@@ -96,13 +110,23 @@ _TOKEN = re.compile(
 )
 
 
+class _Stop(Exception):
+    """Reading ends here: a limit was reached (its finding is already reported)."""
+
+
+class _OutOfTime(Exception):
+    """The CPU time of the zone is used up (raised where a long logical line is being read)."""
+
+
 class _LexError(Exception):
-    def __init__(self, message: str, line: int) -> None:
+    def __init__(self, message: str, line: int, extra: int = 0) -> None:
         super().__init__(message)
         self.line = line
+        self.extra = extra  # continuation lines consumed
 
 
-def _lex_special(first: str, lineno: int, lines: Iterator[str]) -> tuple[list[str], int]:
+def _lex_special(first: str, lineno: int, lines: Iterator[str], deadline: float = float("inf")
+                 ) -> tuple[list[str], int]:
     """Tokens of a logical line starting with ``first`` that has quotes, parentheses or
     escapes; reads continuation lines from ``lines`` while parentheses are open.  Returns the
     tokens and the number of extra physical lines consumed."""
@@ -110,6 +134,7 @@ def _lex_special(first: str, lineno: int, lines: Iterator[str]) -> tuple[list[st
     depth = 0
     extra = 0
     text = first
+    overflow = False  # past MAX_RECORD_FIELDS: scanned on to the closing parenthesis, not kept
     while True:
         position = 0
         while True:
@@ -119,7 +144,10 @@ def _lex_special(first: str, lineno: int, lines: Iterator[str]) -> tuple[list[st
             position = match.end()
             kind = match.lastindex
             if kind == 1 or kind == 2:
-                tokens.append(match.group(kind))
+                if len(tokens) < MAX_RECORD_FIELDS:
+                    tokens.append(match.group(kind))
+                else:
+                    overflow = True
             elif kind == 3:
                 depth += 1
             elif kind == 4:
@@ -134,6 +162,8 @@ def _lex_special(first: str, lineno: int, lines: Iterator[str]) -> tuple[list[st
             else:  # comment or end of line
                 break
         if depth == 0:
+            if overflow:
+                raise _LexError(_TOO_MANY_FIELDS, lineno, extra)
             return tokens, extra
         try:
             text = next(lines).rstrip("\n")
@@ -142,6 +172,12 @@ def _lex_special(first: str, lineno: int, lines: Iterator[str]) -> tuple[list[st
                 "'(' is never closed: add the matching ')'", lineno
             ) from None
         extra += 1
+        if not extra & _CHECK_EVERY and time.thread_time() > deadline:
+            raise _OutOfTime
+
+
+_TOO_MANY_FIELDS = (f"more than {MAX_RECORD_FIELDS} fields in one record: its data cannot fit in "
+                    f"{MAX_RDATA_OCTETS} octets")
 
 
 def _unquote(token: str) -> str:
@@ -185,10 +221,18 @@ class _Reader:
     repo: Path | None
     max_generate: int
     display: str
+    max_records: int = MAX_RECORDS
+    cpu_seconds: float = CPU_SECONDS
+    deadline: float = float("inf")  # time.thread_time() at which reading stops
+    max_bytes: int = MAX_ZONE_FILE_BYTES
+    bytes_left: int = MAX_ZONE_FILE_BYTES
+    includes_left: int = MAX_INCLUDES
     records: list[Record] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     stack: list[Path] = field(default_factory=list)
-    file_findings: int = 0
+    errors: int = 0
+    hidden: int = 0
+    hidden_errors: int = 0
 
     # -- findings -----------------------------------------------------------------------------
 
@@ -199,26 +243,69 @@ class _Reader:
         self._add(Finding(WARNING, code, self.zone, file, line, message))
 
     def _add(self, finding: Finding) -> None:
-        self.file_findings += 1
-        if self.file_findings <= MAX_FINDINGS_PER_FILE:
+        """Keep at most MAX_FINDINGS_PER_ZONE findings (the last a summary); stop reading at
+        that many errors: a file that bad is not a zone file, and reading on costs time."""
+        if finding.is_error:
+            self.errors += 1
+        if len(self.findings) < MAX_FINDINGS_PER_ZONE - 1:
             self.findings.append(finding)
-        elif self.file_findings == MAX_FINDINGS_PER_FILE + 1:
+        else:
+            self.hidden += 1
+            self.hidden_errors += finding.is_error
+        if self.errors >= MAX_FINDINGS_PER_ZONE:
             self.findings.append(
                 Finding(ERROR, "too-many-findings", self.zone, finding.file, finding.line,
-                        f"more than {MAX_FINDINGS_PER_FILE} problems; is this a zone file? "
-                        "Further problems are not reported")
+                        f"{MAX_FINDINGS_PER_ZONE} errors or more; is this a zone file? Reading "
+                        "stopped here")
             )
+            raise _Stop
+
+    def summary(self) -> list[Finding]:
+        """Findings in report order, with a note of those left out."""
+        if not self.hidden or self.errors >= MAX_FINDINGS_PER_ZONE:
+            return self.findings
+        return self.findings + [
+            Finding(ERROR if self.hidden_errors else WARNING, "too-many-findings", self.zone, self.display, 0,
+                    f"{self.hidden} more findings not shown ({self.hidden_errors} of them errors)")]
+
+    def check_record_count(self, file: str, line: int) -> None:
+        """The record and CPU-time limits Lua zones have too, checked every so many lines."""
+        if len(self.records) > self.max_records:
+            self.error("zone-record-limit", file, line,
+                       f"more than {self.max_records} records, the configured maximum")
+            raise _Stop
+        if time.thread_time() > self.deadline:
+            self.out_of_time(file, line)
+
+    def out_of_time(self, file: str, line: int) -> None:
+        self.error("zone-cpu-limit", file, line,
+                   f"CPU time limit of {self.cpu_seconds:g} s exceeded while reading; is this a zone file?")
+        raise _Stop
 
     # -- files --------------------------------------------------------------------------------
 
-    def read_file(self, path: Path, display: str, state: _State) -> None:
+    def read_file(self, path: Path, display: str, state: _State, file: str = "", line: int = 0) -> None:
+        """Read ``path`` (already confined by the caller); ``file``/``line`` is the $INCLUDE that
+        asked for it.  The descriptor is checked again: a regular file within the byte budget."""
         self.stack.append(path)
         try:
-            with open(path, encoding="utf-8", errors="surrogateescape", newline=None) as handle:
+            descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            with open(descriptor, encoding="utf-8", errors="surrogateescape", newline=None) as handle:
+                status = os.fstat(descriptor)
+                if not stat.S_ISREG(status.st_mode):
+                    self.error("zone-file-not-a-file", file or display, line, f"{display} is not a regular file")
+                    return
+                self.bytes_left -= status.st_size
+                if self.bytes_left < 0:
+                    self.error("file-too-large", file or display, line,
+                               f"{self.display} with the files it includes is larger than the limit "
+                               f"of {size_text(self.max_bytes)}")
+                    raise _Stop
                 self._read_lines(handle, display, state)
+                self.check_record_count(display, 0)
         except OSError as error:
             self.error("zone-file-unreadable", display, 0,
-                       f"cannot read {display}: {error.strerror or error}")
+                       f"cannot read {display}: {error.strerror or type(error).__name__}")
         finally:
             self.stack.pop()
 
@@ -231,6 +318,8 @@ class _Reader:
         for raw in lines:
             lineno += 1
             start = lineno
+            if not lineno & _CHECK_EVERY:
+                self.check_record_count(display, lineno)
             if "(" not in raw and ")" not in raw and "\\" not in raw:  # faster than a regex
                 if '"' in raw:
                     tokens = quoted(raw)
@@ -249,14 +338,19 @@ class _Reader:
                     continue
             else:
                 try:
-                    tokens, extra = _lex_special(raw.rstrip("\n"), lineno, lines)
+                    tokens, extra = _lex_special(raw.rstrip("\n"), lineno, lines, self.deadline)
+                except _OutOfTime:
+                    self.out_of_time(display, lineno)
                 except _LexError as error:
                     self.error("syntax-error", display, error.line, str(error))
-                    # The rest of an unclosed parenthesis was consumed; nothing to resume.
+                    lineno += error.extra
                     continue
                 lineno += extra
                 if not tokens:
                     continue
+            if len(tokens) > MAX_RECORD_FIELDS:
+                self.error("syntax-error", display, start, _TOO_MANY_FIELDS)
+                continue
             inherit = raw[0] in " \t"
             if not inherit and tokens[0][0] == "$":
                 self._directive(tokens, display, start, state)
@@ -265,8 +359,23 @@ class _Reader:
             if record is None:
                 # Anything unusual, including every error, takes the careful path.
                 record = self._record(tokens, inherit, display, start, state)
-            if record is not None:
+            if record is not None and (len(record[3]) < _LONG_DATA or self.fits_on_wire(record)):
                 append(record)
+
+    def fits_on_wire(self, record: Record) -> bool:
+        """Whether long record data fits in the 65535 octets of the wire (BIND: "ran out of
+        space"); a finding when it does not."""
+        try:
+            wire = len(dns.rdata.from_text(dns.rdataclass.IN, record.type, record.data,
+                                           origin=dns.name.root).to_wire())
+        except (dns.exception.DNSException, ValueError):
+            return True  # our canonical text is not dnspython's: nothing to measure
+        if wire <= MAX_RDATA_OCTETS:
+            return True
+        self.error("rdata-too-long", record.file, record.line,
+                   f"the {record.type} data is {wire} octets on the wire, more than {MAX_RDATA_OCTETS}; "
+                   "BIND refuses it (ran out of space)")
+        return False
 
     # -- records ------------------------------------------------------------------------------
 
@@ -429,6 +538,11 @@ class _Reader:
             self.error("syntax-error", file, line, "write '$INCLUDE file [origin]'")
             return
         target = _unquote(tokens[1])
+        self.includes_left -= 1
+        if self.includes_left < 0:
+            self.error("include-limit", file, line,
+                       f"more than {MAX_INCLUDES} $INCLUDEs in this zone; include fewer files")
+            raise _Stop
         if len(self.stack) >= MAX_INCLUDE_DEPTH:
             self.error("include-loop", file, line,
                        f"$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep; is a file including itself?")
@@ -459,10 +573,7 @@ class _Reader:
         display = resolved.relative_to(self.root).as_posix()
         if self.repo is None:  # single-file lint: relative to the zone file as it was given
             display = (PurePosixPath(self.display).parent / display).as_posix()
-        saved = self.file_findings
-        self.file_findings = 0
-        self.read_file(resolved, display, child)
-        self.file_findings = saved
+        self.read_file(resolved, display, child, file, line)
         # RFC 1035: the origin and owner of the including file are unchanged; the TTL state
         # carries on as BIND's does.
         state.default_ttl = child.default_ttl
@@ -537,6 +648,10 @@ class _Reader:
                        f"$GENERATE would create {count} records, more than the limit of "
                        f"{self.max_generate}; split the range or write the records out")
             return
+        if len(self.records) + count > self.max_records:
+            self.error("zone-record-limit", file, line,
+                       f"more than {self.max_records} records, the configured maximum")
+            raise _Stop
         lhs = tokens[2]
         index = 3
         middle: list[str] = []
@@ -591,11 +706,12 @@ class _Reader:
             record = _fast_record(generated, False, file, line, state)
             if record is None:
                 record = self._record(generated, False, file, line, state)
-            if record is not None:
+            if record is not None and (len(record[3]) < _LONG_DATA or self.fits_on_wire(record)):
                 self.records.append(record)
             elif len(self.findings) > before:
                 break  # one finding per $GENERATE line, not one per iteration
         state.owner, state.owner_token = saved_owner
+        self.check_record_count(file, line)
 
 
 _new_tuple = tuple.__new__
@@ -698,6 +814,7 @@ def _fast_record(
 
 
 _DIGITS = frozenset("0123456789")
+_LONG_DATA = 16384  # presentation text shorter than this is never over 65535 octets on the wire
 _QUOTE_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
 
@@ -745,6 +862,9 @@ def _generate_template(text: str) -> list[str | tuple[int, int, str]]:
                     )
                 offset = int(match.group(1))
                 width = int(match.group(2) or 0)
+                if width > MAX_GENERATE_WIDTH:
+                    raise ValueError(f"width {match.group(2)} in ${match.group(0)} is more than "
+                                     f"{MAX_GENERATE_WIDTH}, longer than any name or text field")
                 parts.append((offset, width, match.group(3) or "d"))
                 position = match.end()
             else:
@@ -804,13 +924,19 @@ def read_bind_zone(
     display_file: str,
     default_ttl: int | None = None,
     max_generate: int = 65536,
+    max_records: int = MAX_RECORDS,
+    max_bytes: int = MAX_ZONE_FILE_BYTES,
+    cpu_seconds: float = CPU_SECONDS,
 ) -> ZoneResult:
     """Read the BIND master file ``path`` as zone ``origin``.
 
     ``repo`` confines $INCLUDE (and the zone file itself, if it is a link) to the repository;
     with ``repo=None`` (single-file lint) includes must be beside or below the zone file.
     ``display_file`` is the name findings and records carry.  ``default_ttl`` acts as a $TTL at
-    the top of the file (repositories have one from configuration).
+    the top of the file (repositories have one from configuration).  A zone over ``max_records``
+    records, ``max_bytes`` bytes with its includes, ``cpu_seconds`` of this thread's CPU time,
+    ``MAX_INCLUDES`` includes or ``MAX_FINDINGS_PER_ZONE`` errors is not read on: it has a
+    finding and no zone.
     """
     path = Path(path)
     try:
@@ -820,7 +946,8 @@ def read_bind_zone(
         return ZoneResult(origin, display_file, None, (finding,))
     root = Path(repo) if repo is not None else path.parent
     reader = _Reader(zone=zone_origin, root=root.resolve(), repo=repo, max_generate=max_generate,
-                     display=display_file)
+                     display=display_file, max_records=max_records, max_bytes=max_bytes,
+                     bytes_left=max_bytes, cpu_seconds=cpu_seconds)
 
     resolved = path.resolve()
     problem = None
@@ -841,6 +968,7 @@ def read_bind_zone(
         return ZoneResult(zone_origin, display_file, None, (finding,))
 
     state = _State(origin=zone_origin, default_ttl=default_ttl)
+    reader.deadline = time.thread_time() + cpu_seconds
     # Records are tuples of strings and cannot form cycles; without this, the cyclic collector
     # walks every record read so far again and again, and a 1,000,000-record zone takes twice
     # as long.
@@ -848,8 +976,11 @@ def read_bind_zone(
     gc.disable()
     try:
         reader.read_file(resolved, display_file, state)
+    except _Stop:
+        reader.records.clear()
+        return ZoneResult(zone_origin, display_file, None, tuple(reader.summary()))
     finally:
         if collecting:
             gc.enable()
     zone = Zone(origin=zone_origin, records=tuple(reader.records), file=display_file)
-    return ZoneResult(zone_origin, display_file, zone, tuple(reader.findings))
+    return ZoneResult(zone_origin, display_file, zone, tuple(reader.summary()))

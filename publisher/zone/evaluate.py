@@ -6,13 +6,15 @@ and returns immutable ``ZoneResult``s; it never talks to a server.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from publisher.zone.bind_zone import read_bind_zone
 from publisher.zone.lua_zone import evaluate_lua_zones
-from publisher.model import ERROR, Finding, IgnoreRule, Record, ZoneResult
-from publisher.zone.repository import BIND, LUA, ZoneSource, discover, origin_from_file_name, zone_name_problem
+from publisher.model import ERROR, Finding, IgnoreRule, Record, ZoneResult, cap_findings
+from publisher.zone.repository import (BIND, LUA, MAX_ZONE_FILE_BYTES, RefusedFile, ZoneSource, confined_file,
+                                       discover, origin_from_file_name, zone_name_problem)
 from publisher.zone.sandbox import SandboxLimits
 from publisher.zone.validate import validate_zone
 
@@ -25,6 +27,7 @@ class EvaluationOptions:
     max_ttl: int = 604800
     lua_limits: SandboxLimits = field(default_factory=SandboxLimits)
     ttl_overrides: tuple[tuple[str, int], ...] = ()  # (zone origin, default TTL) pairs from configuration
+    max_file_bytes: int = MAX_ZONE_FILE_BYTES  # a zone file with everything it includes
 
     def ttl_for(self, origin: str) -> int:
         return dict(self.ttl_overrides).get(origin, self.default_ttl)
@@ -37,21 +40,25 @@ class RepositoryResult:
     path: Path
     zones: tuple[ZoneResult, ...]
     skipped: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()  # about the repository as a whole (zone ""), e.g. no zones
 
     @property
     def error_count(self) -> int:
-        return sum(f.is_error for z in self.zones for f in z.findings)
+        return sum(f.is_error for f in self.all_findings())
 
     @property
     def warning_count(self) -> int:
-        return sum(not f.is_error for z in self.zones for f in z.findings)
+        return sum(not f.is_error for f in self.all_findings())
+
+    def all_findings(self) -> list[Finding]:
+        return [*self.findings, *(f for z in self.zones for f in z.findings)]
 
 
 def evaluate_repository(path: Path, options: EvaluationOptions = EvaluationOptions()) -> RepositoryResult:
     """Evaluate and validate every zone of the repository at ``path``; one bad zone never stops
     the others."""
     repo = Path(path).resolve()
-    layout = discover(repo)
+    layout = discover(repo, options.max_file_bytes)
     results: dict[str, ZoneResult] = {}
 
     # Lua zones go to the sandbox in batches, one per default TTL (usually a single batch).
@@ -67,17 +74,22 @@ def evaluate_repository(path: Path, options: EvaluationOptions = EvaluationOptio
     for source in layout.sources:
         if source.kind == BIND:
             results[source.origin] = read_bind_zone(source.path, source.origin, repo=repo, display_file=source.file,
-                                                    default_ttl=options.ttl_for(source.origin))
+                                                    default_ttl=options.ttl_for(source.origin),
+                                                    max_records=options.lua_limits.max_records,
+                                                    max_bytes=options.max_file_bytes,
+                                                    cpu_seconds=options.lua_limits.cpu_seconds)
 
     # Layout mistakes (a bad .clones line, a second file for the same zone) belong to that zone.
     layout_findings: dict[str, list[Finding]] = {}
     for finding in layout.findings:
         layout_findings.setdefault(finding.zone, []).append(finding)
 
+    repository_findings = layout_findings.pop("", [])
     zones: list[ZoneResult] = []
     for source in layout.sources:
         result = _finish(source, results[source.origin], options)
         result = result.with_findings(layout_findings.pop(source.origin, ()))
+        result = result.with_findings(_clone_budget(source, result, options.lua_limits.max_records))
         zones.append(result)
         for clone, line in source.clones:
             if clone in results:
@@ -86,7 +98,31 @@ def evaluate_repository(path: Path, options: EvaluationOptions = EvaluationOptio
             zones.append(cloned.with_findings(layout_findings.pop(clone, ())))
     zones.extend(ZoneResult(origin, found[0].file, None, tuple(found)) for origin, found in layout_findings.items())
     zones.sort(key=lambda z: z.origin)
-    return RepositoryResult(repo, tuple(zones), layout.skipped)
+    if not zones:
+        repository_findings.append(Finding(ERROR, "no-zones", "", "", 0,
+                                           "no zone files found: a zone file is named after its zone, "
+                                           "e.g. example.com.lua, example.com.bind or example.com.zone, at the "
+                                           "top level of the repository"))
+    return RepositoryResult(repo, tuple(_capped(z) for z in zones), layout.skipped,
+                            cap_findings(repository_findings))
+
+
+def _capped(result: ZoneResult) -> ZoneResult:
+    """What a zone reports is bounded, whatever its files hold."""
+    return replace(result, findings=cap_findings(result.findings))
+
+
+def _clone_budget(source: ZoneSource, result: ZoneResult, max_records: int) -> list[Finding]:
+    """Clones are copies of the zone's records and count against its record limit."""
+    if not source.clones or result.zone is None:
+        return []
+    records = len(result.zone.records)
+    total = records * (1 + len(source.clones))
+    if total <= max_records:
+        return []
+    return [Finding(ERROR, "zone-record-limit", source.origin, source.clones_file, 0,
+                    f"more than {max_records} records, the configured maximum: {records} records cloned "
+                    f"{len(source.clones)} times make {total}; remove clones or records")]
 
 
 def evaluate_file(path: Path, origin: str | None = None, options: EvaluationOptions = EvaluationOptions(),
@@ -103,6 +139,10 @@ def evaluate_file(path: Path, origin: str | None = None, options: EvaluationOpti
     if problem:
         return ZoneResult(origin, display, None, (Finding(ERROR, "invalid-zone-name", origin, display, 0,
                                                           f"{problem}; pass the zone name with --zone"),))
+    try:
+        confined_file(path, Path(os.path.realpath(path)).parent, options.max_file_bytes, display)
+    except RefusedFile as refused:
+        return ZoneResult(origin, display, None, (Finding(ERROR, refused.code, origin, display, 0, str(refused)),))
     if path.suffix == ".lua":
         [result] = evaluate_lua_zones(path.resolve().parent, [(path.resolve(), origin)],
                                       default_ttl=options.default_ttl, limits=options.lua_limits)
@@ -110,11 +150,13 @@ def evaluate_file(path: Path, origin: str | None = None, options: EvaluationOpti
         standalone = False
     else:
         # On its own a master file gets no configured default TTL: $TTL, or BIND's fallbacks.
-        result = read_bind_zone(path, origin, repo=None, display_file=display, default_ttl=None)
+        result = read_bind_zone(path, origin, repo=None, display_file=display, default_ttl=None,
+                                max_records=options.lua_limits.max_records, max_bytes=options.max_file_bytes,
+                                cpu_seconds=options.lua_limits.cpu_seconds)
         standalone = True
     if result.zone is None:
-        return result
-    return result.with_findings(validate_zone(result.zone, standalone=standalone, max_ttl=options.max_ttl))
+        return _capped(result)
+    return _capped(result.with_findings(validate_zone(result.zone, standalone=standalone, max_ttl=options.max_ttl)))
 
 
 def _finish(source: ZoneSource, result: ZoneResult, options: EvaluationOptions) -> ZoneResult:

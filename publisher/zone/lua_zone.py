@@ -31,7 +31,8 @@ from urllib.parse import unquote
 import dns.exception
 import dns.ipv6
 
-from publisher.model import ERROR, Finding, IgnoreRule, Record, ServiceRecord, Zone, ZoneResult
+from publisher.model import ERROR, Finding, IgnoreRule, Record, ServiceRecord, Zone, ZoneResult, printable
+from publisher.zone.repository import MAX_ZONE_FILE_BYTES, RefusedFile, read_confined
 from publisher.rdata import RdataError, canonical_rdata, canonical_type
 from publisher.zone.sandbox import Chunk, LuaSandbox, SandboxLimits, SandboxResult
 
@@ -85,7 +86,7 @@ def _relative(repo: Path, path: Path) -> str:
 
 
 def _read_templates(repo: Path) -> tuple[list[tuple[str, bytes]], list[tuple[str, str]]]:
-    """Templates in run order (root templates.lua first), and problems reading them."""
+    """Templates in run order (root templates.lua first), and problems reading them (file, message)."""
     candidates = []
     if (repo / "templates.lua").exists():
         candidates.append(repo / "templates.lua")
@@ -96,11 +97,14 @@ def _read_templates(repo: Path) -> tuple[list[tuple[str, bytes]], list[tuple[str
     root = repo.resolve()
     for path in candidates:
         name = path.relative_to(repo).as_posix()
-        resolved = path.resolve()
-        if not resolved.is_relative_to(root) or not resolved.is_file():
-            problems.append((name, "is a link to something outside the repository or not a regular file; not used"))
+        if printable(name) != name:
+            problems.append((printable(name), f"{printable(name)} has a file name that is not valid UTF-8; "
+                                              "rename it (not used)"))
             continue
-        templates.append((name, resolved.read_bytes()))
+        try:
+            templates.append((name, read_confined(path, root, MAX_ZONE_FILE_BYTES, name)))
+        except RefusedFile as refused:
+            problems.append((name, f"{refused}; not used"))
     return templates, problems
 
 
@@ -113,8 +117,8 @@ def _evaluate(sandbox: LuaSandbox, repo: Path, path: Path, origin: str, template
               template_problems: list[tuple[str, str]], default_ttl: int) -> ZoneResult:
     origin = origin.lower().rstrip(".") + "."
     file = _relative(repo, path)
-    findings: list[Finding] = [Finding(ERROR, "template-not-regular-file", origin, name, 0, f"{name} {why}")
-                               for name, why in template_problems]
+    findings: list[Finding] = [Finding(ERROR, "template-not-regular-file", origin, name, 0, message)
+                               for name, message in template_problems]
     try:
         resolved = path.resolve()
         if not resolved.is_file() or (path.is_symlink() and not resolved.is_relative_to(repo.resolve())):
