@@ -33,6 +33,7 @@ from publisher.rdata import (
 MAX_TTL = 2147483647
 MAX_INCLUDE_DEPTH = 16
 MAX_FINDINGS_PER_FILE = 1000
+KNOT_DEFAULT_TTL = 3600  # Knot's default-ttl: what it gives a record with no TTL and no $TTL
 
 __all__ = ["read_bind_zone", "parse_ttl", "absolute_name", "TTLError"]
 
@@ -185,6 +186,7 @@ class _Reader:
     repo: Path | None
     max_generate: int
     display: str
+    server: str = "bind"  # whose verdict on a missing TTL applies (see validate.SERVERS)
     records: list[Record] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     stack: list[Path] = field(default_factory=list)
@@ -382,9 +384,15 @@ class _Reader:
                          "add '$TTL <seconds>' at the top of the file")
             state.last_ttl = ttl
             return ttl
+        if self.server == "knot":  # Knot loads it with its default-ttl
+            self.warning("missing-ttl", file, line,
+                         f"the record has no TTL and no $TTL is in effect: Knot uses its default "
+                         f"({KNOT_DEFAULT_TTL}), BIND refuses the zone; add '$TTL <seconds>' at "
+                         "the top of the file or give the record a TTL")
+            return KNOT_DEFAULT_TTL
         self.error("missing-ttl", file, line,
-                   "the record has no TTL and no $TTL is in effect; add '$TTL <seconds>' at "
-                   "the top of the file or give the record a TTL")
+                   "the record has no TTL and no $TTL is in effect: BIND refuses the zone (no TTL "
+                   "specified); add '$TTL <seconds>' at the top of the file or give the record a TTL")
         return None
 
     # -- directives ---------------------------------------------------------------------------
@@ -804,13 +812,15 @@ def read_bind_zone(
     display_file: str,
     default_ttl: int | None = None,
     max_generate: int = 65536,
+    server: str = "bind",
 ) -> ZoneResult:
     """Read the BIND master file ``path`` as zone ``origin``.
 
     ``repo`` confines $INCLUDE (and the zone file itself, if it is a link) to the repository;
     with ``repo=None`` (single-file lint) includes must be beside or below the zone file.
     ``display_file`` is the name findings and records carry.  ``default_ttl`` acts as a $TTL at
-    the top of the file (repositories have one from configuration).
+    the top of the file (repositories have one from configuration).  ``server`` ("bind" or
+    "knot") decides a record with no TTL at all: BIND refuses the zone, Knot loads it.
     """
     path = Path(path)
     try:
@@ -820,7 +830,7 @@ def read_bind_zone(
         return ZoneResult(origin, display_file, None, (finding,))
     root = Path(repo) if repo is not None else path.parent
     reader = _Reader(zone=zone_origin, root=root.resolve(), repo=repo, max_generate=max_generate,
-                     display=display_file)
+                     display=display_file, server=server)
 
     resolved = path.resolve()
     problem = None

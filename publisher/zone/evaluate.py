@@ -25,6 +25,7 @@ class EvaluationOptions:
     max_ttl: int = 604800
     lua_limits: SandboxLimits = field(default_factory=SandboxLimits)
     ttl_overrides: tuple[tuple[str, int], ...] = ()  # (zone origin, default TTL) pairs from configuration
+    server: str = "bind"  # whose verdict makes a finding an error: "bind" or "knot" (validate.SERVERS)
 
     def ttl_for(self, origin: str) -> int:
         return dict(self.ttl_overrides).get(origin, self.default_ttl)
@@ -110,11 +111,13 @@ def evaluate_file(path: Path, origin: str | None = None, options: EvaluationOpti
         standalone = False
     else:
         # On its own a master file gets no configured default TTL: $TTL, or BIND's fallbacks.
-        result = read_bind_zone(path, origin, repo=None, display_file=display, default_ttl=None)
+        result = read_bind_zone(path, origin, repo=None, display_file=display, default_ttl=None,
+                                server=options.server)
         standalone = True
     if result.zone is None:
         return result
-    return result.with_findings(validate_zone(result.zone, standalone=standalone, max_ttl=options.max_ttl))
+    return result.with_findings(validate_zone(result.zone, standalone=standalone, max_ttl=options.max_ttl,
+                                                    server=options.server))
 
 
 def _finish(source: ZoneSource, result: ZoneResult, options: EvaluationOptions) -> ZoneResult:
@@ -126,7 +129,7 @@ def _finish(source: ZoneSource, result: ZoneResult, options: EvaluationOptions) 
         merged = tuple(dict.fromkeys(zone.secondaries + source.secondaries))
         zone = replace(zone, secondaries=merged)
     zone = replace(zone, file=source.file)
-    validated = validate_zone(zone, standalone=False, max_ttl=options.max_ttl)
+    validated = validate_zone(zone, standalone=False, max_ttl=options.max_ttl, server=options.server)
     return ZoneResult(result.origin, source.file, zone, result.findings + validated)
 
 
@@ -152,7 +155,7 @@ def _clone(source: ZoneSource, result: ZoneResult, clone: str, line: int,
     ignores = tuple(IgnoreRule(move(i.pattern), i.type) for i in zone.ignores)
     services = tuple(s._replace(name=move(s.name)) if s.kind == "redirect" else s for s in zone.services)
     cloned = replace(zone, origin=clone, records=records, ignores=ignores, services=services, clone_of=zone.origin)
-    validated = validate_zone(cloned, standalone=False, max_ttl=options.max_ttl)
+    validated = validate_zone(cloned, standalone=False, max_ttl=options.max_ttl, server=options.server)
     warnings = tuple(f._replace(zone=clone) for f in result.findings)
     return ZoneResult(clone, source.file, cloned, warnings + validated)
 
