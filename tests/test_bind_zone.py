@@ -13,7 +13,7 @@ from publisher.zone.bind_zone import MAX_FINDINGS_PER_FILE, TTLError, parse_ttl,
 from publisher.model import ERROR, WARNING
 from publisher.rdata import canonical_rdata, canonical_type
 
-from tests.corpus import CORPUS, ZONES, requires_corpus
+from tests.corpus import CORPUS, ZONES
 
 
 def read_text(tmp_path: Path, text: str, origin: str = "example.com.", **options):
@@ -40,7 +40,6 @@ def corpus_origin(name: str) -> str:
     return expectations.get(name, {"zone1.db": "zone1.com"}.get(name, "example"))
 
 
-@requires_corpus
 @pytest.mark.parametrize("path", sorted(ZONES.glob("good*.db")), ids=lambda p: p.name)
 def test_corpus_good_files_read_without_errors(path: Path) -> None:
     result = read_bind_zone(path, corpus_origin(path.name), repo=CORPUS,
@@ -63,7 +62,6 @@ SYNTAX_BAD = [
 ]
 
 
-@requires_corpus
 @pytest.mark.parametrize("name", SYNTAX_BAD)
 def test_corpus_syntax_bad_files_are_rejected(name: str) -> None:
     result = read_bind_zone(ZONES / name, corpus_origin(name), repo=CORPUS,
@@ -73,7 +71,6 @@ def test_corpus_syntax_bad_files_are_rejected(name: str) -> None:
     assert all(f.file == f"zones/{name}" and f.line >= 1 for f in found)
 
 
-@requires_corpus
 @pytest.mark.parametrize("path", sorted(ZONES.glob("bad-cname-and-*.db")), ids=lambda p: p.name)
 def test_corpus_cname_files_parse_so_validation_can_reject_them(path: Path) -> None:
     result = read_bind_zone(path, "example", repo=CORPUS, display_file=path.name)
