@@ -304,3 +304,11 @@ def test_named_loading_each_verdict_zone_as_a_primary_agrees(named_server):
         if loaded:
             named_server.rndc("delzone", origin.rstrip("."), check=False)
     assert disagreements == []
+
+
+def test_docs_table_is_the_catalogue():
+    """docs/checks.md gives every verdict of the code's catalogue (and the reader's), no other."""
+    text = (Path(__file__).parent.parent / "docs" / "checks.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([a-z0-9:-]+)` \| [^|]+ \| ([EW]) \| ([EW]) \|", text, re.M)
+    assert len(rows) == len({code for code, _, _ in rows})
+    assert {code: bind + knot for code, bind, knot in rows} == {**validate._VERDICTS, **READER_VERDICTS}
