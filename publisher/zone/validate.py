@@ -409,7 +409,8 @@ class _Checker:
             if name != "*":
                 self.add("wildcard-not-leftmost", records[0],
                          f"in {name} the '*' is not the whole leftmost label, so it is a literal "
-                         f"character and not a wildcard; write *.<name> for a wildcard")
+                         f"character and not a wildcard (BIND warns: non-terminal wildcard); write "
+                         f"*.<name> for a wildcard")
             return
         for record in records:
             if record.type == "NS":
@@ -483,7 +484,8 @@ class _Checker:
             odd = next(r for r in rrset if r.ttl != low)
             self.add("rrset-ttl-mismatch", odd,
                      f"the {rtype} records of {name} have different TTLs ({', '.join(map(str, sorted(ttls)))}); "
-                     f"all are published with the lowest, {low}: give them one TTL")
+                     f"all are published with the lowest, {low} (BIND warns: TTL set to prior TTL): give "
+                     f"them one TTL")
 
     def check_soa(self) -> None:
         soas = self.collected["SOA"]
@@ -704,8 +706,9 @@ class _Checker:
             if kind != "srv" and target[:1] in _IP_START and _IP_LIKE(target):
                 for record in records:
                     self.add(f"{kind}-target-looks-like-ip", record,
-                             f"{upper} target {target} of {record.name} looks like an IP address; "
-                             f"{upper} records need a host name that has A/AAAA records")
+                             f"{upper} target {target} of {record.name} looks like an IP address (BIND "
+                             f"warns and loads it); {upper} records need a host name that has A/AAAA "
+                             f"records")
             if target in odd and not _HOST_TARGET(target):  # '::1.' is both, to BIND
                 for record in records:
                     self.check_target_host(record, target, "target")
@@ -842,11 +845,13 @@ class _Checker:
                     self.add("dnssec-algorithm-deprecated", record,
                              f"{rtype} at {record.name} uses algorithm {algorithm} "
                              f"({_DEPRECATED_ALGORITHMS[algorithm]}), which RFC 8624 says must not "
-                             f"be used to sign; roll to algorithm 13 (ECDSAP256SHA256) or 15 (ED25519)")
+                             f"be used to sign (BIND warns: deprecated algorithm); roll to algorithm 13 "
+                             f"(ECDSAP256SHA256) or 15 (ED25519)")
                 elif index == 1 and _field(record.data, 2) in ("1", "3") and not record.data.startswith("0 "):
                     self.add("ds-digest-deprecated", record,
                              f"{rtype} at {record.name} uses digest type {_field(record.data, 2)} "
-                             f"(SHA-1 or GOST), deprecated by RFC 8624/9558; publish a SHA-256 (2) digest")
+                             f"(SHA-1 or GOST), deprecated by RFC 8624/9558 (BIND warns); publish a SHA-256 (2) "
+                             f"digest")
 
     def check_misc(self) -> None:
         for record in self.collected["SPF"]:
@@ -854,7 +859,7 @@ class _Checker:
                 continue  # the Lua evaluator already warns at the spf() call, with a txt() hint
             self.add("spf-record-type", record,
                      f"SPF record type at {record.name} is obsolete (RFC 7208) and ignored by mail "
-                     f"servers; publish the policy as TXT instead")
+                     f"servers (BIND warns); publish the policy as TXT instead")
         for record in self.collected["NSEC3"]:
             label = record.name.split(".", 1)[0]
             if not _NSEC3_LABEL(label):
