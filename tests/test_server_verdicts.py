@@ -1,6 +1,7 @@
 """Our error/no-error verdict against the real servers' on every zone of the suite.
 
-Each zone file of ``tests/data`` (and each Lua zone there, rendered with a stand-in SOA and NS)
+Each zone file of ``tests/data`` (and each zone of the suite's repositories, Lua or BIND, as the
+publisher evaluates it, rendered with a stand-in SOA and NS)
 goes through ``named-checkzone`` (BIND 9.18) and ``kzonecheck`` (Knot), and through ``lint`` in
 BIND mode and in Knot mode: a zone has an error for us exactly when the checker refuses it.
 ``tests/data/validate/verdicts/`` holds one small zone per check code (and per ``code:case`` of
@@ -47,8 +48,9 @@ ORIGINS = {
     "validate/mistakes.example.com.zone": "example.com.",
 }
 NOT_ZONES = {"bind/repo/includes/hosts.inc"}  # $INCLUDEd by example.com.bind
-# The repositories of tests/data that hold Lua zones.
-LUA_REPOSITORIES = ("lua/repo", "service/repo")
+# The zone repositories of the suite (Lua and BIND zones, evaluated as a repository), relative to
+# tests/data: its own, and zones/, the example repository test_commands_lint lints.
+REPOSITORIES = ("lua/repo", "service/repo", "../../zones")
 
 # Verdicts of the BIND reader (publisher/zone/bind_zone.py), shown by verdict zones too.
 READER_VERDICTS = {"missing-ttl": "EW", "ttl-from-soa-minimum": "WW", "ttl-from-previous-record": "WW",
@@ -243,22 +245,23 @@ def stand_in_soa_and_ns(zone: Zone) -> Zone:
 
 
 @functools.cache
-def lua_repository(repo: str, server: str = "bind") -> dict:
+def repository(repo: str, server: str = "bind") -> dict:
     return {z.origin: z for z in evaluate_repository(DATA / repo, EvaluationOptions(server=server)).zones}
 
 
-LUA_ZONES = [(repo, origin) for repo in LUA_REPOSITORIES
-             for origin, zone in lua_repository(repo).items() if zone.zone is not None]
+REPOSITORY_ZONES = [(repo, origin) for repo in REPOSITORIES
+                    for origin, zone in repository(repo).items() if zone.zone is not None]
 
 
-def test_lua_repositories_hold_zones():
-    assert {repo for repo, _ in LUA_ZONES} == set(LUA_REPOSITORIES)
+def test_repositories_hold_zones():
+    assert {repo for repo, _ in REPOSITORY_ZONES} == set(REPOSITORIES)
+    assert {origin for _, origin in REPOSITORY_ZONES} >= {"example.io.", "shop.example.", "example.net."}
 
 
 @pytest.mark.parametrize("server", SERVERS)
-@pytest.mark.parametrize("repo, origin", LUA_ZONES)
-def test_lua_zone_matches_the_checker(repo, origin, server, tmp_path):
-    result = lua_repository(repo, server)[origin]
+@pytest.mark.parametrize("repo, origin", REPOSITORY_ZONES)
+def test_repository_zone_matches_the_checker(repo, origin, server, tmp_path):
+    result = repository(repo, server)[origin]
     errors = sorted({f.code for f in result.findings if f.is_error})
     path = tmp_path / f"{origin}zone"
     path.write_text(zone_to_text(stand_in_soa_and_ns(result.zone)))
