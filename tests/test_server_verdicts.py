@@ -50,7 +50,7 @@ ORIGINS = {
 NOT_ZONES = {"bind/repo/includes/hosts.inc"}  # $INCLUDEd by example.com.bind
 # The zone repositories of the suite (Lua and BIND zones, evaluated as a repository), relative to
 # tests/data: its own, and zones/, the example repository test_commands_lint lints.
-REPOSITORIES = ("lua/repo", "service/repo", "../../zones")
+REPOSITORIES = ("lua/repo", "service/repo", "validate/lua-style", "../../zones")
 
 # Verdicts of the BIND reader (publisher/zone/bind_zone.py), shown by verdict zones too.
 READER_VERDICTS = {"missing-ttl": "EW", "ttl-from-soa-minimum": "WW", "ttl-from-previous-record": "WW",
@@ -315,3 +315,13 @@ def test_docs_table_is_the_catalogue():
     rows = re.findall(r"^\| `([a-z0-9:-]+)` \| [^|]+ \| ([EW]) \| ([EW]) \|", text, re.M)
     assert len(rows) == len({code for code, _, _ in rows})
     assert {code: bind + knot for code, bind, knot in rows} == {**validate._VERDICTS, **READER_VERDICTS}
+
+
+def test_luadns_style_zone_with_addressless_targets_lints_clean():
+    """MX and SRV to in-zone hosts without an address (LuaDNS's own example.net.lua line 39):
+    BIND serves the zone, so these are warnings, and the zone is published."""
+    zone = repository("validate/lua-style")["example.org."]
+    assert [f for f in zone.findings if f.is_error] == []
+    assert {(f.code, f.line) for f in zone.findings} == {
+        ("mx-target-no-address", 6), ("mx-target-no-address", 7), ("srv-target-no-address", 8),
+        ("mx-target-no-address", 9)}

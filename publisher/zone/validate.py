@@ -737,7 +737,7 @@ class _Checker:
                         cut = self.cut_above(target)
                         if cut == record.name:
                             case, servers = "", ("Knot refuses the zone (missing glue record), BIND "
-                                                 "warns (has no REQUIRED GLUE) and loads it")
+                                                 "warns 'has no REQUIRED GLUE' and loads it")
                         else:
                             case, servers = "elsewhere", "BIND and Knot load the zone"
                         self.add("missing-glue", record,
@@ -755,10 +755,10 @@ class _Checker:
         """The verdict case of an in-zone NS/MX/SRV target problem, and who complains: BIND
         refuses it only for the apex NS, Knot for any NS (its glue check), nobody for MX/SRV."""
         if kind != "ns":
-            return "", f"BIND warns ({bind_says}) and serves the zone; Knot does not check"
+            return "", f"BIND warns '{bind_says}' and serves the zone; Knot does not check"
         if record.name == self.origin:
             return "", "BIND and Knot refuse the zone"
-        return "delegation", f"Knot refuses the zone (missing glue record), BIND warns ({bind_says}) and loads it"
+        return "delegation", f"Knot refuses the zone (missing glue record), BIND warns '{bind_says}' and loads it"
 
     def check_ns_targets(self) -> None:
         by_target: dict[str, list[Record]] = {}
