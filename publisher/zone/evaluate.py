@@ -117,7 +117,7 @@ def evaluate_file(path: Path, origin: str | None = None, options: EvaluationOpti
     if result.zone is None:
         return result
     return result.with_findings(validate_zone(result.zone, standalone=standalone, max_ttl=options.max_ttl,
-                                                    server=options.server))
+                                              server=options.server))
 
 
 def _finish(source: ZoneSource, result: ZoneResult, options: EvaluationOptions) -> ZoneResult:
