@@ -10,10 +10,11 @@ Per-record syntax (A.1-A.5, A.9, A.10, TTL range) belongs to the readers; publis
 the serial increase (B.15) to the planner.  Out-of-zone targets are never resolved.
 
 Severity is the servers' verdict, not ours: a finding is an error only when the data cannot be
-written on the wire or the server the zone goes to refuses to load it, BIND 9.18 (``named-checkzone``
-with its defaults, ``named`` loading it as a primary) unless Knot (``kzonecheck``) is asked for.
-Everything else is a warning that says who would complain and why.  ``tests/test_server_verdicts.py``
-runs both checkers over a zone for every line below and holds this table to them.  Four checks
+written on the wire or the server the zone goes to refuses to load it: BIND 9.18 (``named`` loading
+it as a primary, which is ``named-checkzone`` with check-names set to fail, ``named``'s default for
+primaries) unless Knot (``kzonecheck``) is asked for.  Everything else is a warning that says who
+would complain and why.  ``tests/test_server_verdicts.py`` runs both checkers over a zone for every
+line below and holds this table to them (docs/checks.md gives each verdict's evidence).  Four checks
 (marked ``newer``) follow BIND releases after 9.18, which refuse what 9.18 still loads, so that a
 BIND upgrade never stops a zone that linted clean; BIND's own checkzone corpus shows those verdicts.
 
