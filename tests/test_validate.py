@@ -553,11 +553,11 @@ DATA = st.one_of(st.text(max_size=40), NAMES, st.builds(lambda n, p: f"{p} {n}",
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(NAMES, st.sampled_from(TYPES), st.integers(0, 2**31), DATA), max_size=12),
-       st.booleans())
-def test_validation_never_raises_on_malformed_data(rows, standalone):
+       st.booleans(), st.sampled_from(validate_module.SERVERS))
+def test_validation_never_raises_on_malformed_data(rows, standalone, server):
     """Readers report malformed data; validation must still return findings, never raise."""
     zone = Zone(ORIGIN, tuple(Record(n, t, ttl, d, "zone.db", i + 1) for i, (n, t, ttl, d) in enumerate(rows)))
-    found = validate_zone(zone, standalone=standalone)
+    found = validate_zone(zone, standalone=standalone, server=server)
     assert all(f.severity in (ERROR, WARNING) and f.zone == ORIGIN for f in found)
 
 
