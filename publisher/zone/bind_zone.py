@@ -361,7 +361,7 @@ class _Reader:
             if ttl is None:
                 return None
         else:
-            state.last_ttl = ttl
+            state.default_ttl = state.last_ttl = ttl
         return Record(owner, rtype, ttl, data, file, line)
 
     def _implicit_ttl(self, rtype: str, data: str, file: str, line: int, state: _State) -> int | None:
@@ -382,7 +382,8 @@ class _Reader:
             self.warning("ttl-from-soa-minimum", file, line,
                          f"no TTL and no $TTL: using the SOA minimum ({ttl}) as BIND does; "
                          "add '$TTL <seconds>' at the top of the file")
-            state.last_ttl = ttl
+            # BIND then takes it as the default TTL, not merely as the previous record's.
+            state.default_ttl = state.last_ttl = ttl
             return ttl
         if self.server == "knot":  # Knot loads it with its default-ttl
             self.warning("missing-ttl", file, line,
