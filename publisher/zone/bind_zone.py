@@ -361,7 +361,7 @@ class _Reader:
             if ttl is None:
                 return None
         else:
-            state.default_ttl = state.last_ttl = ttl
+            state.last_ttl = ttl
         return Record(owner, rtype, ttl, data, file, line)
 
     def _implicit_ttl(self, rtype: str, data: str, file: str, line: int, state: _State) -> int | None:
