@@ -18,6 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     lint = commands.add_parser("lint", help="evaluate and validate zones; exit 1 when any has an error")
     lint.add_argument("path", nargs="?", default=".", help="a zone repository (default .) or one zone file")
     lint.add_argument("--zone", help="zone origin when PATH is a single file (default: from the file name)")
+    lint.add_argument("--server", choices=("bind", "knot"), default="bind",
+                      help="whose verdict makes a finding an error: BIND 9.18 (default) or Knot")
     lint.add_argument("--format", choices=("text", "json", "github"), default="text")
     lint.add_argument("--verbose", "-v", action="store_true", help="also list skipped files and zones without findings")
 

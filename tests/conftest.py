@@ -11,7 +11,6 @@ pytest_plugins = ["tests.servers"]  # named_server, knot_server, pdns_server
 
 TESTS = Path(__file__).parent
 DATA = TESTS / "data"
-CORPUS = TESTS.parent.parent / "shared" / "corpora" / "bind9-checkzone"
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""`zone-publisher lint [PATH] [--zone ORIGIN] [--format text|json|github]`.
+"""`zone-publisher lint [PATH] [--zone ORIGIN] [--server bind|knot] [--format text|json|github]`.
 
 Exit 0 when no zone has an error (warnings allowed), 1 when any has, 2 on usage errors.
 """
@@ -11,12 +11,13 @@ from argparse import Namespace
 from pathlib import Path
 from typing import TextIO
 
-from publisher.zone.evaluate import RepositoryResult, evaluate_file, evaluate_repository
+from publisher.zone.evaluate import EvaluationOptions, RepositoryResult, evaluate_file, evaluate_repository
 from publisher.model import ZoneResult
 
 
 def run(args: Namespace, out: TextIO = sys.stdout) -> int:
     path = Path(args.path)
+    options = EvaluationOptions(server=getattr(args, "server", "bind"))
     if not path.exists():
         print(f"zone-publisher lint: {args.path}: no such file or directory", file=sys.stderr)
         return 2
@@ -24,9 +25,9 @@ def run(args: Namespace, out: TextIO = sys.stdout) -> int:
         if args.zone:
             print("zone-publisher lint: --zone applies to a single zone file, not a repository", file=sys.stderr)
             return 2
-        result = evaluate_repository(path)
+        result = evaluate_repository(path, options)
     else:
-        zone = evaluate_file(path, args.zone, display_file=args.path)
+        zone = evaluate_file(path, args.zone, options, display_file=args.path)
         result = RepositoryResult(path.parent, (zone,), ())
     render = {"json": _json, "github": _github}.get(args.format, _text)
     render(result, out, verbose=getattr(args, "verbose", False))

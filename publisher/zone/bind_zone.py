@@ -47,6 +47,7 @@ MAX_RECORD_FIELDS = MAX_RDATA_OCTETS  # each field of the data is at least one o
 MAX_RECORDS = SandboxLimits().max_records  # [sandbox] max_records: the same limit as Lua zones
 CPU_SECONDS = SandboxLimits().cpu_seconds  # [sandbox] cpu_seconds, as for Lua zones
 _CHECK_EVERY = 0xFFFF  # lines between checks of the record count and CPU time (a mask)
+KNOT_DEFAULT_TTL = 3600  # Knot's default-ttl: what it gives a record with no TTL and no $TTL
 
 __all__ = ["read_bind_zone", "parse_ttl", "absolute_name", "TTLError"]
 
@@ -227,6 +228,7 @@ class _Reader:
     max_bytes: int = MAX_ZONE_FILE_BYTES
     bytes_left: int = MAX_ZONE_FILE_BYTES
     includes_left: int = MAX_INCLUDES
+    server: str = "bind"  # whose verdict on a missing TTL applies (see validate.SERVERS)
     records: list[Record] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     stack: list[Path] = field(default_factory=list)
@@ -489,11 +491,18 @@ class _Reader:
             self.warning("ttl-from-soa-minimum", file, line,
                          f"no TTL and no $TTL: using the SOA minimum ({ttl}) as BIND does; "
                          "add '$TTL <seconds>' at the top of the file")
-            state.last_ttl = ttl
+            # BIND then takes it as the default TTL, not merely as the previous record's.
+            state.default_ttl = state.last_ttl = ttl
             return ttl
+        if self.server == "knot":  # Knot loads it with its default-ttl
+            self.warning("missing-ttl", file, line,
+                         f"the record has no TTL and no $TTL is in effect: Knot uses its default "
+                         f"({KNOT_DEFAULT_TTL}), BIND refuses the zone; add '$TTL <seconds>' at "
+                         "the top of the file or give the record a TTL")
+            return KNOT_DEFAULT_TTL
         self.error("missing-ttl", file, line,
-                   "the record has no TTL and no $TTL is in effect; add '$TTL <seconds>' at "
-                   "the top of the file or give the record a TTL")
+                   "the record has no TTL and no $TTL is in effect: BIND refuses the zone (no TTL "
+                   "specified); add '$TTL <seconds>' at the top of the file or give the record a TTL")
         return None
 
     # -- directives ---------------------------------------------------------------------------
@@ -927,6 +936,7 @@ def read_bind_zone(
     max_records: int = MAX_RECORDS,
     max_bytes: int = MAX_ZONE_FILE_BYTES,
     cpu_seconds: float = CPU_SECONDS,
+    server: str = "bind",
 ) -> ZoneResult:
     """Read the BIND master file ``path`` as zone ``origin``.
 
@@ -937,6 +947,8 @@ def read_bind_zone(
     records, ``max_bytes`` bytes with its includes, ``cpu_seconds`` of this thread's CPU time,
     ``MAX_INCLUDES`` includes or ``MAX_FINDINGS_PER_ZONE`` errors is not read on: it has a
     finding and no zone.
+    ``server`` ("bind" or "knot") decides a record with no TTL at all: BIND refuses the zone,
+    Knot loads it.
     """
     path = Path(path)
     try:
@@ -947,7 +959,7 @@ def read_bind_zone(
     root = Path(repo) if repo is not None else path.parent
     reader = _Reader(zone=zone_origin, root=root.resolve(), repo=repo, max_generate=max_generate,
                      display=display_file, max_records=max_records, max_bytes=max_bytes,
-                     bytes_left=max_bytes, cpu_seconds=cpu_seconds)
+                     bytes_left=max_bytes, cpu_seconds=cpu_seconds, server=server)
 
     resolved = path.resolve()
     problem = None

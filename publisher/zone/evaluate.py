@@ -28,6 +28,7 @@ class EvaluationOptions:
     lua_limits: SandboxLimits = field(default_factory=SandboxLimits)
     ttl_overrides: tuple[tuple[str, int], ...] = ()  # (zone origin, default TTL) pairs from configuration
     max_file_bytes: int = MAX_ZONE_FILE_BYTES  # a zone file with everything it includes
+    server: str = "bind"  # whose verdict makes a finding an error: "bind" or "knot" (validate.SERVERS)
 
     def ttl_for(self, origin: str) -> int:
         return dict(self.ttl_overrides).get(origin, self.default_ttl)
@@ -77,7 +78,7 @@ def evaluate_repository(path: Path, options: EvaluationOptions = EvaluationOptio
                                                     default_ttl=options.ttl_for(source.origin),
                                                     max_records=options.lua_limits.max_records,
                                                     max_bytes=options.max_file_bytes,
-                                                    cpu_seconds=options.lua_limits.cpu_seconds)
+                                                    cpu_seconds=options.lua_limits.cpu_seconds, server=options.server)
 
     # Layout mistakes (a bad .clones line, a second file for the same zone) belong to that zone.
     layout_findings: dict[str, list[Finding]] = {}
@@ -152,11 +153,12 @@ def evaluate_file(path: Path, origin: str | None = None, options: EvaluationOpti
         # On its own a master file gets no configured default TTL: $TTL, or BIND's fallbacks.
         result = read_bind_zone(path, origin, repo=None, display_file=display, default_ttl=None,
                                 max_records=options.lua_limits.max_records, max_bytes=options.max_file_bytes,
-                                cpu_seconds=options.lua_limits.cpu_seconds)
+                                cpu_seconds=options.lua_limits.cpu_seconds, server=options.server)
         standalone = True
     if result.zone is None:
         return _capped(result)
-    return _capped(result.with_findings(validate_zone(result.zone, standalone=standalone, max_ttl=options.max_ttl)))
+    return _capped(result.with_findings(validate_zone(result.zone, standalone=standalone, max_ttl=options.max_ttl,
+                                                           server=options.server)))
 
 
 def _finish(source: ZoneSource, result: ZoneResult, options: EvaluationOptions) -> ZoneResult:
@@ -168,7 +170,7 @@ def _finish(source: ZoneSource, result: ZoneResult, options: EvaluationOptions) 
         merged = tuple(dict.fromkeys(zone.secondaries + source.secondaries))
         zone = replace(zone, secondaries=merged)
     zone = replace(zone, file=source.file, kind=source.kind)
-    validated = validate_zone(zone, standalone=False, max_ttl=options.max_ttl)
+    validated = validate_zone(zone, standalone=False, max_ttl=options.max_ttl, server=options.server)
     return ZoneResult(result.origin, source.file, zone, result.findings + validated)
 
 
@@ -194,7 +196,7 @@ def _clone(source: ZoneSource, result: ZoneResult, clone: str, line: int,
     ignores = tuple(IgnoreRule(move(i.pattern), i.type) for i in zone.ignores)
     services = tuple(s._replace(name=move(s.name)) if s.kind == "redirect" else s for s in zone.services)
     cloned = replace(zone, origin=clone, records=records, ignores=ignores, services=services, clone_of=zone.origin)
-    validated = validate_zone(cloned, standalone=False, max_ttl=options.max_ttl)
+    validated = validate_zone(cloned, standalone=False, max_ttl=options.max_ttl, server=options.server)
     warnings = tuple(f._replace(zone=clone) for f in result.findings)
     return ZoneResult(clone, source.file, cloned, warnings + validated)
 
