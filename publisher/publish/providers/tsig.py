@@ -29,7 +29,8 @@ _ALGORITHMS = {
 _KEY_BLOCK = re.compile(r'key\s+"?([^"\s{]+)"?\s*\{(.*?)\}\s*;', re.S)
 _ALGORITHM = re.compile(r"algorithm\s+\"?([A-Za-z0-9.-]+)\"?\s*;")
 _SECRET = re.compile(r'secret\s+"([^"]*)"\s*;')
-_COMMENTS = re.compile(r"(#[^\n]*|//[^\n]*|/\*.*?\*/)", re.S)
+# A quoted string first, kept as it is: a base64 secret may hold "//", which is no comment there.
+_COMMENTS = re.compile(r'("[^"]*")|#[^\n]*|//[^\n]*|/\*.*?\*/', re.S)
 
 
 class TsigError(ValueError):
@@ -66,7 +67,7 @@ def make_key(name: str, algorithm: str, secret: str) -> TsigKey:
 
 def parse_keys(text: str) -> tuple[TsigKey, ...]:
     """Every key block of a named.conf-style key file, in file order."""
-    text = _COMMENTS.sub("", text)
+    text = _COMMENTS.sub(lambda match: match.group(1) or "", text)
     keys = []
     for match in _KEY_BLOCK.finditer(text):
         name, body = match.group(1), match.group(2)
