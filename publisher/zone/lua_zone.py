@@ -378,6 +378,16 @@ def _runtime_finding(origin: str, file: str, files: list[str], chunks: list[Chun
                      message: str) -> Finding:
     index, line, text = _split_position(message, chunks)
     where = files[index] if index >= 0 else file
+    text, caller = _CALLED_FROM.sub("", text), "".join(_CALLED_FROM.findall(text))
+    finding = _explained_runtime_error(origin, where, line, text, sources[index] if index >= 0 else b"")
+    return finding._replace(message=finding.message + caller) if caller else finding
+
+
+# The prelude's note on an error in a template: the zone line whose call led there.
+_CALLED_FROM = re.compile(r" \(called from [^()]+:\d+\)$")
+
+
+def _explained_runtime_error(origin: str, where: str, line: int, text: str, source: bytes) -> Finding:
     called = _CALL_NIL.search(text)
     if called:
         kind, name = called.groups()
@@ -392,7 +402,7 @@ def _runtime_finding(origin: str, file: str, files: list[str], chunks: list[Chun
     indexed = _INDEX_NIL.search(text)
     if indexed:
         name = indexed.group(2)
-        current = _source_line(sources[index], line) if index >= 0 else ""
+        current = _source_line(source, line)
         dotted = re.search(rf"(?<![\w\"'.]){re.escape(name)}((?:\.[\w-]+)+)", current)
         if dotted:
             written = name + dotted.group(1)
