@@ -295,7 +295,14 @@ local function emit(relative, name, rtype, data, ttl, fix)
   local n = N + 1
   N = n
   NAMES[n], TYPES[n], TTLS[n], DATAS[n] = relative, rtype, ttl, data
-  FILES[n], LINES[n] = where(4) -- where, emit, the record function, its caller (emit is never tail-called)
+  -- The caller of the record function (emit is never tail-called); usually a zone-file frame.
+  local info = debug_getinfo(3, "fl")
+  local file = info and info.func and FILE_OF_FUNCTION[info.func]
+  if file then
+    FILES[n], LINES[n] = file, info.currentline
+  else
+    FILES[n], LINES[n] = where(4) -- where, emit, the record function, its caller
+  end
   if fix then
     FIX[#FIX + 1] = n
     if rtype ~= "AAAA" then
