@@ -404,11 +404,14 @@ ptr("1.2", "host.example.com")
 def test_record_functions_return_the_record(tmp_path):
     source = ('local r = a("www", "192.0.2.1", 60)\n'
               'txt("check", r.name .. " " .. r.type .. " " .. r.content .. " " .. r.ttl)\n'
-              'local m = mx("", "mx.example.net", 5)\ntxt("m", m.content)\n')
+              'local m = mx("", "mx.example.net", 5)\ntxt("m", m.content)\n'
+              'local c = caa("", "letsencrypt.org")\nlocal s = slave("ns1", "192.0.2.53")\n'
+              'txt("types", c.type .. " " .. s.type .. " " .. s.content)\n')
     result = zone_from(tmp_path, source)
     texts = {n: d for n, t, _, d in records(result) if t == "TXT"}
     assert texts["check.example.com."] == '"www A 192.0.2.1 60"'
     assert texts["m.example.com."] == '"5 mx.example.net."'
+    assert texts["types.example.com."] == '"CAA NS ns1.example.com."'
 
 
 @pytest.mark.parametrize("ttl, ok", [("300.0", 300), ("0", 0), ("2147483647", 2147483647), ("300.5", None),

@@ -1,4 +1,8 @@
-"""The Lua sandbox: zone code runs in a worker process, in a fresh Lua runtime per zone.
+"""The Lua sandbox: zone code runs in a worker process, in a fresh Lua 5.1 runtime per zone.
+
+Lua 5.1 (``lupa.lua51``) because LuaDNS runs 5.1: its zone files observe exactly what 5.1 gives
+them (number formatting, ``unpack``, the library, error messages); tests/test_sandbox.py holds
+that to Debian's ``lua5.1``.
 
 Three layers hold it in:
 
@@ -37,8 +41,8 @@ LUA_DIR = Path(__file__).parent / "lua"
 @dataclass(frozen=True)
 class SandboxLimits:
     """Per-zone limits (``[sandbox]`` in the configuration).  The defaults let a 1,000,000-record
-    zone of plain record calls through (it needs ~400 MiB of Lua heap and ~6 s of CPU here) and stop
-    an endless loop within seconds, so one bad zone does not hold up a CI run for long."""
+    zone of plain record calls through (see bench/README.md for what it takes) and stop an endless
+    loop within seconds, so one bad zone does not hold up a CI run for long."""
 
     cpu_seconds: float = 10.0  # Lua CPU time (instruction hook), compile included
     memory_bytes: int = 1 << 30  # Lua heap (lupa max_memory)
