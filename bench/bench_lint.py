@@ -31,7 +31,8 @@ LUA_PATH_PROBE = ("import sys; from pathlib import Path\n"
 
 def lua_path(lua_file: str) -> str:
     """How our lint evaluated the Lua file, e.g. "Lua 5.1 sandbox, compiled split into closures"."""
-    result = harness.run_measured([sys.executable, "-c", LUA_PATH_PROBE, lua_file, ORIGIN], env=our_env(), timeout=300)
+    result = harness.run_measured([sys.executable, "-c", LUA_PATH_PROBE, lua_file, ORIGIN], env=our_env(), timeout=300,
+                                   keep_output=True)
     words = result.output_tail.strip().split()
     if result.returncode != 0 or len(words) < 3 or words[-3] != "ok":
         return "Lua 5.1 sandbox (path unknown: " + " ".join(words[-6:]) + ")"
