@@ -67,7 +67,12 @@ def repo_results():
 
 def test_realistic_repository_evaluates_cleanly(repo_results):
     for result in repo_results.values():
-        assert result.zone is not None and result.findings == (), [f.to_text() for f in result.findings]
+        assert result.zone is not None, [f.to_text() for f in result.findings]
+    # The only findings: redirect() and forward() are LuaDNS services this tool does not publish.
+    assert [(f.severity, f.code, f.line) for f in repo_results["example.com."].findings] == [
+        ("warning", "service-not-published", 41), ("warning", "service-not-published", 42)]
+    assert "not published by this tool (until a provider serves them)" in repo_results["example.com."].findings[0].message
+    assert repo_results["example.net."].findings == () and repo_results["2.0.192.in-addr.arpa."].findings == ()
     assert len(repo_results["example.com."].zone.records) == 42
 
 
@@ -125,27 +130,108 @@ def test_services_secondaries_and_ignores(repo_results):
 
 def test_builtin_templates_use_relative_names(repo_results):
     records = {(r.name, r.type, r.data) for r in repo_results["example.net."].zone.records}
-    assert ("example.net.", "MX", "1 smtp.google.com.") in records
-    assert ("www.example.net.", "CNAME", "example.github.io.") in records
-    assert ("example.net.", "AAAA", "2606:50c0:8000::153") in records
+    assert ("example.net.", "MX", "1 aspmx.l.google.com.") in records
+    assert ("mail.example.net.", "CNAME", "ghs.googlehosted.com.") in records
+    assert ("example.net.", "ALIAS", "example.github.io.") in records
     assert all(r.file == "example.net.lua" for r in repo_results["example.net."].zone.records)
 
 
-@pytest.mark.parametrize("call, expected", [
-    ("templates:google_workspace()", ("example.com.", "MX", "1 smtp.google.com.")),
-    ('templates:github_pages("me")', ("www.example.com.", "CNAME", "me.github.io.")),
-    ('templates:netlify("site")', ("www.example.com.", "CNAME", "site.netlify.app.")),
-    ('templates:office365("MS=ms123")', ("example.com.", "MX", "0 example-com.mail.protection.outlook.com.")),
-    ("templates:mailgun()", ("example.com.", "MX", "10 mxa.mailgun.org.")),
-    ('templates:migadu("abc")', ("key1._domainkey.example.com.", "CNAME", "key1.example.com._domainkey.migadu.com.")),
-    ("templates:mailbox_org()", ("example.com.", "MX", "10 mxext1.mailbox.org.")),
-    ("templates:shopify()", ("www.example.com.", "CNAME", "shops.myshopify.com.")),
-    ('templates:wordpress("blog")', ("www.example.com.", "CNAME", "blog.wordpress.com.")),
+# The records of docs/lua-zone-language.md ("Built-in templates"), written as the record calls
+# the table gives: each template must produce exactly these, in this order.
+BUILTIN_TEMPLATES = {
+    "templates:google_workspace()": [
+        'cname("mail", "ghs.googlehosted.com")', 'cname("calendar", "ghs.googlehosted.com")',
+        'mx("", "aspmx.l.google.com", 1)', 'mx("", "alt1.aspmx.l.google.com", 5)', 'mx("", "alt2.aspmx.l.google.com", 5)',
+        'mx("", "alt3.aspmx.l.google.com", 10)', 'mx("", "alt4.aspmx.l.google.com", 10)'],
+    'templates:office365("MS=ms123", "example-com")': [
+        'txt("", "MS=ms123")', 'cname("autodiscover", "autodiscover.outlook.com")',
+        'mx("", "example-com" .. ".mail.protection.outlook.com")',
+        'cname("enterpriseregistration", "enterpriseregistration.windows.net")',
+        'cname("enterpriseenrollment", "enterpriseenrollment.manage.microsoft.com")',
+        'cname("sip", "sipdir.online.lync.com")', 'cname("lyncdiscover", "webdir.online.lync.com")',
+        'srv("_sip._tls", "sipdir.online.lync.com", 443, 100, 1)',
+        'srv("_sipfederationtls._tcp", "sipfed.online.lync.com", 5061, 100, 1)'],
+    'templates:github_pages("me")': ['alias("", "me" .. ".github.io")'],
+    'templates:netlify("site")': ['alias("", "site" .. ".netlify.app")', 'cname("www", "site" .. ".netlify.app")'],
+    'templates:wordpress("blog")': ['alias("", "blog" .. ".wordpress.com")'],
+    "templates:shopify()": ['a("", "23.227.38.65")', 'cname("www", "shops.myshopify.com")'],
+    "templates:mailgun()": ['cname("email", "mailgun.org")', 'mx("", "mxa.mailgun.org", 10)', 'mx("", "mxb.mailgun.org", 10)'],
+    "templates:mailbox_org()": [
+        'mx("", "mxext1.mailbox.org", 10)', 'mx("", "mxext2.mailbox.org", 20)', 'mx("", "mxext3.mailbox.org", 30)'] + [
+        f'cname("MBO000{n}._domainkey", "MBO000{n}._domainkey.mailbox.org")' for n in range(1, 5)],
+    'templates:migadu("abc")': [
+        'mx("", "aspmx1.migadu.com", 10)', 'mx("", "aspmx2.migadu.com", 20)'] + [
+        f'cname("key{n}._domainkey", "key{n}." .. _a .. "._domainkey.migadu.com.")' for n in range(1, 4)] + [
+        'txt("", "hosted-email-verify=" .. "abc")', 'srv("_submissions._tcp", "smtp.migadu.com", 465)',
+        'srv("_imaps._tcp", "imap.migadu.com", 993)'],
+}
+
+
+@pytest.mark.parametrize("call", BUILTIN_TEMPLATES)
+def test_each_builtin_template_adds_exactly_the_documented_records(tmp_path, call):
+    template = zone_from(tmp_path, f'local templates = require("templates")\n{call}\n')
+    written = zone_from(tmp_path, "\n".join(BUILTIN_TEMPLATES[call]) + "\n")
+    assert records(template) == records(written)
+    assert template.findings == written.findings == ()
+    assert all((r.file, r.line) == ("example.com.lua", 2) for r in template.zone.records)
+
+
+@pytest.mark.parametrize("call", BUILTIN_TEMPLATES)
+def test_builtin_templates_return_their_record_tables(tmp_path, call):
+    source = (f'local templates = require("templates")\nlocal added = {call}\n'
+              'for i, r in ipairs(added) do\n'
+              '  txt("r" .. i, r.type .. " " .. r.ttl .. " " .. (string.gsub(r.content, \'"\', "")))\nend\n')
+    result = zone_from(tmp_path, source)
+    added = [r for r in result.zone.records if r.type != "TXT" or r.line == 2]
+    returned = [r.data.strip('"') for r in result.zone.records if r.line == 4]
+    assert len(added) == len(BUILTIN_TEMPLATES[call]) == len(returned)
+    assert returned == [f"{r.type} {r.ttl} {r.data.replace(chr(34), '')}" for r in added]
+
+
+@pytest.mark.parametrize("call, words", [
+    ('templates:office365("MS=ms123")', "mx_host"),
+    ("templates:github_pages()", "username"),
+    ("templates:migadu()", "verification"),
 ])
-def test_each_builtin_template(tmp_path, call, expected):
-    result = zone_from(tmp_path, f'local templates = require("templates")\n{call}\n')
-    assert expected in {(n, t, d) for n, t, _, d in records(result)}
-    assert not [f for f in result.findings if f.is_error]
+def test_builtin_template_without_a_required_argument_names_the_zone_line(tmp_path, call, words):
+    result = zone_from(tmp_path, f'local templates = require("templates")\n\n{call}\n')
+    (finding,) = result.findings
+    assert (finding.file, finding.line, finding.severity) == ("example.com.lua", 3, "error")
+    assert words in finding.message and "must be a string" in finding.message
+
+
+# ----------------------------------------------------------------------------- written as LuaDNS's docs write zones
+
+LUADNS_STYLE = LUA_DATA / "luadns-style"
+
+
+def test_zones_in_the_style_of_luadns_docs_lint_clean():
+    from publisher.zone.evaluate import evaluate_repository
+
+    result = evaluate_repository(LUADNS_STYLE)
+    assert [z.origin for z in result.zones] == ["10.168.192.in-addr.arpa.", "example.com.", "example.net.", "example.org."]
+    assert all(z.zone is not None for z in result.zones)
+    errors = [(f.file, f.line, f.code) for z in result.zones for f in z.findings if f.is_error]
+    # The one error left is validate.py's verdict, not the Lua evaluation: an MX target in the zone
+    # without an address (LuaDNS's own example, `mx("*.user", concat("mail", _a))`), which BIND
+    # loads with a warning.  Another part of issue 7 makes it a warning; then `errors` must be [].
+    assert errors in ([], [("example.net.lua", 26, "mx-target-no-address")]), errors
+
+
+def test_luadns_example_shapes_evaluate_as_on_luadns():
+    zones = {r.origin: r.zone for r in evaluate_lua_zones(LUADNS_STYLE, [
+        (LUADNS_STYLE / "example.net.lua", "example.net."), (LUADNS_STYLE / "example.com.lua", "example.com.")])}
+    net = {(r.name, r.type, r.data) for r in zones["example.net."].records}
+    assert {("example.net.", "NS", "ns1.example.net."), ("ns1.example.net.", "A", "192.168.20.1"),
+            ("example.net.", "NS", "ns2.example.net."), ("ns2.example.net.", "A", "192.168.20.2"),
+            ("example.net.", "NS", "ns1.secondary-dns.example."),
+            ("*.user.example.net.", "MX", "0 mail.example.net.")} <= net
+    assert [r.type for r in zones["example.net."].records].count("NS") == 2 + 3  # osaka x2, three servers
+    assert zones["example.net."].secondaries == ("192.168.20.1", "192.168.20.2")
+    com = {(r.name, r.type, r.data, r.file, r.line) for r in zones["example.com."].records}
+    assert ("shop.example.com.", "CNAME", "calm-river-1234.herokudns.com.", "templates/heroku.lua", 2) in com
+    assert ("example.com.", "MX", "1 aspmx.l.google.com.", "templates.lua", 5) in com
+    assert ("gamma.example.com.", "A", "192.0.2.13", "example.com.lua", 12) in com
 
 
 # ----------------------------------------------------------------------------- common mistakes
@@ -193,6 +279,30 @@ def test_errors_in_templates_name_the_template(tmp_path):
     assert [(f.file, f.line, f.code) for f in result.findings] == [
         ("templates/mail.lua", 2, "nil-name"), ("templates/mail.lua", 3, "lua-undefined-function")]
     assert result.findings[0].message.startswith("mx: exchanger is nil")
+
+
+def test_an_error_in_a_template_helper_names_the_template_line_and_the_zone_line(tmp_path):
+    helpers = {"templates/mail.lua": "function mail(domain)\n  mx(domain, nil)\n  boom()\nend\n"}
+    result = zone_from(tmp_path, 'a("", "192.0.2.1")\n\nmail(_a)\n', templates=helpers)
+    assert [(f.file, f.line, f.code) for f in result.findings] == [
+        ("templates/mail.lua", 2, "nil-name"), ("templates/mail.lua", 3, "lua-undefined-function")]
+    assert all(f.message.endswith("(called from example.com.lua:3)") for f in result.findings), result.findings
+
+
+def test_unknown_type_in_ignore_is_an_error_at_its_line(tmp_path):
+    result = zone_from(tmp_path, 'a("", "192.0.2.1")\nignore("_acme-challenge.%", "TXTT")\nignore("x", "txt")\n')
+    (finding,) = result.findings
+    assert (finding.line, finding.code, finding.severity) == (2, "unknown-type", "error")
+    assert "'TXTT'" in finding.message
+    assert result.zone.ignores == (("x.example.com.", "TXT"),)
+
+
+def test_redirect_and_forward_are_reported_as_not_published(tmp_path):
+    result = zone_from(tmp_path, 'redirect("old", "https://www.example.com/", 1)\nforward("*", "me@example.net")\n')
+    assert [(f.severity, f.code, f.line) for f in result.findings] == [
+        ("warning", "service-not-published", 1), ("warning", "service-not-published", 2)]
+    assert all("not published by this tool (until a provider serves them)" in f.message for f in result.findings)
+    assert [s.kind for s in result.zone.services] == ["redirect", "forward"]
 
 
 def test_syntax_error_in_a_template(tmp_path):
@@ -294,11 +404,14 @@ ptr("1.2", "host.example.com")
 def test_record_functions_return_the_record(tmp_path):
     source = ('local r = a("www", "192.0.2.1", 60)\n'
               'txt("check", r.name .. " " .. r.type .. " " .. r.content .. " " .. r.ttl)\n'
-              'local m = mx("", "mx.example.net", 5)\ntxt("m", m.content)\n')
+              'local m = mx("", "mx.example.net", 5)\ntxt("m", m.content)\n'
+              'local c = caa("", "letsencrypt.org")\nlocal s = slave("ns1", "192.0.2.53")\n'
+              'txt("types", c.type .. " " .. s.type .. " " .. s.content)\n')
     result = zone_from(tmp_path, source)
     texts = {n: d for n, t, _, d in records(result) if t == "TXT"}
     assert texts["check.example.com."] == '"www A 192.0.2.1 60"'
     assert texts["m.example.com."] == '"5 mx.example.net."'
+    assert texts["types.example.com."] == '"CAA NS ns1.example.com."'
 
 
 @pytest.mark.parametrize("ttl, ok", [("300.0", 300), ("0", 0), ("2147483647", 2147483647), ("300.5", None),
@@ -319,7 +432,7 @@ def test_default_ttl_is_configurable(tmp_path):
 def test_txt_splitting_and_escaping_agree_with_dnspython(tmp_path):
     source = ('txt("long", string.rep("0123456789", 60))\n'
               'txt("quote", "say \\"hi\\" \\\\ back")\n'
-              'txt("utf8", "caf\\u{E9} \\1 tab\\tend")\n'
+              'txt("utf8", "caf\\195\\169 \\1 tab\\tend")\n'
               'txt("empty", "")\n'
               'txt("exact", string.rep("x", 255))\n'
               'txt("multi", {"first", "second"})\n')
@@ -343,10 +456,40 @@ def test_spf_warns_and_suggests_txt(tmp_path):
 
 
 def test_slave_outside_the_zone_adds_no_address(tmp_path):
-    result = zone_from(tmp_path, 'slave("ns.partner.net", "203.0.113.5")\nslave("ns2", "2001:db8::5")\n')
+    result = zone_from(tmp_path, 'slave("ns.partner.net", "203.0.113.5")\nslave("ns2", "2001:db8::5")\n'
+                                 'slave("ns3.example.com", "192.0.2.53")\n')
     assert records(result) == [("example.com.", "NS", 3600, "ns.partner.net."),
-                               ("example.com.", "NS", 3600, "ns2.")]
-    assert result.zone.secondaries == ("203.0.113.5", "2001:db8::5")
+                               ("example.com.", "NS", 3600, "ns2.example.com."),
+                               ("ns2.example.com.", "AAAA", 3600, "2001:db8::5"),
+                               ("example.com.", "NS", 3600, "ns3.example.com."),
+                               ("ns3.example.com.", "A", 3600, "192.0.2.53")]
+    assert result.zone.secondaries == ("203.0.113.5", "2001:db8::5", "192.0.2.53")
+    assert result.findings == ()
+
+
+def test_slave_with_a_relative_name_gets_ns_and_address(tmp_path):
+    # LuaDNS: "required A and NS records are created automatically".
+    result = zone_from(tmp_path, 'slave("ns1", "1.1.1.1")\n')
+    assert records(result) == [("example.com.", "NS", 3600, "ns1.example.com."), ("ns1.example.com.", "A", 3600, "1.1.1.1")]
+    assert result.zone.secondaries == ("1.1.1.1",) and result.zone.secondary_nameservers == ("ns1.example.com.",)
+
+
+def test_one_slave_with_two_addresses_is_one_ns_and_two_permissions(tmp_path):
+    result = zone_from(tmp_path, 'slave("ns1.third-party.net", "1.1.1.1")\nslave("ns1.third-party.net", "1.1.1.2")\n'
+                                 'slave("ns2", "192.0.2.1")\nslave("ns2", "192.0.2.2")\n')
+    assert records(result) == [("example.com.", "NS", 3600, "ns1.third-party.net."),
+                               ("example.com.", "NS", 3600, "ns2.example.com."),
+                               ("ns2.example.com.", "A", 3600, "192.0.2.1"), ("ns2.example.com.", "A", 3600, "192.0.2.2")]
+    assert result.zone.secondaries == ("1.1.1.1", "1.1.1.2", "192.0.2.1", "192.0.2.2")
+    assert result.findings == ()  # no line is a duplicate: each carries an address of its own
+
+
+def test_a_repeated_slave_line_is_a_duplicate(tmp_path):
+    result = zone_from(tmp_path, 'slave("ns1", "1.1.1.1")\nslave("ns1", "1.1.1.1")\n')
+    assert records(result) == [("example.com.", "NS", 3600, "ns1.example.com."), ("ns1.example.com.", "A", 3600, "1.1.1.1")]
+    (finding,) = result.findings
+    assert (finding.severity, finding.code, finding.line) == ("warning", "duplicate-slave", 2)
+    assert "remove one of the two lines" in finding.message
 
 
 def test_ignore_patterns_are_absolute(tmp_path):
@@ -491,9 +634,11 @@ def test_txt_split_and_escape_match_dnspython(texts):
         assert canonical_rdata("TXT", record.data, "example.com.") == expected
 
 
-# ----------------------------------------------------------------------------- literal files (no-code fast path)
+# ----------------------------------------------------------------------------- huge files: split closures
+# The record functions exist once, in the prelude.  A big file is offered to Lua 5.1 split into
+# closures (sandbox.split_constant_tables); these tests hold the split file to the file as written.
 
-import publisher.zone.lua_zone as lua_zone_module  # noqa: E402
+import publisher.zone.sandbox as sandbox_module  # noqa: E402
 
 literal_owner = st.one_of(st.from_regex(r"[a-z0-9_-]{0,12}", fullmatch=True),
                           st.from_regex(r"[A-Za-z0-9_*-]{1,8}(\.[A-Za-z0-9_-]{1,8}){0,2}", fullmatch=True),
@@ -501,13 +646,16 @@ literal_owner = st.one_of(st.from_regex(r"[a-z0-9_-]{0,12}", fullmatch=True),
 literal_line = st.one_of(
     st.tuples(st.just("a"), literal_owner, ipv4_text),
     st.tuples(st.sampled_from(["srv", "caa"]), literal_owner, target),
-    st.tuples(st.just("txt"), literal_owner, st.text("abcdefghij =;:/+", max_size=700)),
+    st.tuples(st.just("txt"), literal_owner, st.text("abcdefghij =;:/+-[]", max_size=700)),
     st.tuples(st.just("aaaa"), st.from_regex(r"[a-z0-9]{0,8}", fullmatch=True), ipv6_text),
     st.tuples(st.sampled_from(["cname", "ns", "ptr", "mx"]), st.from_regex(r"[a-z0-9_-]{1,12}", fullmatch=True), target),
     st.tuples(st.just("txt"), st.from_regex(r"[a-z0-9_-]{0,12}", fullmatch=True),
               st.text(st.characters(min_codepoint=32, max_codepoint=126, blacklist_characters='"\\'), max_size=300)),
 ).flatmap(lambda call: st.tuples(st.just(call), st.sampled_from(["", ", 300", ", 0300", ", 4294967296"]),
                                  st.sampled_from(["", ", 10", ", 70000"])))
+other_line = st.sampled_from(["", "-- a comment", "--[[ a(\"in\", \"192.0.2.9\")", "]]", "local x = [==[",
+                              "]==]", "for i = 1, 2 do", "end", 'local s = "a\\', 'b"', "while", "do end", "t = {",
+                              "}", "local r =", "txt(\"multi\", [[", "a(\"h\", \"192.0.2.1\"),"])
 
 
 def render_literal(entries) -> str:
@@ -525,68 +673,113 @@ def render_literal(entries) -> str:
     return "\n".join(lines) + "\n"
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(literal_line, min_size=1, max_size=30))
-def test_literal_fast_path_equals_the_sandbox(tmp_path_factory, entries):
-    folder = tmp_path_factory.mktemp("literal")
-    source = render_literal(entries) * (4096 // len(render_literal(entries)) + 1)  # over the size threshold
+def evaluate_both(folder: Path, source: str | bytes, monkeypatch) -> tuple:
+    """The zone of ``source`` compiled as written and compiled split (threshold 0)."""
     path = folder / "example.com.lua"
-    path.write_text(source)
-    literal = lua_zone_module._literal_zone(source.encode(), "example.com.", "example.com.lua", 3600, 10**6)
-    evaluated = evaluate_lua_zone(folder, path, "example.com.", default_ttl=3600)
-    if literal is not None:  # when the fast path accepts a file, the sandbox must agree exactly
-        assert evaluated.findings == ()
-        assert literal.records == evaluated.zone.records
+    path.write_bytes(source.encode() if isinstance(source, str) else source)
+    monkeypatch.setattr(sandbox_module, "SPLIT_THRESHOLD", 1 << 40)
+    whole = evaluate_lua_zone(folder, path, "example.com.")
+    monkeypatch.setattr(sandbox_module, "SPLIT_THRESHOLD", 0)
+    split = evaluate_lua_zone(folder, path, "example.com.")
+    return whole, split
 
 
-def test_literal_file_is_read_without_the_sandbox(tmp_path, monkeypatch):
-    source = "".join(f'a("host{i}", "10.0.{i // 256}.{i % 256}")\n' for i in range(2000))
-    (tmp_path / "example.com.lua").write_text(source)
-    monkeypatch.setattr(lua_zone_module.LuaSandbox, "evaluate", lambda *a, **k: pytest.fail("sandbox used"))
-    result = evaluate_lua_zone(tmp_path, tmp_path / "example.com.lua", "example.com.")
-    assert len(result.zone.records) == 2000
-    assert result.zone.records[1999] == Record("host1999.example.com.", "A", 3600, "10.0.7.207", "example.com.lua", 2000)
+def assert_same(whole, split) -> None:
+    assert split.findings == whole.findings
+    assert (split.zone is None) == (whole.zone is None)
+    if whole.zone is not None:
+        assert split.zone == whole.zone
 
 
-def test_literal_file_with_a_mistake_goes_to_the_sandbox(tmp_path):
-    lines = [f'a("host{i}", "10.0.{i // 256}.{i % 256}")' for i in range(2000)]
-    lines[1234] = 'a("host1234", "10.0.300.1")'
-    (tmp_path / "example.com.lua").write_text("\n".join(lines) + "\n")
-    result = evaluate_lua_zone(tmp_path, tmp_path / "example.com.lua", "example.com.")
-    assert [(f.line, f.code) for f in result.findings] == [(1235, "invalid-ipv4")]
-    assert len(result.zone.records) == 1999
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(literal_line.map(lambda entry: render_literal([entry])), other_line.map(lambda l: l + "\n")),
+                min_size=1, max_size=40))
+def test_split_file_means_what_the_file_says(tmp_path_factory, monkeypatch, lines):
+    # Literal calls mixed with lines that open strings, comments and blocks across lines.
+    whole, split = evaluate_both(tmp_path_factory.mktemp("split"), "".join(lines), monkeypatch)
+    assert_same(whole, split)
 
 
-@pytest.mark.parametrize("piece_size", [1 << 22, 999])
-def test_literal_file_with_comments_and_blank_lines_keeps_line_numbers(tmp_path, monkeypatch, piece_size):
-    monkeypatch.setattr(lua_zone_module, "_PIECE_SIZE", piece_size)
-    lines = ["-- generated by inventory.py", ""]
-    lines += [f'a("host{i}", "10.0.{i // 256}.{i % 256}")' if i % 7 else f"-- rack {i}" for i in range(1500)]
-    lines += ["", 'mx("", "mx1.example.net", 10, 300)', 'txt("", "v=spf1 -all")']
-    source = "\n".join(lines) + "\n"
-    (tmp_path / "example.com.lua").write_text(source)
-    literal = evaluate_lua_zone(tmp_path, tmp_path / "example.com.lua", "example.com.")
-    monkeypatch.setattr(lua_zone_module, "_literal_zone", lambda *args: None)
-    evaluated = evaluate_lua_zone(tmp_path, tmp_path / "example.com.lua", "example.com.")
-    assert literal.zone.records == evaluated.zone.records
-    assert literal.zone.records[0].line == 4 and literal.zone.records[-1].line == len(lines)
+def lua_files_of_the_tests() -> list[Path]:
+    return sorted(p for p in (Path(__file__).parent / "data").rglob("*.lua") if p.parent.name != "templates")
 
 
-def test_block_comments_send_a_file_to_the_sandbox(tmp_path):
-    source = "--[[ old hosts\n" + 'a("old", "10.0.0.1")\n' * 300 + "]]\n" + 'a("new", "10.0.0.2")\n' * 300
-    assert lua_zone_module._literal_zone(source.encode(), "example.com.", "example.com.lua", 3600, 10**6) is None
-    (tmp_path / "example.com.lua").write_text(source)
-    result = evaluate_lua_zone(tmp_path, tmp_path / "example.com.lua", "example.com.")
-    assert {r.name for r in result.zone.records} == {"new.example.com."}
+@pytest.mark.parametrize("path", lua_files_of_the_tests(), ids=lambda p: p.relative_to(Path(__file__).parent).as_posix())
+def test_split_equals_whole_on_every_lua_file_of_the_tests(tmp_path, monkeypatch, path):
+    repo = path.parent
+    origin = path.name[:-4] + "."
+    monkeypatch.setattr(sandbox_module, "SPLIT_THRESHOLD", 1 << 40)
+    whole = evaluate_lua_zone(repo, path, origin)
+    monkeypatch.setattr(sandbox_module, "SPLIT_THRESHOLD", 0)
+    split = evaluate_lua_zone(repo, path, origin)
+    assert_same(whole, split)
 
 
-def test_literal_caa_matches_dnspython():
-    source = "".join(f'caa("s{i}", "letsencrypt.org; validationmethods=dns-01", "Issue", {i % 256})\n'
-                     for i in range(300)) + 'caa("", "mailto:security@example.com", "iodef")\n'
-    zone = lua_zone_module._literal_zone(source.encode(), "example.com.", "example.com.lua", 3600, 10**6)
-    assert zone is not None
-    for record in zone.records:
-        assert canonical_rdata("CAA", record.data, "example.com.") == record.data
+def test_split_equals_whole_on_a_generated_zone(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_generate", Path(__file__).parent.parent / "bench" / "generate.py")
+    generate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate)
+    path = generate.generate(3000, tmp_path, formats=("lua",))["lua"]
+    source = path.read_bytes()
+    assert sandbox_module.split_constant_tables(source) is not None
+    whole, split = evaluate_both(tmp_path, source, monkeypatch)
+    assert_same(whole, split)
+    assert len(whole.zone.records) == 2999
+
+
+def test_a_file_too_big_for_one_lua_function_evaluates_split(tmp_path, monkeypatch):
+    # 150,000 distinct owners and addresses: 300,000 constants, over Lua 5.1's 2^18 per function.
+    lines = [f'a("host{i}", "10.{i >> 16}.{(i >> 8) & 255}.{i & 255}")' for i in range(150_000)]
+    lines[0] = "-- generated"
+    source = ("\n".join(lines) + "\n").encode()
+    path = tmp_path / "example.com.lua"
+    path.write_bytes(source)
+    with sandbox_module.LuaSandbox(split_threshold=1 << 40) as sandbox:
+        whole = sandbox.evaluate("example.com.", [sandbox_module.Chunk("example.com.lua", source)])
+    assert whole.status == "syntax" and "constant table overflow" in whole.error
+    result = evaluate_lua_zone(tmp_path, path, "example.com.")
+    assert result.findings == () and len(result.zone.records) == 149_999
+    assert result.zone.records[-1] == Record("host149999.example.com.", "A", 3600, "10.2.73.239", "example.com.lua", 150_000)
+
+
+@pytest.mark.parametrize("source, wrapped", [
+    ('a("h1", "192.0.2.1")\n' * 5, 1),
+    ('--[[\n' + 'a("h1", "192.0.2.1")\n' * 5 + ']]\n', 0),
+    ('local s = [==[\n' + 'a("h1", "192.0.2.1")\n' * 5 + ']==]\n' + 'a("h2", "192.0.2.2")\n' * 3, 1),
+    ('local s = "x\\\n' + 'a("h1", "192.0.2.1")\n' * 2 + '"\n', 0),
+    ('txt("t", "-- not a comment [[ nor a string")\n' * 4, 1),
+    ('a("h1", "192.0.2.1")\n' * 2, 0),
+])
+def test_split_wraps_only_runs_of_call_lines_in_code(source, wrapped):
+    split = sandbox_module.split_constant_tables(source.encode())
+    if not wrapped:
+        assert split is None
+        return
+    assert split.count(sandbox_module.OPEN_CLOSURE) == wrapped
+    assert split.count(b"\n") == source.count("\n")  # line numbers kept
+
+
+def test_split_refuses_a_file_with_an_unfinished_long_comment():
+    assert sandbox_module.split_constant_tables(b'--[[ never closed\n' + b'a("h", "192.0.2.1")\n' * 5) is None
+
+
+@pytest.mark.parametrize("source", [
+    # A while whose condition is a record call: the file is wrong, and splitting must not fix it.
+    'while\n' + 'a("h1", "192.0.2.1")\n' * 5 + 'do end\n',
+    # Calls in a table constructor, separated by ";": valid, and the split must not change it.
+    't = {\n' + 'a("h1", "192.0.2.1");\n' * 5 + '}\ntxt("n", tostring(#t))\n',
+    # A local record function becomes an upvalue of the closure: the same variable.
+    'local count, real = 0, a\nlocal function a(n, ip) count = count + 1; return real(n, ip) end\n'
+    + 'a("h1", "192.0.2.1")\n' * 5 + 'txt("count", tostring(count))\n',
+    # An error raised by a redefined record function names the same line.
+    'function a() error("boom", 2) end\n' + 'a("h1", "192.0.2.1")\n' * 5,
+    'local r =\n' + 'a("h1", "192.0.2.1")\n' * 5,
+])
+def test_split_keeps_the_meaning_of_tricky_files(tmp_path, monkeypatch, source):
+    whole, split = evaluate_both(tmp_path, source, monkeypatch)
+    assert_same(whole, split)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -232,3 +232,99 @@ def test_worker_environment_has_no_secrets(tmp_path, monkeypatch):
 def test_a_huge_error_message_is_truncated(tmp_path):
     finding = single_error(run_attack(tmp_path, 'error(string.rep("x", 1e7))\n'))
     assert finding.line == 1 and len(finding.message) < 1100
+
+
+# ----------------------------------------------------------------------------- Lua 5.1, as LuaDNS runs it
+
+# Each snippet sets `out` (a string); the same file runs in Debian's lua5.1 and in the sandbox, and
+# what `out` holds must be the same.  Errors are caught with pcall, as a zone file would see them.
+LUA51_SNIPPETS = [
+    'out = "p" .. 2^3', 'out = "n" .. 10/2', "out = tostring(2^53)", 'out = string.format("%s", 4/2)',
+    'out = "192.0.2." .. (7*4/2)', "out = tostring(1e15) .. ' ' .. tostring(1e16) .. ' ' .. tostring(0.1)",
+    "out = tostring(1/3) .. ' ' .. tostring(-1.5) .. ' ' .. tostring(2^63)", "out = tostring(1/0) .. ' ' .. tostring(-1/0)",
+    "out = 7 % 3 .. ' ' .. -7 % 3 .. ' ' .. 7.5 % 2 .. ' ' .. 2^-1",
+    'out = string.format("%d|%5.2f|%x|%g|%q|%5s|%-5s|", 3.7, 3.14159, 255, 1e20, "a\\nb\\"c", "ab", "ab")',
+    "out = _VERSION", "out = tostring(unpack == nil) .. tostring(table.unpack == nil)",
+    "out = table.concat({unpack({1, 2, 3})}, ',')", "out = tostring(select('#', unpack({1, nil, 3})))",
+    "out = table.getn({1, 2, 3}) .. math.mod(7, 3) .. math.pow(2, 10) .. math.fmod(-7, 3) .. table.maxn({1, [10] = 2})",
+    "out = math.floor(-3.5) .. ' ' .. math.ceil(3.2) .. ' ' .. math.max(1, 5, 3) .. ' ' .. math.huge .. ' ' .. math.pi",
+    "out = tostring(tonumber('0x10')) .. tostring(tonumber('10', 2)) .. tostring(tonumber(' 12 ')) .. tostring(tonumber('1e2')) .. tostring(tonumber('z'))",
+    'out = ("abc"):upper() .. string.rep("ab", 3) .. string.sub("hello", -3) .. string.len("xyz") .. #"four"',
+    'out = string.gsub("hello world", "o", "0") .. select(2, string.gsub("hello world", "o", "0"))',
+    'out = table.concat({string.find("a.b", ".", 1, true)}, ",") .. table.concat({string.match("key=val", "(%w+)=(%w+)")}, ",")',
+    'out = string.byte("A") .. string.char(72, 105) .. string.reverse("abc") .. string.lower("ABC")',
+    'out = "" for w in string.gfind("one two", "%a+") do out = out .. w .. ";" end',
+    'out = "" for w in string.gmatch("k1=v1, k2=v2", "(%w+)=(%w+)") do out = out .. w end',
+    'local t = {} table.insert(t, "b") table.insert(t, 1, "a") table.sort(t, function(x, y) return x > y end) out = table.concat(t)',
+    'out = "" table.foreach({10, 20}, function(k, v) out = out .. k .. v end) table.foreachi({30}, function(i, v) out = out .. v end)',
+    'out = "" for k, v in pairs({10, 20, 30}) do out = out .. k .. "=" .. v .. " " end',
+    'out = "" for k in pairs({x = 1, y = 2, z = 3, w = 4, host = 5, mail = 6}) do out = out .. k end',
+    "out = select(2, 'a', 'b', 'c') .. select('#', 'a', nil)",
+    "out = tostring(nil) .. tostring(true) .. type(unpack) .. type(nil) .. tostring(1 == 1.0)",
+    "out = string.format('%s %s', 10 / 2, 3 * 1.5) .. string.format('%.14g', 0.1 + 0.2)",
+    'local ok, e = pcall(function() local x = nil; return x.y end) out = e',
+    'local ok, e = pcall(function() return 1 + {} end) out = e',
+    'local ok, e = pcall(function() return #nil end) out = e',
+    'local ok, e = pcall(function() return ("x"):bad() end) out = e',
+    'local ok, e = pcall(function() return undefinedfn() end) out = e',
+    'local ok, e = pcall(function() return "a" < 1 end) out = e',
+    'local ok, e = pcall(function() return ("x") .. {} end) out = e',
+    'local ok, e = pcall(string.rep) out = e',
+    'local ok, e = pcall(function() error("boom") end) out = e',
+    'local ok, e = pcall(function() error({code = 1}) end) out = type(e) .. e.code',
+    'local ok, e = pcall(error, "plain", 0) out = e',
+    'local ok, e = pcall(function() local t = setmetatable({}, {__index = function(t, k) return k .. "!" end}) return t.x end) out = e',
+    'local f = coroutine.wrap(function(a) local b = coroutine.yield(a + 1) return b * 2 end) out = f(1) .. "," .. f(10)',
+    'local f = coroutine.wrap(function() error("inside") end) local ok, e = pcall(function() f() end) out = e',
+    'local co = coroutine.create(function() error("x") end) local ok, e = coroutine.resume(co) out = tostring(ok) .. e .. coroutine.status(co)',
+    'local ok, e = xpcall(function() error("h") end, function(m) return "handled: " .. m end) out = e',
+    'local t = setmetatable({}, {__tostring = function() return "custom" end}) out = tostring(t)',
+    'out = string.format("%5.1f", 2^0.5) .. string.format("%o", 8) .. string.format("%e", 12345.678)',
+]
+
+
+def _txt_text(data: str) -> str:
+    import dns.rdata
+
+    rdata = dns.rdata.from_text("IN", "TXT", data)
+    return b"".join(rdata.strings).decode("utf-8", "surrogateescape")
+
+
+def test_zone_code_sees_what_lua51_gives(tmp_path):
+    import shutil
+    import subprocess
+
+    lua51 = shutil.which("lua5.1")
+    if lua51 is None:
+        pytest.skip("Debian's lua5.1 (the reference interpreter) is not installed: apt-get install lua5.1")
+    zones, expected = [], {}
+    for number, snippet in enumerate(LUA51_SNIPPETS):
+        path = tmp_path / f"s{number}.test.lua"  # the same chunk name in both, so messages compare
+        path.write_text(snippet + "\nio.write(out)\n")
+        reference = subprocess.run([lua51, path.name], cwd=tmp_path, capture_output=True, text=True, timeout=10)
+        assert reference.returncode == 0, (snippet, reference.stderr)
+        expected[number] = reference.stdout
+        path.write_text(snippet + '\ntxt("out", out)\n')
+        zones.append((path, f"s{number}.test."))
+    for number, result in enumerate(evaluate_lua_zones(tmp_path, zones, limits=LIMITS)):
+        assert result.zone is not None, (LUA51_SNIPPETS[number], [f.to_text() for f in result.findings])
+        (record,) = result.zone.records
+        assert _txt_text(record.data) == expected[number], LUA51_SNIPPETS[number]
+
+
+@pytest.mark.parametrize("source", [
+    'out = 7 // 2', 'goto done', 'local x <const> = 1', 'out = 1 & 2', 'out = "\\u{48}"',
+])
+def test_lua53_syntax_is_refused_as_lua51_refuses_it(tmp_path, source):
+    import shutil
+    import subprocess
+
+    if shutil.which("lua5.1") is None:
+        pytest.skip("Debian's lua5.1 (the reference interpreter) is not installed")
+    (tmp_path / "example.com.lua").write_text(source + "\n")
+    reference = subprocess.run(["lua5.1", "example.com.lua"], cwd=tmp_path, capture_output=True, text=True, timeout=10)
+    (result,) = evaluate_lua_zones(tmp_path, [(tmp_path / "example.com.lua", "example.com.")], limits=LIMITS)
+    if reference.returncode == 0:  # "\u{48}" is "u{48}" in 5.1: no error either
+        assert result.zone is not None and not result.has_errors
+    else:
+        assert result.zone is None and result.findings[0].line == 1

@@ -9,19 +9,16 @@ rest through ``publisher.rdata``, and turns Lua errors into findings with helpfu
 Record functions return ``{name=<the name as written>, type=, content=<canonical data>, ttl=}``.
 Records carry the file and line of the zone or template line that called the record function
 (a template helper's own line; for ``require("templates")`` methods, the zone line calling them).
-Generated files made only of literal record calls skip Lua altogether (``_literal_zone``).
-
-Lua 5.4 runs the zones (see ``publisher.zone.sandbox``), so one 5.1 difference remains visible:
-``"x" .. 10 / 2`` is ``"x5.0"``; integral floats passed to record functions, ``concat`` and
-``tostring`` print without ``.0`` as in 5.1.
+Every zone runs in Lua 5.1, the version LuaDNS runs; the record functions exist only in the
+prelude (there is no second implementation here).
 """
 
 from __future__ import annotations
 
-import array
 import contextlib
 import difflib
 import functools
+import itertools
 import gc
 import re
 from pathlib import Path
@@ -127,11 +124,6 @@ def _evaluate(sandbox: LuaSandbox, repo: Path, path: Path, origin: str, template
     except OSError as error:
         findings.append(Finding(ERROR, "zone-file-unreadable", origin, file, 0, f"cannot read {file}: {error}"))
         return ZoneResult(origin, file, None, tuple(findings))
-    if not templates:
-        with _without_gc():
-            literal = _literal_zone(source, origin, file, default_ttl, sandbox.limits.max_records)
-        if literal is not None:
-            return ZoneResult(origin, file, literal, tuple(findings))
     files = [name for name, _ in templates] + [file]
     sources = [text for _, text in templates] + [source]
     chunks = [Chunk(_chunk_name(name), text) for name, text in zip(files, sources)]
@@ -154,7 +146,7 @@ def _zone_result(result: SandboxResult, origin: str, file: str, files: list[str]
         return ZoneResult(origin, file, None, tuple(findings))
     records = _records(columns, result.count, origin, by_index, findings)
     services = tuple(_services(columns.get("services", b""), by_index))
-    ignores = tuple(IgnoreRule(pattern, rtype) for pattern, rtype in _rows(columns.get("ignores", b""), 2))
+    ignores = tuple(_ignores(columns.get("ignores", b""), origin, by_index, findings))
     secondaries = tuple(dict.fromkeys(_text(columns.get("secondaries", b"")).split("\n"))) if columns.get("secondaries") else ()
     secondary_ns = tuple(dict.fromkeys(_text(columns["secondary_ns"]).split("\n"))) if columns.get("secondary_ns") else ()
     zone = Zone(origin, records, file, secondaries=secondaries, ignores=ignores, services=services,
@@ -163,8 +155,8 @@ def _zone_result(result: SandboxResult, origin: str, file: str, files: list[str]
     return ZoneResult(origin, file, zone, tuple(findings))
 
 
-def _text(data: bytes) -> str:
-    return data.decode("utf-8", "surrogateescape")
+def _text(data: bytes | memoryview) -> str:
+    return str(data, "utf-8", "surrogateescape")
 
 
 def _rows(data: bytes, width: int) -> list[list[str]]:
@@ -185,6 +177,20 @@ def _services(data: bytes, by_index: list[str]) -> list[ServiceRecord]:
             for kind, name, target, mode, ttl, index, line in _rows(data, 7)]
 
 
+def _ignores(data: bytes, origin: str, by_index: list[str], findings: list[Finding]) -> Iterator[IgnoreRule]:
+    """The ignore() rules; a type no server knows (say "TXTT") is an error at its line."""
+    for pattern, rtype, index, line in _rows(data, 4):
+        if rtype not in ("*", "ALIAS"):
+            try:
+                rtype = canonical_type(rtype)
+            except RdataError:
+                findings.append(Finding(ERROR, "unknown-type", origin, by_index[int(index)], int(line),
+                                        f"ignore: unknown record type {rtype!r}: check the spelling, "
+                                        "e.g. \"TXT\", or write \"*\" for every type"))
+                continue
+        yield IgnoreRule(pattern, rtype)
+
+
 class _IntCache(dict):
     """Maps each integer to one shared int object (a million TTLs of 3600 share one)."""
 
@@ -193,29 +199,33 @@ class _IntCache(dict):
         return key
 
 
-def _integers(data: bytes) -> array.array:
-    values = array.array("i")
-    values.frombytes(data)
-    return values
+def _repeat(by_index: list[str], index: str, count: str) -> list[str]:
+    return [by_index[int(index)]] * int(count)
+
+
+def _integers(data: bytes) -> list[int]:
+    """A newline-separated column of whole numbers (Lua 5.1 prints them as %.14g: digits only)."""
+    return list(map(int, str(data, "ascii").split("\n"))) if data else []
 
 
 def _records(columns: dict[str, bytes], count: int, origin: str, by_index: list[str],
              findings: list[Finding]) -> tuple[Record, ...]:
     if not count:
         return ()
-    names = columns["names"].decode("ascii").split("\n")
+    names = str(columns["names"], "ascii").split("\n")
     apex = "@." + origin  # how the prelude spells the apex (it sends names relative to the origin)
     if apex in names:
         names = [origin if name == apex else name for name in names]
-    types = columns["types"].decode("ascii").split("\n")
+    types = str(columns["types"], "ascii").split("\n")
     ttls = list(map(_IntCache().__getitem__, _integers(columns["ttls"])))
     datas = _text(columns["datas"]).split("\n")
-    files = list(map(by_index.__getitem__, _integers(columns["files"])))
-    lines = _integers(columns["lines"]).tolist()
+    files = [file for run in str(columns["files"], "ascii").split("\n")
+             for file in _repeat(by_index, *run.split(" "))]
+    lines = list(itertools.accumulate(_integers(columns["lines"])))
     interned: dict[str, str] = {}
     types = [interned.setdefault(t, t) for t in types]
     dropped = False
-    for position in (int(n) - 1 for n in columns["fix"].split(b"\n") if n):
+    for position in (int(n) - 1 for n in bytes(columns["fix"]).split(b"\n") if n):
         written = types[position]  # "AAAA", or "?CAA" from caa() etc., or "!CAA" from rr()
         function = "rr" if written[0] == "!" else written.lstrip("?").lower()
         try:
@@ -264,178 +274,6 @@ def _canonical_ipv6(text: str) -> str:
         return dns.ipv6.inet_ntoa(dns.ipv6.inet_aton(text))
     except (dns.exception.SyntaxError, ValueError) as error:
         raise RdataError(f"invalid IPv6 address {text!r}") from error
-
-
-# --------------------------------------------------------------------------------------------
-# Literal zone files: a fast path that runs no code
-# --------------------------------------------------------------------------------------------
-# Generated zone files are often nothing but record calls with literal arguments, one per line,
-# e.g. a("host123", "10.0.1.2").  Without templates nothing can redefine the record functions,
-# so such a file means exactly its calls, and reading it with one regular expression is several
-# times faster than compiling it as Lua (a 1,000,000-line chunk takes Lua ~2 s just to compile).
-# Only input the prelude's own fast paths accept cleanly is handled here (plain lower-case
-# single-label owners, canonical IPv4, simple names and texts, integer TTLs) and anything else,
-# including any input that would produce a finding, sends the whole file to the sandbox, so the
-# result is identical by construction (tests/test_lua_zone.py compares the two).
-
-_LITERAL_LINE = re.compile(
-    r'^[ \t]*(a|aaaa|cname|ns|ptr|mx|txt|srv|caa)[ \t]*\([ \t]*"([A-Za-z0-9_*/.-]{0,253})"[ \t]*,'
-    r'[ \t]*"([ !#-\[\]-~]*)"((?:[ \t]*,[ \t]*(?:\d{1,10}|"[ !#-\[\]-~]*"))*)[ \t]*\)[ \t]*;?[ \t\r]*$',
-    re.MULTILINE)
-_PIECE_SIZE = 1 << 22  # characters read at a time: a few MB keeps the peak memory down
-_EXTRA_ARGUMENT = re.compile(r'\d+|"[^"]*"')
-_SKIPPABLE_LINE = re.compile(r"[ \t\r]*(?:--(?!\[)[^\n]*)?")
-_PLAIN_LABEL = re.compile(r"[a-z0-9_-]{1,63}")  # the prelude's own fast path: no length check
-_OWNER = re.compile(r"[A-Za-z0-9_*/-]{1,63}(?:\.[A-Za-z0-9_*/-]{1,63})*")
-_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
-_IPV6_CHARS = re.compile(r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")
-_TARGET = re.compile(r"[A-Za-z0-9_*/-]{1,63}(?:\.[A-Za-z0-9_*/-]{1,63})+\.?")
-_TAG = re.compile(r"[A-Za-z0-9]{1,255}")
-_LITERAL_TYPES = {"a": "A", "aaaa": "AAAA", "cname": "CNAME", "ns": "NS", "ptr": "PTR", "mx": "MX", "txt": "TXT",
-                  "srv": "SRV", "caa": "CAA"}
-# Extra arguments after (name, value): "n" a number, "s" a string, "N"/"S" the same but required.
-_EXTRA = {"mx": "nn", "srv": "Nnnn", "caa": "snn"}
-
-
-class _NotLiteral(Exception):
-    """This call needs the sandbox (it is unusual, or the prelude would report something)."""
-
-
-def _literal_zone(source: bytes, origin: str, file: str, default_ttl: int, max_records: int) -> Zone | None:
-    """The zone of a file made only of literal record calls, or None to use the sandbox."""
-    if len(source) < 4096:
-        return None  # small files gain nothing
-    try:
-        text = source.decode("ascii")
-    except UnicodeDecodeError:
-        return None
-    records: list[Record] = []
-    first_line = 1
-    try:
-        for piece in _pieces(text, _PIECE_SIZE):
-            calls = _LITERAL_LINE.findall(piece)  # each match is exactly one whole line
-            line_count = piece.count("\n") + (not piece.endswith("\n"))
-            numbers: Sequence[int] = range(first_line, first_line + len(calls))
-            if len(calls) != line_count:
-                # Some lines are not calls: fine if they are blank or line comments, which only
-                # shift the line numbers; anything else (a loop, a block comment) needs the sandbox.
-                lines = piece.split("\n")
-                if lines[-1] == "":
-                    lines.pop()
-                skip = _SKIPPABLE_LINE.fullmatch
-                numbers = [number for number, line in enumerate(lines, first_line) if not skip(line)]
-                if len(numbers) != len(calls):
-                    return None
-            if calls:
-                records += _literal_calls(calls, numbers, origin, file, default_ttl)
-            if len(records) > max_records:
-                return None
-            first_line += line_count
-    except _NotLiteral:
-        return None
-    return Zone(origin, tuple(records), file)
-
-
-def _pieces(text: str, size: int) -> Iterator[str]:
-    """``text`` in slices of about ``size`` characters, each ending at a line end."""
-    start = 0
-    while start < len(text):
-        end = text.rfind("\n", start, start + size) + 1 if start + size < len(text) else len(text)
-        if end <= start:  # one enormous line
-            end = len(text)
-        yield text[start:end]
-        start = end
-
-
-def _literal_calls(calls: list[tuple[str, str, str, str]], numbers: Sequence[int], origin: str, file: str,
-                   default_ttl: int) -> tuple[Record, ...]:
-    dot_origin = "." + origin
-    zone_a, dot_a = origin[:-1], "." + origin[:-1]
-    ipv4, plain, owner_ok, target_ok, ttls = (_IPV4.fullmatch, _PLAIN_LABEL.fullmatch, _OWNER.fullmatch,
-                                              _TARGET.fullmatch, _IntCache())
-    functions, names, values, extras = zip(*calls)
-    del calls
-    if (set(functions) == {"a"} and not any(extras) and all(map(plain, names)) and zone_a not in names
-            and all(map(ipv4, values))):
-        # The usual generated host list, checked column-wise.
-        return _literal_records(file, [n + dot_origin for n in names], ["A"] * len(names),
-                                [default_ttl] * len(names), list(values), numbers)
-
-    def owner(name: str) -> str:
-        if plain(name) and name != zone_a:
-            return name + dot_origin
-        if name == "":
-            return origin
-        if not owner_ok(name):
-            raise _NotLiteral
-        lower = name.lower()
-        if lower == zone_a:
-            return origin
-        absolute = lower[: -len(dot_a)] + dot_origin if lower.endswith(dot_a) else lower + dot_origin
-        if len(absolute) > 254:
-            raise _NotLiteral
-        return absolute
-
-    def target(value: str) -> str:
-        if not target_ok(value):
-            raise _NotLiteral  # includes single labels, which get a warning
-        absolute = value.lower() if value.endswith(".") else value.lower() + "."
-        if len(absolute) > 254:
-            raise _NotLiteral
-        return absolute
-
-    def number(text: str, high: int) -> int:
-        if text[0] == '"' or int(text) > high:
-            raise _NotLiteral
-        return int(text)
-
-    names_out, types, ttl_column, datas = [], [], [], []
-    for function, name, value, extra in zip(functions, names, values, extras):
-        arguments = _EXTRA_ARGUMENT.findall(extra) if extra else []
-        spec = _EXTRA.get(function, "n")
-        if len(arguments) > len(spec) or len(arguments) < spec.count("N") + spec.count("S"):
-            raise _NotLiteral
-        ttl_text = arguments[len(spec) - 1] if len(arguments) == len(spec) else None
-        if function == "a":
-            if not ipv4(value):
-                raise _NotLiteral
-            data = value
-        elif function == "aaaa":
-            if not _IPV6_CHARS.fullmatch(value) or ipv4(value):
-                raise _NotLiteral
-            try:
-                data = _canonical_ipv6(value)
-            except RdataError:
-                raise _NotLiteral from None
-        elif function == "txt":
-            data = " ".join(f'"{value[i:i + 255]}"' for i in range(0, len(value), 255)) if value else '""'
-        elif function == "mx":
-            priority = number(arguments[0], 65535) if len(arguments) > 0 else 0
-            data = f"{priority} {target(value)}"
-        elif function == "srv":
-            port = number(arguments[0], 65535)
-            priority = number(arguments[1], 65535) if len(arguments) > 1 else 0
-            weight = number(arguments[2], 65535) if len(arguments) > 2 else 0
-            data = f"{priority} {weight} {port} {target(value)}"
-        elif function == "caa":
-            tag = arguments[0][1:-1] if arguments else "issue"
-            if arguments and (arguments[0][0] != '"' or not _TAG.fullmatch(tag)):
-                raise _NotLiteral
-            flag = number(arguments[1], 255) if len(arguments) > 1 else 0
-            data = f'{flag} {tag} "{value}"'  # what dnspython prints for printable text (tested)
-        else:
-            data = target(value)
-        ttl_column.append(ttls[number(ttl_text, 2147483647)] if ttl_text else default_ttl)
-        names_out.append(owner(name))
-        types.append(_LITERAL_TYPES[function])
-        datas.append(data)
-    return _literal_records(file, names_out, types, ttl_column, datas, numbers)
-
-
-def _literal_records(file: str, names: list[str], types: list[str], ttls: list[int], datas: list[str],
-                     numbers: Sequence[int]) -> tuple[Record, ...]:
-    return tuple(map(_new_record, zip(names, types, ttls, datas, [file] * len(names), numbers)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -525,6 +363,9 @@ def _syntax_finding(origin: str, file: str, chunk_name: str, source: bytes, mess
         hint = "a trailing comma before ')': remove the last comma in the call"
     elif "malformed number" in text:
         hint = f"{text}: addresses and names must be quoted strings, e.g. \"192.0.2.1\""
+    elif "constant table overflow" in text:
+        hint = ("the file has more distinct constants than one Lua 5.1 function can hold (2^18), and is "
+                "not made of plain record calls that could be split; split it into smaller files or loops")
     elif "unexpected symbol" in text and current.lstrip().startswith("//"):
         hint = "'//' does not start a comment in Lua; comments start with --"
     else:
@@ -532,14 +373,25 @@ def _syntax_finding(origin: str, file: str, chunk_name: str, source: bytes, mess
     return Finding(ERROR, "lua-syntax-error", origin, file, line, hint)
 
 
-_CALL_NIL = re.compile(r"attempt to call a nil value \((global|method|field) '([^']+)'\)")
-_INDEX_NIL = re.compile(r"attempt to index a nil value \((global|local|upvalue|field) '([^']+)'\)")
+# Lua 5.1 spells these "attempt to call global 'cnae' (a nil value)".
+_CALL_NIL = re.compile(r"attempt to call (global|method|field|local|upvalue) '([^']+)' \(a nil value\)")
+_INDEX_NIL = re.compile(r"attempt to index (global|local|upvalue|field) '([^']+)' \(a nil value\)")
 
 
 def _runtime_finding(origin: str, file: str, files: list[str], chunks: list[Chunk], sources: list[bytes],
                      message: str) -> Finding:
     index, line, text = _split_position(message, chunks)
     where = files[index] if index >= 0 else file
+    text, caller = _CALLED_FROM.sub("", text), "".join(_CALLED_FROM.findall(text))
+    finding = _explained_runtime_error(origin, where, line, text, sources[index] if index >= 0 else b"")
+    return finding._replace(message=finding.message + caller) if caller else finding
+
+
+# The prelude's note on an error in a template: the zone line whose call led there.
+_CALLED_FROM = re.compile(r" \(called from [^()]+:\d+\)$")
+
+
+def _explained_runtime_error(origin: str, where: str, line: int, text: str, source: bytes) -> Finding:
     called = _CALL_NIL.search(text)
     if called:
         kind, name = called.groups()
@@ -554,7 +406,7 @@ def _runtime_finding(origin: str, file: str, files: list[str], chunks: list[Chun
     indexed = _INDEX_NIL.search(text)
     if indexed:
         name = indexed.group(2)
-        current = _source_line(sources[index], line) if index >= 0 else ""
+        current = _source_line(source, line)
         dotted = re.search(rf"(?<![\w\"'.]){re.escape(name)}((?:\.[\w-]+)+)", current)
         if dotted:
             written = name + dotted.group(1)

@@ -1,4 +1,8 @@
-"""The Lua sandbox: zone code runs in a worker process, in a fresh Lua runtime per zone.
+"""The Lua sandbox: zone code runs in a worker process, in a fresh Lua 5.1 runtime per zone.
+
+Lua 5.1 (``lupa.lua51``) because LuaDNS runs 5.1: its zone files observe exactly what 5.1 gives
+them (number formatting, ``unpack``, the library, error messages); tests/test_sandbox.py holds
+that to Debian's ``lua5.1``.
 
 Three layers hold it in:
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import struct
 import subprocess
@@ -36,8 +41,8 @@ LUA_DIR = Path(__file__).parent / "lua"
 @dataclass(frozen=True)
 class SandboxLimits:
     """Per-zone limits (``[sandbox]`` in the configuration).  The defaults let a 1,000,000-record
-    zone of plain record calls through (it needs ~400 MiB of Lua heap and ~6 s of CPU here) and stop
-    an endless loop within seconds, so one bad zone does not hold up a CI run for long."""
+    zone of plain record calls through (see bench/README.md for what it takes) and stop an endless
+    loop within seconds, so one bad zone does not hold up a CI run for long."""
 
     cpu_seconds: float = 10.0  # Lua CPU time (instruction hook), compile included
     memory_bytes: int = 1 << 30  # Lua heap (lupa max_memory)
@@ -60,7 +65,8 @@ class SandboxResult:
 
     ``status``: "ok", "syntax" (``error`` = chunk number TAB message), "error" (a Lua error),
     or "killed" (the worker died or was killed: ``error`` says why).  ``limit`` is "", "cpu",
-    "memory", "records", "wall" or "process".  ``columns`` holds the prelude's tab/newline
+    "memory", "records", "wall" or "process".  ``compiled`` says how the zone file was compiled:
+    "whole", or "split" (``split_constant_tables``).  ``columns`` holds the prelude's tab/newline
     separated columns (see ``lua_zone``), keyed by name.
     """
 
@@ -72,12 +78,96 @@ class SandboxResult:
     limit_line: int = 0
     count: int = 0
     finding_count: int = 0
+    compiled: str = ""
     columns: dict[str, bytes] | None = None
 
 
-# Order of the values `run` in prelude.lua returns after the fixed header values.
-COLUMN_NAMES = ("names", "types", "ttls", "datas", "files", "lines", "fix", "findings")
-TAIL_NAMES = ("services", "ignores", "secondaries", "secondary_ns")
+# The fields of the table `run` in prelude.lua returns: the header values, then the columns.
+HEADER_FIELDS = {"status": "status", "error": "error", "limit": "limit", "limit_message": "limit_message",
+                 "limit_file": "limit_chunk", "limit_line": "limit_line", "count": "count",
+                 "finding_count": "finding_count", "compiled": "compiled"}
+COLUMN_NAMES = ("names", "types", "ttls", "datas", "files", "lines", "fix", "findings", "services", "ignores",
+                "secondaries", "secondary_ns")
+
+
+# --------------------------------------------------------------------------------------------
+# Huge zone files: one constant table per closure
+# --------------------------------------------------------------------------------------------
+# A Lua 5.1 function holds at most 2^18 - 1 constants, so a generated file of a million record
+# calls does not compile ("constant table overflow"; LuaDNS's Lua 5.1 refuses it too).  For big
+# files the worker also hands the prelude a rewritten source in which runs of whole-line literal
+# record calls are wrapped, on their own lines, in `if true then (function() ... end)() end`, so
+# each closure has a constant table of its own.  The prelude compiles the rewrite and, if it
+# does not compile, the file as written (whose error is then reported).
+#
+# Why the rewrite means the same: in each run of at least three consecutive call lines that start
+# in code (not inside a long string, a long comment or a string continued over a line), only the
+# lines strictly inside the run are wrapped.  The line before the wrapper is a complete call and
+# the line after it starts with a name, so `if` can only stand where a statement starts, and if
+# the rewrite compiles, the original compiles with the same statements in its place.  The wrapped
+# statements are calls of record-function names with literal arguments: they declare no local,
+# use no `...`, `return` or `break`, and name at most 17 variables (a global stays a global, a
+# local becomes an upvalue of the same variable), so running them in an immediately called
+# closure has the same effect.  What differs is invisible to zone files without `debug`: one more
+# stack frame (an `error(message, 3)` in a user-redefined record function would name another
+# line) and "upvalue" instead of "local" in the message when such a variable holds nil.
+
+SPLIT_THRESHOLD = 512 << 10  # bytes: smaller files cannot hold 2^18 constants in practice
+LINES_PER_CLOSURE = 10_000  # at most 9 constants a line: well under 2^18 per closure
+_LITERAL = rb"""(?:"[^"\\\n]*"|'[^'\\\n]*'|[0-9]+)"""
+_CALL_LINE = (rb"[ \t]*(?:a|aaaa|cname|ns|ptr|txt|spf|mx|srv|caa|sshfp|tlsa|ds|alias|dname|https|svcb)"
+              rb"[ \t]*\([ \t]*" + _LITERAL + rb"(?:[ \t]*,[ \t]*" + _LITERAL + rb"){0,7}[ \t]*\)[ \t]*;?[ \t\r]*\n")
+_CALL_RUN = re.compile(rb"^(?:" + _CALL_LINE + rb"){3,%d}" % LINES_PER_CLOSURE, re.MULTILINE)
+# Where a token that can span lines, or hide code, may start; and the whole token.
+_TOKEN_START = re.compile(rb"""--|\[=*\[|["']""")
+_LONG_BRACKET = re.compile(rb"\[(=*)\[.*?\]\1\]", re.DOTALL)
+_LONG_OPEN = re.compile(rb"\[=*\[")
+_LINE_COMMENT = re.compile(rb"--[^\n]*")
+_SHORT_STRING = re.compile(rb""""(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'""", re.DOTALL)
+OPEN_CLOSURE, CLOSE_CLOSURE = b"if true then (function() ", b" end)() end"
+
+
+def _token_end(source: bytes, start: int) -> int:
+    """End of the string or comment starting at ``start``; -1 if it never ends."""
+    if source.startswith(b"--", start):
+        long = _LONG_BRACKET.match(source, start + 2)
+        if long:
+            return long.end()
+        if _LONG_OPEN.match(source, start + 2):
+            return -1  # an unfinished long comment
+        return _LINE_COMMENT.match(source, start).end()
+    match = (_LONG_BRACKET if source[start] == 0x5B else _SHORT_STRING).match(source, start)
+    return match.end() if match else -1
+
+
+def split_constant_tables(source: bytes) -> bytes | None:
+    """``source`` with its runs of literal call lines wrapped in closures (line numbers kept), or
+    None when nothing would be wrapped or the file cannot be read that way (see above)."""
+    parts, copied, code_from, wrapped = [], 0, 0, 0
+    for run in _CALL_RUN.finditer(source):
+        start, end = run.span()
+        # Is `start` in code?  Skip over strings and comments between the last known point and it.
+        position = code_from
+        while position < start:
+            token = _TOKEN_START.search(source, position, start)
+            if token is None:
+                break
+            position = _token_end(source, token.start())
+            if position < 0:
+                return None
+        if position > start:  # the run begins inside a string or comment: leave it alone
+            code_from = position
+            continue
+        code_from = end
+        second = source.index(b"\n", start) + 1
+        last = source.rindex(b"\n", start, end - 1) + 1
+        parts += [source[copied:second], OPEN_CLOSURE, source[second:last - 1], CLOSE_CLOSURE]
+        copied = last - 1
+        wrapped += 1
+    if not wrapped:
+        return None
+    parts.append(source[copied:])
+    return b"".join(parts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -85,10 +175,13 @@ TAIL_NAMES = ("services", "ignores", "secondaries", "secondary_ns")
 # --------------------------------------------------------------------------------------------
 
 
-def _write_frame(fd: int, header: dict, payload: bytes = b"") -> None:
+def _write_frame(fd: int, header: dict, payload: bytes | Sequence[bytes] = b"") -> None:
+    """One frame; ``payload`` may come in parts (written one after the other, never joined)."""
+    parts = [payload] if isinstance(payload, bytes) else payload
     data = json.dumps(header).encode()
-    _write_all(fd, struct.pack(">IQ", len(data), len(payload)) + data)
-    _write_all(fd, payload)
+    _write_all(fd, struct.pack(">IQ", len(data), sum(map(len, parts))) + data)
+    for part in parts:
+        _write_all(fd, part)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -136,20 +229,18 @@ def _deny_attribute(obj: object, name: object, is_setting: bool) -> object:
     raise AttributeError("zone code cannot access Python objects")
 
 
-def evaluate_in_process(origin: str, chunks: Sequence[Chunk], *, default_ttl: int,
-                        limits: SandboxLimits) -> SandboxResult:
+def evaluate_in_process(origin: str, chunks: Sequence[Chunk], *, default_ttl: int, limits: SandboxLimits,
+                        split_threshold: int = SPLIT_THRESHOLD) -> SandboxResult:
     """Run ``chunks`` (templates then the zone) in a fresh runtime in THIS process.
 
     Only the worker calls this: without the process-level limits a C-level hang would hang the
-    caller.  Exposed for the worker and for debugging.
+    caller.  Exposed for the worker and for debugging.  A zone file longer than
+    ``split_threshold`` bytes is also offered split into closures (``split_constant_tables``).
     """
-    # Lua 5.4, not 5.1 (what LuaDNS runs): a Lua 5.1 function holds at most 2^18 constants, so a
-    # 1,000,000-line zone file fails to compile with "constant table overflow", while 5.4 loads
-    # it in ~2 s.  The prelude restores what 5.1 zone files use (unpack, table.getn, math.mod,
-    # math.pow, integral floats printed without ".0" by tostring and in names/TTLs).
-    from lupa import lua54  # imported here: only the worker needs Lua
+    # Lua 5.1, as on LuaDNS: zone files observe exactly what 5.1 gives them.
+    from lupa import lua51  # imported here: only the worker needs Lua
 
-    runtime = lua54.LuaRuntime(
+    runtime = lua51.LuaRuntime(
         encoding=None,
         register_eval=False,
         register_builtins=False,
@@ -158,28 +249,38 @@ def evaluate_in_process(origin: str, chunks: Sequence[Chunk], *, default_ttl: in
         max_memory=limits.memory_bytes,
     )
     try:
-        loader = runtime.eval("function(source) return assert(load(source, '=(prelude)', 't'))() end")
+        loader = runtime.eval("function(source) return assert(loadstring(source, '=(prelude)'))() end")
         run = loader((LUA_DIR / "prelude.lua").read_bytes())
         loader = None
-        arguments: list[object] = [origin.encode(), default_ttl, limits.max_records, float(limits.cpu_seconds),
-                                   (LUA_DIR / "builtin_templates.lua").read_bytes()]
-        for chunk in chunks:
-            arguments += [chunk.name.encode(), chunk.source]
-        values = run(*arguments)
-    except lua54.LuaMemoryError:
+        zone = chunks[-1].source if chunks else b""
+        split = split_constant_tables(zone) if len(zone) > split_threshold else None
+        # In a table, not as arguments: the prelude drops each source once compiled.
+        sources = runtime.table_from([chunk.source for chunk in chunks] + ([split] if split else []))
+        names = runtime.table_from([chunk.name.encode() for chunk in chunks])
+        split = zone = None
+        table = run(origin.encode(), default_ttl, limits.max_records, float(limits.cpu_seconds),
+                    (LUA_DIR / "builtin_templates.lua").read_bytes(), names, sources)
+        sources = names = None
+        values = {field: table[field.encode()] for field in HEADER_FIELDS}
+        columns = {name: _joined(table[name.encode()]) for name in COLUMN_NAMES}
+        table = None
+    except lua51.LuaMemoryError:
         return SandboxResult("error", error="not enough memory", limit="memory",
                              limit_message="memory limit exceeded")
-    except lua54.LuaError as error:  # only if the prelude itself failed: a bug, not a zone error
+    except lua51.LuaError as error:  # only if the prelude itself failed: a bug, not a zone error
         return SandboxResult("error", error=f"sandbox failure: {error}")
     finally:
         runtime = None
-    status, error, limit, limit_message, limit_chunk, limit_line, count = values[:7]
-    columns = dict(zip(COLUMN_NAMES, values[7:15]))
-    finding_count = values[15]
-    columns.update(zip(TAIL_NAMES, values[16:16 + len(TAIL_NAMES)]))
-    return SandboxResult(status.decode(), error.decode("utf-8", "replace"), limit.decode(),
-                         limit_message.decode("utf-8", "replace"), limit_chunk, limit_line, count,
-                         finding_count, columns)
+    header = {HEADER_FIELDS[field]: value.decode("utf-8", "replace") if isinstance(value, bytes) else int(value)
+              for field, value in values.items()}
+    return SandboxResult(columns=columns, **header)
+
+
+def _joined(column: object) -> bytes:
+    """A column the prelude returns as a string or as an array of strings (its pieces)."""
+    if isinstance(column, bytes):
+        return column
+    return b"".join(column.values())
 
 
 def _set_process_limits(limits: SandboxLimits) -> None:
@@ -217,7 +318,7 @@ def worker_main() -> None:
     import resource
 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGXCPU must not leave core files
-    import lupa.lua54  # noqa: F401  (loaded before measuring the base address space)
+    import lupa.lua51  # noqa: F401  (loaded before measuring the base address space)
 
     _BASE_ADDRESS_SPACE = _virtual_size()
     requests, replies = sys.stdin.fileno(), sys.stdout.fileno()
@@ -235,7 +336,8 @@ def worker_main() -> None:
         payload = b""
         _set_process_limits(limits)
         try:
-            result = evaluate_in_process(header["origin"], chunks, default_ttl=header["default_ttl"], limits=limits)
+            result = evaluate_in_process(header["origin"], chunks, default_ttl=header["default_ttl"], limits=limits,
+                                         split_threshold=header["split_threshold"])
         except MemoryError:
             result = SandboxResult("error", error="not enough memory", limit="process",
                                    limit_message="the evaluation ran out of process memory")
@@ -245,7 +347,7 @@ def worker_main() -> None:
         sizes = [len(columns[name]) for name in names]
         reply = {key: value for key, value in asdict(result).items() if key != "columns"}
         reply["columns"] = [[name, size] for name, size in zip(names, sizes)]
-        body = b"".join(columns[name] for name in names)
+        body = [columns[name] for name in names]
         result = columns = None
         _write_frame(replies, reply, body)
 
@@ -262,8 +364,10 @@ class LuaSandbox:
     fresh one is started for the next zone.
     """
 
-    def __init__(self, limits: SandboxLimits = SandboxLimits()) -> None:
+    def __init__(self, limits: SandboxLimits = SandboxLimits(), *, split_threshold: int | None = None) -> None:
         self.limits = limits
+        # Tests lower it (here or SPLIT_THRESHOLD) to hold the split file to the file as written.
+        self.split_threshold = SPLIT_THRESHOLD if split_threshold is None else split_threshold
         self._process: subprocess.Popen | None = None
 
     def __enter__(self) -> "LuaSandbox":
@@ -318,6 +422,7 @@ class LuaSandbox:
             "origin": origin,
             "default_ttl": default_ttl,
             "limits": asdict(limits),
+            "split_threshold": self.split_threshold,
             "chunks": [[chunk.name, len(chunk.source)] for chunk in chunks],
         }
         try:
@@ -335,9 +440,9 @@ class LuaSandbox:
             return SandboxResult("killed", error=_death_reason(returncode), limit="process",
                                  limit_message="process limit exceeded")
         reply, payload = frame
-        columns, offset = {}, 0
+        columns, offset, view = {}, 0, memoryview(payload)
         for name, size in reply.pop("columns"):
-            columns[name] = payload[offset:offset + size]
+            columns[name] = view[offset:offset + size]  # views: a million-record zone is not copied again
             offset += size
         return SandboxResult(columns=columns, **reply)
 

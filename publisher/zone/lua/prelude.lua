@@ -8,16 +8,16 @@
 -- the runner always regains control after a limit trips.
 
 local debug_getinfo, debug_sethook = debug.getinfo, debug.sethook
-local load, clock, collectgarbage = load, os.clock, collectgarbage
+local loadstring, setfenv, clock, collectgarbage = loadstring, setfenv, os.clock, collectgarbage
 local type, tostring, tonumber, error, pcall, xpcall = type, tostring, tonumber, error, pcall, xpcall
 local select, pairs, ipairs, next = select, pairs, ipairs, next
 local setmetatable, getmetatable, rawget = setmetatable, getmetatable, rawget
 local s_lower, s_upper, s_find, s_match = string.lower, string.upper, string.find, string.match
 local s_format, s_gsub, s_sub, s_byte, s_gmatch = string.format, string.gsub, string.sub, string.byte, string.gmatch
 local s_char, s_rep = string.char, string.rep
-local t_concat, t_unpack, t_sort, t_pack = table.concat, table.unpack, table.sort, table.pack
-local m_type, m_floor, m_fmod = math.type, math.floor, math.fmod
-local co_create, co_resume, co_close = coroutine.create, coroutine.resume, coroutine.close
+local t_concat, t_sort, unpack = table.concat, table.sort, unpack
+local m_floor = math.floor
+local co_create, co_resume = coroutine.create, coroutine.resume
 
 local TRUSTED = "=(prelude)"
 local HOOK_COUNT = 10000 -- instructions between CPU-time checks
@@ -29,13 +29,14 @@ local function copy(t)
   for k, v in next, t do c[k] = v end
   return c
 end
-local STRING, TABLE, MATH, UTF8, COROUTINE = copy(string), copy(table), copy(math), copy(utf8), copy(coroutine)
+local STRING, TABLE, MATH, COROUTINE = copy(string), copy(table), copy(math), copy(coroutine)
 STRING.dump = nil
 
 -- Nothing that reaches outside survives in the global table (zone code never sees it anyway:
 -- it runs in its own environment table; this is defence in depth).
 for _, key in ipairs({"debug", "os", "io", "package", "load", "loadfile", "dofile", "require",
-                      "collectgarbage", "python", "loadstring", "module"}) do
+                      "collectgarbage", "python", "loadstring", "module", "setfenv", "getfenv",
+                      "newproxy", "gcinfo"}) do
   _G[key] = nil
 end
 
@@ -53,11 +54,13 @@ end
 -- State of this zone's evaluation
 ----------------------------------------------------------------------------------------------
 local ORIGIN, ZONE_A, DOT_A, DOT_ORIGIN, DEFAULT_TTL, MAX_RECORDS
+local FAST_OWNER_MAX = 0 -- longest owner name the fast path of owner() accepts
 local N = 0
 local NAMES, TYPES, TTLS, DATAS, FILES, LINES, FIX = {}, {}, {}, {}, {}, {}, {}
 local FINDINGS, NFINDINGS = {}, 0
 local SERVICES, IGNORES, SECONDARIES, SECONDARY_NS = {}, {}, {}, {}
 local FILE_INDEX = {} -- chunk source ("=example.com.lua") -> 1-based file number
+local CHUNK_NAMES = {} -- file number -> chunk name
 local LIMIT, LIMIT_MESSAGE, LIMIT_FILE, LIMIT_LINE = "", "", 0, 0
 local DEADLINE = 0
 local LAST_FILE, LAST_LINE = 0, 0
@@ -72,29 +75,37 @@ end
 -- The zone file or template line responsible for what is happening now: the innermost frame
 -- whose chunk is one of the repository's files (template helpers report their own line).
 -- Frames are matched by function (cached), which is much cheaper than asking for their source.
+-- A tail call leaves a frame without a function (Lua 5.1): skipped.
 local FILE_OF_FUNCTION = setmetatable({}, {__mode = "k"})
 local function where(level)
   level = level or 2
   while true do
     local info = debug_getinfo(level, "fl")
-    if not info then return 0, 0 end
+    if not info then return 0, 0, level end
     local fn = info.func
-    local index = FILE_OF_FUNCTION[fn]
-    if index == nil then
-      index = FILE_INDEX[debug_getinfo(fn, "S").source] or false
-      FILE_OF_FUNCTION[fn] = index
+    if fn then
+      local index = FILE_OF_FUNCTION[fn]
+      if index == nil then
+        index = FILE_INDEX[debug_getinfo(fn, "S").source] or false
+        FILE_OF_FUNCTION[fn] = index
+      end
+      if index then return index, info.currentline, level end
     end
-    if index then return index, info.currentline end
     level = level + 1
   end
 end
 
--- Integral floats print without ".0" (Lua 5.1 printed 300.0 as "300").
-local function numtext(v)
-  if m_type(v) == "float" and v == m_floor(v) and v > -9.2e18 and v < 9.2e18 then
-    return s_format("%d", v)
+-- " (called from example.com.lua:12)" when the line responsible lies in a template (file
+-- `index`, found at stack `level`): the zone line whose call led there, further up the stack.
+local ZONE_INDEX = 0
+local function called_from(index, level)
+  if index == ZONE_INDEX or index == 0 then return "" end
+  while true do
+    local file, line, found = where(level + 1)
+    if file == 0 then return "" end
+    if file == ZONE_INDEX then return " (called from " .. CHUNK_NAMES[file] .. ":" .. line .. ")" end
+    level = found
   end
-  return tostring(v)
 end
 
 local function got(v)
@@ -104,7 +115,7 @@ local function got(v)
     return s_format("%q", v)
   elseif t == "number" then
     if v ~= v then return "NaN" end
-    return numtext(v)
+    return tostring(v)
   elseif t == "nil" then
     return "nil"
   end
@@ -114,8 +125,9 @@ end
 local function finding(severity, code, fname, message)
   NFINDINGS = NFINDINGS + 1
   if NFINDINGS <= MAX_FINDINGS then
-    local file, line = where()
+    local file, line, level = where()
     if fname then message = fname .. ": " .. message end
+    message = message .. called_from(file, level)
     FINDINGS[NFINDINGS] = severity .. "\t" .. code .. "\t" .. file .. "\t" .. line .. "\t" .. esc(message)
   end
   return nil
@@ -123,14 +135,10 @@ end
 local function problem(code, fname, message) return finding("error", code, fname, message) end
 local function warning(code, fname, message) return finding("warning", code, fname, message) end
 
--- A whole number in lo..hi, from an integer, an integral float or a decimal string; else nil.
+-- A whole number in lo..hi, from a number or a decimal string; else nil.
 local function whole(v, lo, hi)
-  local t = m_type(v)
-  if t == "integer" then
-    if v >= lo and v <= hi then return v end
-    return nil
-  elseif t == "float" then
-    if v == m_floor(v) and v >= lo and v <= hi then return m_floor(v) end
+  if type(v) == "number" then
+    if v == m_floor(v) and v >= lo and v <= hi then return v end
     return nil
   elseif type(v) == "string" and s_find(v, "^%d+$") and #v < 12 then
     local n = tonumber(v)
@@ -138,6 +146,14 @@ local function whole(v, lo, hi)
   end
   return nil
 end
+
+-- Decimal text of the whole numbers 0..65535 that priorities, weights and ports take, made once
+-- each (Lua 5.1 formats a number with sprintf on every concatenation).
+local NUMBER_TEXT = setmetatable({}, {__index = function(cache, n)
+  local text = tostring(n)
+  cache[n] = text
+  return text
+end})
 
 local function number_arg(fname, v, what, lo, hi, default)
   if v == nil and default ~= nil then return default end
@@ -150,7 +166,6 @@ end
 
 local function ttl_arg(fname, v)
   if v == nil then return DEFAULT_TTL end
-  if m_type(v) == "integer" and v >= 0 and v <= 2147483647 then return v end
   local n = whole(v, 0, 2147483647)
   if n == nil then
     return problem("invalid-ttl", fname,
@@ -195,10 +210,17 @@ local function owner(fname, name)
   local t = type(name)
   if t == "string" then
     if name == "" then return "@" end
-    -- Fast path: a plain lower-case single label, e.g. "www" or "host123".
-    if #name < 64 and name ~= ZONE_A and s_find(name, "^[%l%d_%-]+$") then return name end
+    -- Fast paths: plain lower-case labels, e.g. "www", "host123" or "_sip._tcp.pbx", short
+    -- enough that no label and not the whole name can be too long.
+    if #name <= FAST_OWNER_MAX and name ~= ZONE_A then
+      if s_find(name, "^[%l%d_%-]+$") then return name end
+      if s_find(name, "^[%l%d_%-]+%.[%l%d_%-%.]*[%l%d_%-]$") and not s_find(name, "..", 1, true)
+          and s_sub(name, -#DOT_A) ~= DOT_A then
+        return name
+      end
+    end
   elseif t == "number" then
-    name = numtext(name)
+    name = tostring(name)
   elseif t == "nil" then
     return problem("nil-name", fname,
       "the name is nil (an undefined variable?); write a quoted name such as \"www\", or \"\" (or _a) for the apex")
@@ -273,10 +295,20 @@ local function emit(relative, name, rtype, data, ttl, fix)
   local n = N + 1
   N = n
   NAMES[n], TYPES[n], TTLS[n], DATAS[n] = relative, rtype, ttl, data
-  FILES[n], LINES[n] = where(4) -- where, emit, the record function, its caller (emit is never tail-called)
+  -- The caller of the record function (emit is never tail-called); usually a zone-file frame.
+  local info = debug_getinfo(3, "fl")
+  local file = info and info.func and FILE_OF_FUNCTION[info.func]
+  if file then
+    FILES[n], LINES[n] = file, info.currentline
+  else
+    FILES[n], LINES[n] = where(4) -- where, emit, the record function, its caller
+  end
   if fix then
     FIX[#FIX + 1] = n
-    if rtype ~= "AAAA" then DATAS[n] = esc(data) end -- raw zone-file text: may hold newlines
+    if rtype ~= "AAAA" then
+      DATAS[n] = esc(data) -- raw zone-file text: may hold newlines
+      rtype = s_sub(rtype, 2) -- "?CAA" (canonicalised by Python) or "!CAA" (from rr()) is a CAA
+    end
   end
   return {name = name, type = rtype, content = data, ttl = ttl}
 end
@@ -309,11 +341,12 @@ end
 local TXT_SPECIAL = "[%z\1-\31\"\\\127-\255]"
 
 local function quoted(s)
+  if not s_find(s, TXT_SPECIAL) then return "\"" .. s .. "\"" end
   return "\"" .. s_gsub(s, TXT_SPECIAL, TXT_ESCAPES) .. "\""
 end
 
 local function txt_strings(fname, text, parts)
-  if type(text) == "number" then text = numtext(text) end
+  if type(text) == "number" then text = tostring(text) end
   if type(text) ~= "string" then
     return problem("invalid-argument", fname, "text must be a string, got " .. got(text))
   end
@@ -340,7 +373,7 @@ local function txt_data(fname, text)
 end
 
 local function text_arg(fname, v, what)
-  if type(v) == "number" then return numtext(v) end
+  if type(v) == "number" then return tostring(v) end
   if type(v) ~= "string" then
     return problem("invalid-argument", fname, what .. " must be a string, got " .. got(v))
   end
@@ -402,7 +435,7 @@ end
 function R.mx(name, exchanger, prio, ttl)
   local o, x = owner("mx", name), target("mx", exchanger, "exchanger")
   local p, t = number_arg("mx", prio, "priority", 0, 65535, 0), ttl_arg("mx", ttl)
-  if o and x and p and t then return (emit(o, name, "MX", p .. " " .. x, t)) end
+  if o and x and p and t then return (emit(o, name, "MX", NUMBER_TEXT[p] .. " " .. x, t)) end
 end
 
 function R.srv(name, target_name, port, prio, weight, ttl)
@@ -411,7 +444,9 @@ function R.srv(name, target_name, port, prio, weight, ttl)
   local p = number_arg("srv", prio, "priority", 0, 65535, 0)
   local w = number_arg("srv", weight, "weight", 0, 65535, 0)
   local t = ttl_arg("srv", ttl)
-  if o and x and po and p and w and t then return (emit(o, name, "SRV", p .. " " .. w .. " " .. po .. " " .. x, t)) end
+  if o and x and po and p and w and t then
+    return (emit(o, name, "SRV", NUMBER_TEXT[p] .. " " .. NUMBER_TEXT[w] .. " " .. NUMBER_TEXT[po] .. " " .. x, t))
+  end
 end
 
 function R.caa(name, value, tag, flag, ttl)
@@ -462,10 +497,10 @@ local function svc_value(v)
   local t = type(v)
   if t == "table" then
     local items = {}
-    for i = 1, #v do items[i] = type(v[i]) == "number" and numtext(v[i]) or tostring(v[i]) end
+    for i = 1, #v do items[i] = tostring(v[i]) end
     v = t_concat(items, ",")
   elseif t == "number" then
-    return numtext(v)
+    return tostring(v)
   elseif t ~= "string" then
     v = tostring(v)
   end
@@ -531,6 +566,8 @@ end
 local function service(kind, name, url, mode, ttl)
   local file, line = where()
   SERVICES[#SERVICES + 1] = t_concat({kind, esc(name), esc(url), mode, ttl, file, line}, "\t")
+  warning("service-not-published", kind, name .. " -> " .. url .. " is not published by this tool " ..
+    "(until a provider serves them): LuaDNS's " .. kind .. " service has no DNS record to publish")
   return {name = name, type = s_upper(kind), content = url, ttl = ttl}
 end
 
@@ -552,18 +589,50 @@ function R.forward(mailbox, email, ttl)
   if m and e and t then return service("forward", s_lower(m), e, 0, t) end
 end
 
+-- The server named in slave(): "ns1" and names ending in the zone name are inside the zone (they
+-- get an address record), other names with a dot are external servers.  Returns the absolute
+-- name and, for a server inside the zone, its owner name relative to the origin.
+local function secondary_server(name)
+  if type(name) == "string" then
+    local l = s_lower(name)
+    local inside
+    if s_byte(l, -1) == 46 then
+      inside = l == ORIGIN or s_sub(l, -#DOT_ORIGIN) == DOT_ORIGIN
+    else
+      inside = l == "" or l == ZONE_A or s_sub(l, -#DOT_A) == DOT_A or not s_find(l, ".", 1, true)
+    end
+    if not inside then return target("slave", name, "name"), nil end
+  end
+  local relative = owner("slave", name)
+  if relative then return absolute(relative), relative end
+  return nil
+end
+
+local SECONDARY_RECORDS, SECONDARY_PAIRS = {}, {} -- server -> its NS record; "server ip" -> true
+
 function R.slave(name, ip, ttl)
-  local server, t = target("slave", name, "name"), ttl_arg("slave", ttl)
+  local server, relative = secondary_server(name)
+  local t = ttl_arg("slave", ttl)
   local v4 = ipv4(ip)
   if not v4 and not looks_ipv6(ip) then
     return problem("invalid-argument", "slave", "ip must be the secondary server's IP address, got " .. got(ip))
   end
   if not (server and t) then return nil end
+  local pair = server .. " " .. ip
+  if SECONDARY_PAIRS[pair] then
+    warning("duplicate-slave", "slave", got(name) .. " with " .. got(ip) ..
+      " is listed twice; remove one of the two lines")
+    return SECONDARY_RECORDS[server]
+  end
+  SECONDARY_PAIRS[pair] = true
   SECONDARIES[#SECONDARIES + 1] = ip
   SECONDARY_NS[#SECONDARY_NS + 1] = server
-  local record = emit("@", "", "NS", server, t)
-  if server == ORIGIN or s_sub(server, -#DOT_ORIGIN) == DOT_ORIGIN then
-    local relative = server == ORIGIN and "@" or s_sub(server, 1, -#DOT_ORIGIN - 1)
+  local record = SECONDARY_RECORDS[server]
+  if not record then -- one NS per server, however many addresses it transfers from
+    record = emit("@", "", "NS", server, t)
+    SECONDARY_RECORDS[server] = record
+  end
+  if relative then
     if v4 then emit(relative, name, "A", ip, t) else emit(relative, name, "AAAA", ip, t, true) end
   end
   return record
@@ -592,13 +661,14 @@ function R.ignore(pattern, rtype)
     end
     ty = s_upper(rtype)
   end
-  IGNORES[#IGNORES + 1] = esc(p) .. "\t" .. ty
+  local file, line = where()
+  IGNORES[#IGNORES + 1] = esc(p) .. "\t" .. ty .. "\t" .. file .. "\t" .. line
   return nil
 end
 
 local function concat(a, b)
-  if type(a) == "number" then a = numtext(a) end
-  if type(b) == "number" then b = numtext(b) end
+  if type(a) == "number" then a = tostring(a) end
+  if type(b) == "number" then b = tostring(b) end
   if type(a) ~= "string" or type(b) ~= "string" then
     local which = type(a) ~= "string" and "first" or "second"
     error("concat: the " .. which .. " argument must be a string, got " .. got(type(a) ~= "string" and a or b), 2)
@@ -643,50 +713,40 @@ local function safe_setmetatable(t, mt)
   return setmetatable(t, mt)
 end
 
-local function user_tostring(v)
-  if m_type(v) == "float" then return numtext(v) end
-  return tostring(v)
-end
-
 local BUILTIN_TEMPLATES -- compiled chunk of builtin_templates.lua
+
+local function pack(...) return {n = select("#", ...), ...} end
 
 local function new_environment()
   local env = {}
-  for _, key in ipairs({"assert", "error", "ipairs", "next", "pairs", "pcall", "xpcall", "select",
-                        "tonumber", "type", "rawequal", "rawget", "rawset", "rawlen", "getmetatable",
+  for _, key in ipairs({"assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber",
+                        "tostring", "type", "unpack", "rawequal", "rawget", "rawset", "getmetatable",
                         "_VERSION"}) do
     env[key] = _G[key]
   end
-  env.tostring = user_tostring
   -- An error raised by the CPU hook reaches the message handler while Lua still has hooks off,
   -- so a handler that loops could never be stopped: once over the limit, skip user handlers.
-  env.xpcall = function(f, handler, ...)
+  env.xpcall = function(f, handler)
     return xpcall(f, function(e)
       if OVER then return e end
       return handler(e)
-    end, ...)
+    end)
   end
   env.setmetatable = safe_setmetatable
   env.print = function() end
-  env.unpack = t_unpack
   env.string = copy(STRING)
   ZONE_STRING = env.string
   env.table = copy(TABLE)
-  env.table.getn = function(t) return #t end
   env.math = copy(MATH)
-  env.math.mod = m_fmod
-  env.math.pow = function(x, y) return x ^ y end
-  env.math.ldexp = function(m, e) return m * 2.0 ^ e end
-  env.utf8 = copy(UTF8)
+  -- Coroutines get the CPU hook too (Lua 5.1 keeps one hook function per thread).
   local co = copy(COROUTINE)
   co.create = function(f) return hooked(co_create(f)) end
   co.wrap = function(f)
     local thread = hooked(co_create(f))
     return function(...)
-      local results = t_pack(co_resume(thread, ...))
-      if results[1] then return t_unpack(results, 2, results.n) end
-      co_close(thread)
-      error(results[2], 0)
+      local results = pack(co_resume(thread, ...))
+      if results[1] then return unpack(results, 2, results.n) end
+      error(results[2], 2) -- like 5.1's wrap: the caller's position before a string message
     end
   end
   env.coroutine = co
@@ -700,7 +760,7 @@ local function new_environment()
       error("require: only require(\"templates\") is available in zone files, not " .. got(name), 2)
     end
     if not templates then
-      local helpers = {zone = ZONE_A, gsub = s_gsub}
+      local helpers = {zone = ZONE_A}
       templates = BUILTIN_TEMPLATES(copy(R), helpers)
     end
     return templates
@@ -710,18 +770,22 @@ end
 
 -- Message handler of the zone run: an error raised inside the prelude or the built-in templates
 -- (say a bad argument that reached a library function) is re-labelled with the zone or template
--- line that led there, so every error names a repository file.
-local CHUNK_NAMES = {}
+-- line that led there, so every error names a repository file; an error in a template also
+-- names the zone line that called it.
 local function locate(err)
   if type(err) ~= "string" or OVER then return err end
   local internal = s_find(err, "^%(prelude%):%d+: ") or s_find(err, "^%(templates%):%d+: ")
-  for _, name in next, CHUNK_NAMES do
-    if s_sub(err, 1, #name + 1) == name .. ":" then return err end
-  end
-  local file, line = where(2)
+  local file, line, level = where(2)
   if file == 0 then return err end
-  if internal then err = s_gsub(err, "^%([a-z]+%):%d+: ", "") end
-  return CHUNK_NAMES[file] .. ":" .. line .. ": " .. err
+  local labelled = false
+  for _, name in next, CHUNK_NAMES do
+    if s_sub(err, 1, #name + 1) == name .. ":" then labelled = true break end
+  end
+  if not labelled then
+    if internal then err = s_gsub(err, "^%([a-z]+%):%d+: ", "") end
+    err = CHUNK_NAMES[file] .. ":" .. line .. ": " .. err
+  end
+  return err .. called_from(file, level)
 end
 
 local function describe_error(err)
@@ -730,45 +794,91 @@ local function describe_error(err)
   return "error object is " .. got(err)
 end
 
--- Integer columns travel as native 32-bit integers (Python reads them with array("i")): much
--- cheaper than formatting a million numbers as text.
-local s_pack = string.pack
-local PACK_BATCH = 4096
-local PACK_FORMAT = "=" .. s_rep("i4", PACK_BATCH)
-local function pack_integers(column)
-  local parts, n = {}, #column
-  for first = 1, n, PACK_BATCH do
-    local last = first + PACK_BATCH - 1
-    if last <= n then
-      parts[#parts + 1] = s_pack(PACK_FORMAT, t_unpack(column, first, last))
+-- A column as an array of strings that Python joins: each element followed by `separator`, the
+-- last by `last`.  One table.concat of a million elements copies its buffer over and over.
+local PIECE = 4096
+local function pieces(column, separator, last)
+  local out, n = {}, #column
+  for first = 1, n, PIECE do
+    local final = first + PIECE - 1
+    if final >= n then
+      out[#out + 1] = t_concat(column, separator, first, n) .. last
     else
-      parts[#parts + 1] = s_pack("=" .. s_rep("i4", n - first + 1), t_unpack(column, first, n))
+      out[#out + 1] = t_concat(column, separator, first, final) .. separator
     end
   end
-  return t_concat(parts)
+  return out
+end
+
+-- The file column as "file count" runs: nearly every record of a zone comes from one file.
+local function runs(column)
+  local out, n, first = {}, #column, 1
+  for i = 2, n + 1 do
+    if column[i] ~= column[first] then
+      out[#out + 1] = column[first] .. " " .. (i - first)
+      first = i
+    end
+  end
+  return t_concat(out, "\n")
+end
+
+-- The line column as differences from the previous line, in place: mostly 1, whose text is
+-- made once (formatting a million distinct numbers is the slow part of handing them over).
+local function deltas(column)
+  local previous = 0
+  for i = 1, #column do
+    local line = column[i]
+    local step = line - previous
+    column[i] = step >= -65535 and step <= 65535 and NUMBER_TEXT[step] or tostring(step)
+    previous = line
+  end
+  return column
+end
+
+-- Compile a repository file in the zone's environment.  Precompiled chunks are refused: Lua 5.1
+-- loads bytecode without verifying it.
+local function compile(source, name, env)
+  if s_byte(source, 1) == 27 then return nil, name .. ": attempt to load a binary chunk" end
+  local fn, message = loadstring(source, "=" .. name)
+  if fn then setfenv(fn, env) end
+  return fn, message
 end
 
 -- Called once from Python.  Arguments: origin ("example.com."), default TTL, record limit, CPU
--- seconds, builtin templates source, then (chunk name, source) pairs: templates first, zone last.
-local function run(origin, default_ttl, max_records, cpu_seconds, builtin_source, ...)
+-- seconds, builtin templates source, the chunk names (templates first, the zone last) and their
+-- sources, followed by the zone file split into closures if the worker made one (see
+-- sandbox.split_constant_tables).  Returns one table (see sandbox.SandboxResult for its fields).
+local function run(origin, default_ttl, max_records, cpu_seconds, builtin_source, names, sources)
   ORIGIN = origin
   ZONE_A = s_sub(origin, 1, -2)
   DOT_A = "." .. ZONE_A
   DOT_ORIGIN = "." .. ORIGIN
+  FAST_OWNER_MAX = 253 - #ORIGIN
+  if FAST_OWNER_MAX > 63 then FAST_OWNER_MAX = 63 end
   DEFAULT_TTL, MAX_RECORDS = default_ttl, max_records
-  BUILTIN_TEMPLATES = assert(load(builtin_source, "=(templates)", "t", {ipairs = ipairs}))
-  local chunks = t_pack(...)
-  for i = 1, chunks.n, 2 do
-    FILE_INDEX["=" .. chunks[i]] = (i + 1) // 2
-    CHUNK_NAMES[(i + 1) // 2] = chunks[i]
+  BUILTIN_TEMPLATES = assert(loadstring(builtin_source, "=(templates)"))
+  setfenv(BUILTIN_TEMPLATES, {type = type, error = error})
+  local count = #names
+  for i = 1, count do
+    FILE_INDEX["=" .. names[i]] = i
+    CHUNK_NAMES[i] = names[i]
   end
+  ZONE_INDEX = count
 
   local env = new_environment()
+  local compiled = "whole"
   local function body()
-    for i = 1, chunks.n, 2 do
-      local fn, message = load(chunks[i + 1], "=" .. chunks[i], "t", env)
-      chunks[i + 1] = false -- the source text is garbage once compiled
-      if not fn then return "syntax", (i + 1) // 2, message end
+    for i = 1, count do
+      local name, fn, message = names[i], nil, nil
+      if i == count and sources[count + 1] then
+        fn = compile(sources[count + 1], name, env) -- if it fails, the file's own error is reported
+        sources[count + 1] = false
+        if fn then compiled = "split" end
+      end
+      if not fn then fn, message = compile(sources[i], name, env) end
+      sources[i] = false -- the source text is garbage once compiled
+      if not fn then return "syntax", i, message end
+      if i == count then collectgarbage() end -- the sources, before the zone's records pile up
       fn()
     end
     return "ok"
@@ -786,18 +896,24 @@ local function run(origin, default_ttl, max_records, cpu_seconds, builtin_source
   elseif status == "syntax" then
     err = syntax_file .. "\t" .. describe_error(syntax_message)
   end
-  env, chunks, body = nil, nil, nil
-  collectgarbage()
-  local names = N > 0 and t_concat(NAMES, DOT_ORIGIN .. "\n") .. DOT_ORIGIN or ""; NAMES = nil
-  local types = t_concat(TYPES, "\n"); TYPES = nil
-  local ttls = pack_integers(TTLS); TTLS = nil
-  local datas = t_concat(DATAS, "\n"); DATAS = nil
-  local files = pack_integers(FILES); FILES = nil
-  local lines = pack_integers(LINES); LINES = nil
-  return status, err, LIMIT, LIMIT_MESSAGE, LIMIT_FILE, LIMIT_LINE, N,
-    names, types, ttls, datas, files, lines, t_concat(FIX, "\n"),
-    t_concat(FINDINGS, "\n"), NFINDINGS, t_concat(SERVICES, "\n"), t_concat(IGNORES, "\n"),
-    t_concat(SECONDARIES, "\n"), t_concat(SECONDARY_NS, "\n")
+  env, body, sources = nil, nil, nil
+  -- No full collection here: it costs more than the garbage it would free before the copy.
+  local result = {status = status, error = err, limit = LIMIT, limit_message = LIMIT_MESSAGE,
+                  limit_file = LIMIT_FILE, limit_line = LIMIT_LINE, count = N, compiled = compiled,
+                  finding_count = NFINDINGS}
+  result.names = pieces(NAMES, DOT_ORIGIN .. "\n", DOT_ORIGIN); NAMES = nil
+  result.types = pieces(TYPES, "\n", ""); TYPES = nil
+  result.ttls = pieces(TTLS, "\n", ""); TTLS = nil
+  result.datas = pieces(DATAS, "\n", ""); DATAS = nil
+  result.files = runs(FILES); FILES = nil
+  result.lines = pieces(deltas(LINES), "\n", ""); LINES = nil
+  result.fix = t_concat(FIX, "\n")
+  result.findings = t_concat(FINDINGS, "\n")
+  result.services = t_concat(SERVICES, "\n")
+  result.ignores = t_concat(IGNORES, "\n")
+  result.secondaries = t_concat(SECONDARIES, "\n")
+  result.secondary_ns = t_concat(SECONDARY_NS, "\n")
+  return result
 end
 
 return run

@@ -1,0 +1,3 @@
+function heroku(name, app)
+  cname(concat(name, _a), app .. ".herokudns.com")
+end
