@@ -52,7 +52,7 @@ ORIGINS = {
 NOT_ZONES = {"bind/repo/includes/hosts.inc"}  # $INCLUDEd by example.com.bind
 # The zone repositories of the suite (Lua and BIND zones, evaluated as a repository), relative to
 # tests/data: its own, and zones/, the example repository test_commands_lint lints.
-REPOSITORIES = ("lua/repo", "service/repo", "validate/lua-style", "../../zones")
+REPOSITORIES = ("lua/repo", "lua/luadns-style", "service/repo", "validate/lua-style", "../../zones")
 
 # Verdicts of the BIND reader (publisher/zone/bind_zone.py), shown by verdict zones too.
 READER_VERDICTS = {"missing-ttl": "EW", "ttl-from-soa-minimum": "WW", "ttl-from-previous-record": "WW",
