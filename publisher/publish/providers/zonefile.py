@@ -31,7 +31,8 @@ import dns.zone
 
 from publisher.model import DELETE, Change, Record
 from publisher.publish.providers.base import Capabilities, ConcurrentChangeError, ProviderError, Snapshot
-from publisher.publish.providers.rfc2136 import RECORD_TYPES, rdata_to_text, serial_of
+from publisher.publish.providers.rfc2136 import RECORD_TYPES, rdata_to_text
+from publisher.publish.soa import serial_of
 from publisher.rdata import RdataError, canonical_rdata
 from publisher.zone.render import records_to_text
 
