@@ -19,9 +19,15 @@ from urllib.parse import quote
 import requests
 
 from publisher.model import DELETE, Change, Record
-from publisher.publish.providers.base import Capabilities, ConcurrentChangeError, ProviderError, Snapshot
+from publisher.publish.providers.base import (Capabilities, ConcurrentChangeError, Option, OptionSchema, ProviderError,
+                                              Snapshot, schema)
 from publisher.publish.soa import part_serial, serial_of
 from publisher.rdata import RdataError, canonical_rdata
+
+OPTIONS = OptionSchema(schema(
+    api_url=Option(str, required=True), api_key=Option(str, required=True, secret=True), server_id=Option(str),
+    timeout=Option(float), kind=Option(str), nameservers=Option(list),
+))
 
 RECORD_TYPES = frozenset({
     "A", "AAAA", "AFSDB", "CAA", "CDNSKEY", "CDS", "CERT", "CNAME", "DHCID", "DNAME", "DNSKEY", "DS",

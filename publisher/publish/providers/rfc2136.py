@@ -42,12 +42,19 @@ import dns.tsig
 from publisher.model import CREATE, DELETE, UPDATE, Change, Record
 from publisher.publish.providers import axfr
 from publisher.publish.providers.presentation import is_plain
-from publisher.publish.providers.base import Capabilities, ConcurrentChangeError, ProviderError, Snapshot
+from publisher.publish.providers.base import (Capabilities, ConcurrentChangeError, Option, OptionSchema, ProviderError,
+                                              Snapshot, schema)
 from publisher.publish.providers.tsig import TsigKey
 from publisher.publish.soa import part_serial, serial_of
 from publisher.rdata import RdataError, canonical_rdata
 
 # What BIND 9.18 and Knot 3.2 both store and transfer (ALIAS is flattened by the publisher).
+OPTIONS = OptionSchema(schema(
+    server=Option(str, required=True), port=Option(int), timeout=Option(float), max_message_size=Option(int),
+    tsig_keyfile=Option(str, path=True), tsig_name=Option(str), tsig_algorithm=Option(str),
+    tsig_secret=Option(str, secret=True),
+), exclusive=(("tsig_keyfile", "tsig_secret"),))
+
 RECORD_TYPES = frozenset({
     "A", "AAAA", "AFSDB", "CAA", "CDNSKEY", "CDS", "CERT", "CNAME", "DHCID", "DNAME", "DNSKEY", "DS",
     "HINFO", "HTTPS", "IPSECKEY", "KX", "LOC", "MX", "NAPTR", "NS", "OPENPGPKEY", "PTR", "RP", "SMIMEA",
