@@ -135,6 +135,28 @@ def fingerprint(records: Sequence[Record]) -> int:
     return int.from_bytes(digest.digest()[:7], "big")
 
 
+def _host_message(error: Exception) -> str:
+    """What the host said: the exception text, plus the body of an HTTP error response
+    (``requests.HTTPError.response``, used by octodns-powerdns and most API clients)."""
+    message = str(error)
+    body = getattr(getattr(error, "response", None), "text", None)
+    if isinstance(body, str) and body.strip():
+        message += f" ({body.strip()[:500]})"
+    return message[:1000]
+
+
+def _culprit(message: str, changes: Sequence[Change]) -> str:
+    """The record a host error names (the longest owner name it contains), else the first sent."""
+    lowered = message.lower()
+    for change in sorted(changes, key=lambda c: len(c.name), reverse=True):
+        if re.search(rf"(?<![a-z0-9_.-]){re.escape(change.name.rstrip('.'))}(?![a-z0-9_-])", lowered):
+            named = [c for c in changes if c.name == change.name]
+            types = {c.type for c in named}
+            mentioned = [t for t in sorted(types) if t.lower() in lowered] or sorted(types)
+            return f" at record {change.name} {mentioned[0]}"
+    return f" (first record sent: {changes[0].name} {changes[0].type})"
+
+
 class OctoDNSProvider:
     """A DNS host reached through an octoDNS provider class (``octodns_route53.Route53Provider``, …)."""
 
@@ -369,17 +391,9 @@ class OctoDNSProvider:
         try:
             instance.apply(Plan(existing, desired, octo_changes, exists))
         except Exception as error:
-            raise self._error(origin, f"applying {len(octo_changes)} change(s) failed{self._culprit(str(error), changes)}: "
-                                      f"{type(error).__name__}: {str(error)[:500]}") from None
-
-    @staticmethod
-    def _culprit(message: str, changes: Sequence[Change]) -> str:
-        """The record a host error names, else the first one sent."""
-        lowered = message.lower()
-        for change in changes:
-            if change.name.rstrip(".") in lowered:
-                return f" at record {change.name} {change.type}"
-        return f" (first record sent: {changes[0].name} {changes[0].type})"
+            message = _host_message(error)
+            raise self._error(origin, f"applying {len(octo_changes)} change(s) failed{_culprit(message, changes)}: "
+                                      f"{type(error).__name__}: {message}") from None
 
     # ------------------------------------------------------------------ zones
 
