@@ -251,7 +251,9 @@ class OctoDNSProvider:
             owner = rrset.name.lower()
             for text in rrset.rdatas:
                 try:
-                    data = canonical_rdata(rrset._type, text, origin)
+                    # Names in octoDNS values are absolute, trailing dot or not (moto's Route 53
+                    # returns its NS without one): relative to the root, never to the zone.
+                    data = canonical_rdata(rrset._type, text, ".")
                 except (RdataError, ValueError) as error:
                     raise self._error(origin, f"cannot understand {owner} {rrset._type} {text!r}: {error}") from None
                 records.append(Record(owner, rrset._type, int(rrset.ttl), data))
