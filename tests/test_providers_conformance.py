@@ -27,13 +27,14 @@ from tests.servers import unique_zone, wait_for_serial
 pytestmark = pytest.mark.slow
 
 PROVIDERS = ["bind", "knot", "powerdns", "zonefile", "octodns-route53", "octodns-powerdns"]
-# octodns-powerdns sends a TXT value as f'"{value}"' (``PowerDnsBaseProvider._records_for_quoted``):
-# a '"' inside is refused by PowerDNS and text over 255 octets is stored as one over-long string.
 # moto refuses to CREATE an RRset identical to one created (and since deleted) earlier while any
 # record sorts after it (``Route53Backend.change_resource_record_sets`` checks its change journal,
 # then looks the name up with a paginating ``get_record_sets(start_name=…)``); Route 53 accepts it.
 MOTO_RECREATE = "moto refuses to re-CREATE an RRset it once created (its journal check)"
-OCTODNS_POWERDNS_TXT = "octodns-powerdns does not escape '\"' nor split TXT over 255 octets"
+# octodns-powerdns sends a TXT value as f'"{value}"' (``PowerDnsBaseProvider._records_for_quoted``):
+# a '"' inside is refused by PowerDNS (422).  Text over 255 octets goes as one string, which
+# PowerDNS accepts (the native provider's reader refuses such content).
+OCTODNS_POWERDNS_TXT = "octodns-powerdns does not escape '\"' in TXT (PowerDNS answers 422)"
 
 
 @dataclass
