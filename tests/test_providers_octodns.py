@@ -344,6 +344,15 @@ def test_import_from_route53_gives_a_zone_file_that_publishes_back_unchanged(tmp
     assert 'mx("", "mx.example.net", 10' in result.stdout and "ns(" not in result.stdout  # the host's NS stay there
     outcome = only(run(tmp_path, config_text(route53_provider(), zone), apply=True))
     assert outcome.status == UNCHANGED and outcome.changes == (), outcome.changes
+    # The BIND form too (no SOA: the host keeps its own; the publisher generates one anyway).
+    bind = subprocess.run([sys.executable, "-m", "publisher", "import", "--config", str(tmp_path / "config.toml"),
+                           "--provider", "r53", "--zone", zone, "--format", "bind"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert bind.returncode == 0, bind.stderr
+    (tmp_path / "zones" / f"{zone.rstrip('.')}.lua").unlink()
+    (tmp_path / "zones" / f"{zone}bind").write_text(bind.stdout)
+    outcome = only(run(tmp_path, config_text(route53_provider(), zone), apply=True))
+    assert outcome.status == UNCHANGED and outcome.changes == (), (outcome.changes, outcome.findings)
 
 
 # -- PowerDNS through octodns-powerdns, beside the native provider --------------------------------
