@@ -183,6 +183,9 @@ class OctoDNSProvider:
                                          native_alias=False, configures_secondaries=False, host_soa=True)
         self.can_apply = callable(getattr(self._class, "apply", None))
         self._last_read: dict[str, Snapshot | None] = {}
+        # origin -> {(name, type): (ttl, sorted data, octoDNS record)} from the last prepare(), so
+        # the apply that follows in the same run does not build every record a second time.
+        self._prepared: dict[str, dict[tuple[str, str], tuple[int, tuple[str, ...], Any]]] = {}
 
     @classmethod
     def from_options(cls, name: str, options: Mapping[str, Any]) -> "OctoDNSProvider":
@@ -293,6 +296,8 @@ class OctoDNSProvider:
         from octodns.zone import Zone
 
         zone = Zone(origin, [])
+        built: dict[tuple[str, str], tuple[int, tuple[str, ...], Any]] = {}
+        self._prepared[origin] = built
         grouped: dict[tuple[str, str], list[Record]] = {}
         prepared: list[Record] = []
         findings: list[Finding] = []
@@ -334,6 +339,7 @@ class OctoDNSProvider:
                                         f"{' | '.join(r.data for r in normalised)[:300]} (octoDNS's model); "
                                         "that form is published"))
             prepared.extend(normalised)
+            built[(name, rtype)] = (first.ttl, tuple(sorted(r.data for r in normalised)), octo)
         return tuple(prepared), tuple(findings)
 
     # ------------------------------------------------------------------ writing
@@ -368,12 +374,19 @@ class OctoDNSProvider:
 
         desired = existing.copy()  # what the host keeps (its apex NS, dynamic records) stays in the zone
         by_key = {(r.fqdn.lower(), r._type): r for r in existing.records}
+        built = self._prepared.get(origin, {})
         octo_changes = []
         for change in changes:
             old = by_key.get((change.name, change.type))
+            ready = built.get((change.name, change.type))
             try:
-                new = None if change.action == DELETE else OctoRecord.from_rrset(
-                    desired, Rrset(change.name, change.type, change.ttl, list(change.new)), lenient=True)
+                if change.action == DELETE:
+                    new = None
+                elif ready is not None and ready[:2] == (change.ttl, tuple(sorted(change.new))):
+                    new = ready[2]  # as prepare() built and validated it
+                else:
+                    new = OctoRecord.from_rrset(desired, Rrset(change.name, change.type, change.ttl, list(change.new)),
+                                                lenient=True)
             except Exception as error:
                 raise self._error(origin, f"record {change.name} {change.type}: octoDNS cannot represent it: "
                                           f"{type(error).__name__}: {error}") from None
