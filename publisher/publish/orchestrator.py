@@ -320,8 +320,10 @@ class _Run:
             without_serial(current_soa) != without_serial(wanted_soa)
         records_change = bool(changes) or soa_changed or not exists
         serial_after = next_serial(serial) if records_change else serial
+        if records_change and provider.capabilities.host_soa:
+            serial_after = None  # the host sets its own; apply reports the fingerprint it serves
         work.plan = ZonePlan(origin, provider_name, changes, drift + findings, serial, serial_after,
-                             soa=zone_soa(self.config, origin, serial_after, desired),
+                             soa=zone_soa(self.config, origin, serial_after or 0, desired),
                              soa_changed=soa_changed, create_zone=not exists,
                              secondaries=secondaries)
         work.status = BLOCKED if work.plan.blocked else (PLANNED if work.plan.has_changes else UNCHANGED)
