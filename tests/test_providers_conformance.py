@@ -317,3 +317,65 @@ def test_server_down_then_restarted(target: Target) -> None:
     finally:
         target.server.start()
     publish(target, desired)  # the next run converges
+
+
+def test_unsafe_delete_refused_and_ignored_records_kept_through_publish(target: Target, tmp_path) -> None:
+    """The orchestrator against each real provider: a record created at the server that the zone
+    ignore()s survives every apply; deleting more than 30 % needs --force; re-plans are empty."""
+    from publisher.config import load_config_text
+    from publisher.publish.orchestrator import APPLIED, BLOCKED, UNCHANGED, publish
+    from publisher.publish.state import StateStore
+
+    o = target.origin
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    config = load_config_text(f"""
+[source]
+path = "zones"
+[defaults]
+ttl = 300
+nameservers = ["ns1.{o}"]
+hostmaster = "hostmaster.{o}"
+[[provider]]
+name = "{target.provider.name}"
+type = "zonefile"
+directory = "unused"
+[state]
+path = "state.db"
+""", base=tmp_path)
+
+    def run(hosts: range, force: bool = False):
+        lines = [f'ns("", "ns1.{o.rstrip(".")}")', 'a("ns1", "127.0.0.1")', 'ignore("_acme-challenge", "TXT")']
+        lines += [f'a("h{i}", "192.0.2.{i}")' for i in hosts]
+        (zones / f"{o}lua").write_text("\n".join(lines) + "\n")
+        with StateStore(config.state.path) as state:
+            report = publish(config, zones, apply=True, force=force, state=state,
+                             providers={target.provider.name: target.provider})
+        (outcome,) = [outcome for outcome in report.outcomes if outcome.zone == o]
+        return outcome
+
+    def served() -> dict[tuple[str, str], set[str]]:
+        rrsets: dict[tuple[str, str], set[str]] = {}
+        for record in target.provider.read(o).records:
+            rrsets.setdefault((record.name, record.type), set()).add(record.data)
+        return rrsets
+
+    first = run(range(1, 13))
+    assert first.status == APPLIED, first.findings
+    # Someone (an ACME client) adds a record the zone ignore()s, straight at the server.
+    snapshot = target.provider.read(o)
+    token = Record(f"_acme-challenge.{o}", "TXT", 60, '"acme-token"')
+    target.provider.apply(o, diff_records(list(snapshot.records) + [token], snapshot.records),
+                          target.soa(snapshot.serial + 1), snapshot.serial)
+    # Read again (drift); the ignored record is not deleted.  (Only the SOA the test wrote is put
+    # back where the publisher owns it.)
+    again = run(range(1, 13))
+    assert again.status in (UNCHANGED, APPLIED) and again.changes == (), again.changes
+    blocked = run(range(9, 13))  # 8 of 14 records deleted
+    assert blocked.status == BLOCKED and "too-many-deletes" in [f.code for f in blocked.findings]
+    assert (f"h1.{o}", "A") in served()
+    assert run(range(9, 13), force=True).status == APPLIED
+    after = served()
+    assert (f"h1.{o}", "A") not in after and after[(f"h9.{o}", "A")] == {"192.0.2.9"}
+    assert after[(f"_acme-challenge.{o}", "TXT")] == {'"acme-token"'}
+    assert run(range(9, 13)).status == UNCHANGED
