@@ -298,17 +298,28 @@ def test_route53_publish_replan_empty_host_keeps_its_ns_and_soa(tmp_path, moto_r
 
 
 @pytest.mark.slow
-def test_route53_change_at_the_console_is_seen_and_repaired(tmp_path, moto_route53, aws_keys) -> None:
+def test_route53_change_at_the_console_is_seen_and_repaired(tmp_path, moto_route53, aws_keys, caplog) -> None:
+    """With one provider instance kept across runs, as the service keeps them: octodns-route53
+    caches what it read per instance, so a run that reused its instance would not see the edit."""
     zone = unique_zone("r53.test.")
     write_zone(tmp_path, zone)
     text = config_text(route53_provider(), zone)
-    assert only(run(tmp_path, text, apply=True)).status == APPLIED
+    instances: dict = {}
+    with caplog.at_level(logging.DEBUG):
+        assert only(run(tmp_path, text, apply=True, providers=instances)).status == APPLIED
+    assert "r53" in instances
+    octodns_logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("Route53Provider["))
+    assert "access_key_id=***" in octodns_logged  # octodns-route53 logs it at INFO in __init__: masked
+    assert FAKE_CREDENTIALS["access_key_id"] not in octodns_logged
+    # botocore's own DEBUG lines carry the key id as the Authorization header does on the wire;
+    # the secret key appears nowhere.
+    assert FAKE_CREDENTIALS["secret_access_key"] not in "\n".join(r.getMessage() for r in caplog.records)
     client = moto_route53.client()
     (zone_id,) = [z["Id"] for z in client.list_hosted_zones()["HostedZones"] if z["Name"] == zone]
     client.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [{
         "Action": "UPSERT", "ResourceRecordSet": {"Name": f"www.{zone}", "Type": "A", "TTL": 300,
                                                   "ResourceRecords": [{"Value": "203.0.113.50"}]}}]})
-    drift = only(run(tmp_path, text, apply=True))
+    drift = only(run(tmp_path, text, apply=True, providers=instances))
     assert "zone-changed-outside" in [f.code for f in drift.findings] and drift.status == APPLIED
     assert hosted_rrsets(moto_route53, zone)[(f"www.{zone}", "A")] == ["192.0.2.2"]
 
