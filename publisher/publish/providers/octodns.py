@@ -170,7 +170,10 @@ class OctoDNSProvider:
         self._mask = _MaskSecrets(_secret_strings(self._parameters))
         # The octoDNS convention names a provider's logger "Class[id]"; filtering it before the
         # instance exists also masks what its __init__ logs.
-        logging.getLogger(f"{self._class.__name__}[{name}]").addFilter(self._mask)
+        logger = logging.getLogger(f"{self._class.__name__}[{name}]")
+        for stale in [f for f in logger.filters if isinstance(f, _MaskSecrets)]:  # a provider built again
+            logger.removeFilter(stale)
+        logger.addFilter(self._mask)
         # Built once here so a bad parameter is an error now, and because SUPPORTS and
         # SUPPORTS_ROOT_NS may be properties of the instance (YamlProvider); octoDNS constructors
         # make no requests (clients connect on first use).
