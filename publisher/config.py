@@ -5,7 +5,8 @@ Shape (see ``examples/config.toml`` for every key)::
     [source]      path = "zones"  |  url = "…", branch = "main", ssh_key = "…", cache = "var/cache/repo"
     [defaults]    ttl, nameservers, hostmaster, refresh, retry, expire, minimum, resolver,
                   update_threshold, delete_threshold, threshold_min_records, allow_zone_deletion
-    [[provider]]  name, type ("rfc2136" | "powerdns" | "zonefile"), zones = ["*"], + type-specific keys
+    [[provider]]  name, type ("rfc2136" | "powerdns" | "zonefile" | "octodns"), zones = ["*"], + the keys
+                  the type declares (``OPTIONS`` in its module under publisher/publish/providers/)
     [state]       path = "var/state.db"
     [webhook]     tokens = ["sha256:<hex>"], secret, max_body, allowed_branches, repository
     [web]         trusted_proxies = ["CIDR"], read_tokens = ["sha256:<hex>"], [web.users] name = "<hash>"
@@ -21,7 +22,8 @@ Shape (see ``examples/config.toml`` for every key)::
 Secrets are written as ``"env:NAME"`` or ``"file:PATH"`` and resolved here, at load time; an error
 names the key and the reference, never a value.  Relative paths are relative to the config file.
 Unknown keys are errors (a typo in a safety setting must not pass silently), except provider keys
-a provider type does not list, which become warnings the commands print.
+a provider type does not list, which become warnings the commands print (an ``octodns`` provider
+passes them to its class instead, each resolved and masked as a secret).
 """
 
 from __future__ import annotations
@@ -35,24 +37,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-PROVIDER_TYPES = ("rfc2136", "powerdns", "zonefile")
+from publisher.publish.providers import PROVIDER_TYPES, option_schema
 
-# Keys that may hold "env:NAME" / "file:PATH" references.
+# Keys outside [[provider]] that may hold "env:NAME" / "file:PATH" references (a provider type
+# declares its own in its OPTIONS).
 SECRET_KEYS = frozenset({
-    "tsig_secret", "api_key", "secret", "tokens", "smtp_password", "smtp_username", "webhook_secret",
+    "secret", "tokens", "smtp_password", "smtp_username", "webhook_secret",
     "webhook_url",  # Slack-style URLs carry their secret in the path
     "read_tokens",
 })
-
-# Type-specific provider keys (beyond name, type, zones); paths among them resolved against the file.
-PROVIDER_KEYS: Mapping[str, frozenset[str]] = {
-    "rfc2136": frozenset({"server", "port", "tsig_keyfile", "tsig_name", "tsig_algorithm", "tsig_secret",
-                          "timeout", "max_message_size"}),
-    "powerdns": frozenset({"api_url", "api_key", "server_id", "timeout", "kind", "nameservers"}),
-    "zonefile": frozenset({"directory", "reload_command", "check_command", "named_conf", "reconfig_command",
-                           "timeout"}),
-}
-PROVIDER_PATH_KEYS = frozenset({"tsig_keyfile", "directory", "named_conf"})
 
 
 def is_password_hash(value: str) -> bool:
@@ -110,18 +103,20 @@ class Defaults:
 
 @dataclass(frozen=True)
 class ProviderConfig:
-    """One ``[[provider]]`` table; ``options`` holds the type-specific keys, secrets resolved."""
+    """One ``[[provider]]`` table; ``options`` holds the type-specific keys, secrets resolved;
+    ``secrets`` names the options that are secrets (masked in reprs)."""
 
     name: str
     type: str
     zones: tuple[str, ...] = ("*",)
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    secrets: frozenset[str] = frozenset({"tsig_secret", "api_key"})
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.options.get(key, default)
 
     def __repr__(self) -> str:  # secrets masked: configs end up in logs and tracebacks
-        shown = {k: ("***" if k in SECRET_KEYS else v) for k, v in self.options.items()}
+        shown = {k: ("***" if k in self.secrets else v) for k, v in self.options.items()}
         return f"ProviderConfig(name={self.name!r}, type={self.type!r}, zones={self.zones!r}, options={shown!r})"
 
     def serves(self, origin: str) -> bool:
@@ -400,15 +395,22 @@ class _Loader:
                 raise self.error(where, f"{key}: cannot read secret file {path}: {error.strerror}") from error
         return value
 
-    def resolve_secrets(self, where: str, table: Mapping[str, Any]) -> dict[str, Any]:
+    def resolve_secrets(self, where: str, table: Mapping[str, Any],
+                        keys: frozenset[str] = SECRET_KEYS) -> dict[str, Any]:
+        """``table`` with the references of ``keys`` resolved, inside lists and tables too."""
         resolved = dict(table)
-        for key in SECRET_KEYS & set(table):
-            value = table[key]
-            if isinstance(value, str):
-                resolved[key] = self.secret(where, key, value)
-            elif isinstance(value, list):
-                resolved[key] = [self.secret(where, key, v) if isinstance(v, str) else v for v in value]
+        for key in keys & set(table):
+            resolved[key] = self.resolve_value(where, key, table[key])
         return resolved
+
+    def resolve_value(self, where: str, key: str, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.secret(where, key, value)
+        if isinstance(value, list):
+            return [self.resolve_value(where, key, item) for item in value]
+        if isinstance(value, dict):
+            return {k: self.resolve_value(where, f"{key}.{k}", v) for k, v in value.items()}
+        return value
 
     # -- sections --------------------------------------------------------------------------------
 
@@ -515,24 +517,43 @@ class _Loader:
             if kind not in PROVIDER_TYPES:
                 raise self.error(where, f"type must be one of {', '.join(PROVIDER_TYPES)}")
             zones = self.strings(where, "zones", table.get("zones", ["*"]))
-            options = self.resolve_secrets(where, {k: v for k, v in table.items() if k not in ("name", "type", "zones")})
-            unknown = sorted(set(options) - PROVIDER_KEYS[kind])
-            if unknown:
-                self.warnings.append(f"{self.display}: {where}: unknown key{'s' if len(unknown) > 1 else ''} "
-                                     + ", ".join(map(repr, unknown)) + f" for type {kind}")
-            for key in PROVIDER_PATH_KEYS & set(options):
-                options[key] = str(self.path(self.typed(where, key, options[key], str)))
-            self.provider_required(where, kind, options)
-            providers.append(ProviderConfig(name, kind, zones, MappingProxyType(options)))
+            options, secrets = self.provider_options(where, kind,
+                                                     {k: v for k, v in table.items() if k not in ("name", "type", "zones")})
+            providers.append(ProviderConfig(name, kind, zones, MappingProxyType(options), secrets))
         return tuple(providers)
 
-    def provider_required(self, where: str, kind: str, options: Mapping[str, Any]) -> None:
-        required = {"rfc2136": ("server",), "powerdns": ("api_url", "api_key"), "zonefile": ("directory",)}[kind]
-        missing = [key for key in required if key not in options]
+    def provider_options(self, where: str, kind: str, table: Mapping[str, Any]) -> tuple[dict[str, Any], frozenset[str]]:
+        """The options of one ``[[provider]]`` table checked against its type's declared schema:
+        types, required keys, exclusive pairs, secrets resolved, paths made absolute."""
+        declared = option_schema(kind)
+        secrets = declared.secret_keys(tuple(table))
+        options = self.resolve_secrets(where, table, secrets)
+        unknown = sorted(set(options) - set(declared.options))
+        if unknown and not declared.pass_through:
+            self.warnings.append(f"{self.display}: {where}: unknown key{'s' if len(unknown) > 1 else ''} "
+                                 + ", ".join(map(repr, unknown)) + f" for type {kind}")
+        missing = [key for key, option in declared.options.items() if option.required and key not in options]
         if missing:
             raise self.error(where, f"missing {', '.join(missing)} (required for type {kind})")
-        if kind == "rfc2136" and "tsig_keyfile" in options and "tsig_secret" in options:
-            raise self.error(where, "set either tsig_keyfile or tsig_name/tsig_algorithm/tsig_secret, not both")
+        for first, second in declared.exclusive:
+            if first in options and second in options:
+                raise self.error(where, f"set either {first} or {second}, not both")
+        for key, option in declared.options.items():
+            if key not in options:
+                continue
+            kinds = option.kind if isinstance(option.kind, tuple) else (option.kind,)
+            value = options[key]
+            if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                names = " or ".join(k.__name__ for k in kinds)
+                shown = "" if key in secrets else f" ({value!r})"
+                raise self.error(where, f"{key} must be {names}, not {type(value).__name__}{shown}")
+            options[key] = str(self.path(value)) if option.path else value
+        problem = declared.check(options) if declared.check else None
+        if problem:
+            raise self.error(where, problem)
+        return options, secrets
 
     def state(self, table: Mapping[str, Any]) -> StateConfig:
         self.check_keys("[state]", table, {"path"})

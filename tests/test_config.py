@@ -213,3 +213,44 @@ def test_web_table_mistakes_are_named(tmp_path, text, message):
     with pytest.raises(ConfigError, match=re.escape(message)) as error:
         load_config_text(text, base=tmp_path)
     assert "a plain password" not in str(error.value)
+
+
+# -- provider options: one schema per provider type (OPTIONS in its module) ------------------------
+
+
+def test_provider_options_are_checked_against_the_types_schema(tmp_path):
+    with pytest.raises(ConfigError, match=r"'b'.*port must be int, not str"):
+        load('[[provider]]\nname = "b"\ntype = "rfc2136"\nserver = "127.0.0.1"\nport = "53"\n', tmp_path)
+    with pytest.raises(ConfigError, match="set either tsig_keyfile or tsig_secret, not both"):
+        load('[[provider]]\nname = "b"\ntype = "rfc2136"\nserver = "127.0.0.1"\ntsig_keyfile = "k"\n'
+             'tsig_secret = "c2VjcmV0"\n', tmp_path)
+    with pytest.raises(ConfigError) as raised:  # a wrongly typed secret is named, its value is not shown
+        load('[[provider]]\nname = "p"\ntype = "powerdns"\napi_url = "http://x"\napi_key = ["secret-in-list"]\n',
+             tmp_path)
+    assert "api_key must be str" in str(raised.value) and "secret-in-list" not in str(raised.value)
+    config = load('[[provider]]\nname = "p"\ntype = "powerdns"\napi_url = "http://x"\napi_key = "k"\ntimeout = 5\n',
+                  tmp_path)
+    assert config.providers[0].options["timeout"] == 5.0  # an int is a float
+
+
+def test_every_octodns_parameter_is_a_secret_resolved_and_masked(tmp_path, monkeypatch):
+    pytest.importorskip("octodns_route53")
+    monkeypatch.setenv("TEST_R53_KEY", "AKIA-secret-key-id")
+    (tmp_path / "r53-secret").write_text("very-secret-access-key\n")
+    config = load('[[provider]]\nname = "r53"\ntype = "octodns"\nclass = "octodns_route53.Route53Provider"\n'
+                  'access_key_id = "env:TEST_R53_KEY"\nsecret_access_key = "file:r53-secret"\n'
+                  'delegation_set_id = "plain-value"\n', tmp_path)
+    (provider,) = config.providers
+    assert provider.options["access_key_id"] == "AKIA-secret-key-id"
+    assert provider.options["secret_access_key"] == "very-secret-access-key"
+    assert config.warnings == ()  # keys of the class are not "unknown"
+    shown = repr(config)
+    for value in ("AKIA-secret-key-id", "very-secret-access-key", "plain-value"):
+        assert value not in shown
+    assert "octodns_route53.Route53Provider" in shown  # the class is not a secret
+
+
+def test_native_provider_secrets_still_resolve_only_where_declared(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_DIRECTORY_NAME", "never-used")
+    config = load('[[provider]]\nname = "z"\ntype = "zonefile"\ndirectory = "env:TEST_DIRECTORY_NAME"\n', tmp_path)
+    assert config.providers[0].options["directory"] == str(tmp_path / "env:TEST_DIRECTORY_NAME")  # not a secret key

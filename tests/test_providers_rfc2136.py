@@ -15,8 +15,8 @@ from publisher.model import CREATE, DELETE, UPDATE, Change, Record
 from publisher.publish.plan import diff_records
 from publisher.publish.providers import create_provider
 from publisher.publish.providers.base import ConcurrentChangeError, ProviderError
-from publisher.publish.providers.rfc2136 import (RFC2136Provider, addresses_before_referrers, rdata_to_text, serial_after,
-                                         serial_gt)
+from publisher.publish.providers.rfc2136 import RFC2136Provider, addresses_before_referrers, rdata_to_text
+from publisher.publish.soa import serial_after, serial_gt
 from publisher.publish.providers.tsig import make_key
 from publisher.rdata import canonical_rdata
 from tests.servers import LOOPBACK, free_port, unique_zone
@@ -113,6 +113,16 @@ def test_serial_arithmetic_wraps_as_rfc_1982() -> None:
     assert serial_gt(0, 2**32 - 1)
     assert not serial_gt(5, 5)
     assert serial_gt(10, 5) and not serial_gt(5, 10)
+    assert not serial_gt(2**31, 0) and not serial_gt(0, 2**31)  # undefined in RFC 1982: neither is after
+
+
+def test_part_serial_steps_by_one_and_ends_on_the_plan() -> None:
+    """One rule for every provider that splits an apply (RFC 2136 messages, PowerDNS PATCHes)."""
+    from publisher.publish.soa import part_serial
+
+    assert [part_serial(10, i, 3, 2026120100) for i in (1, 2, 3)] == [11, 12, 2026120100]
+    assert [part_serial(10, i, 3, 11) for i in (1, 2, 3)] == [11, 12, 13]  # target fell behind: keep counting
+    assert part_serial(2**32 - 1, 1, 2, 5) == 0 and part_serial(2**32 - 1, 2, 2, 5) == 5
 
 
 def test_create_provider_reads_the_key_file_or_inline_secret(tmp_path) -> None:

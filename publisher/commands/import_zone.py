@@ -3,6 +3,10 @@
 Prints the zone as the provider serves it, as a file to commit: a Lua zone using the LuaDNS record
 functions with names relative to the zone, or a BIND master file.  The SOA is left out of the Lua
 form (the publisher generates it) and kept in the BIND form (the publisher replaces it).
+
+Any provider type reads, so a zone at a hosted DNS service comes into git in one command through
+a ``type = "octodns"`` provider (any octoDNS provider or source class).  A host that owns its SOA
+and apex NS (``host_soa``) gives neither: the file holds only what the publisher will manage.
 """
 
 from __future__ import annotations

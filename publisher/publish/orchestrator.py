@@ -315,11 +315,15 @@ class _Run:
                                  "zones: create it on the server (allowing updates and transfers for the "
                                  "publisher's key), then publish again"),)
         wanted_soa = zone_soa(self.config, origin, 0, desired)
-        soa_changed = exists and without_serial(current_soa) != without_serial(wanted_soa)
+        # A host that writes its own SOA (hosted DNS through octoDNS) is never sent ours.
+        soa_changed = exists and not provider.capabilities.host_soa and \
+            without_serial(current_soa) != without_serial(wanted_soa)
         records_change = bool(changes) or soa_changed or not exists
         serial_after = next_serial(serial) if records_change else serial
+        if records_change and provider.capabilities.host_soa:
+            serial_after = None  # the host sets its own; apply reports the fingerprint it serves
         work.plan = ZonePlan(origin, provider_name, changes, drift + findings, serial, serial_after,
-                             soa=zone_soa(self.config, origin, serial_after, desired),
+                             soa=zone_soa(self.config, origin, serial_after or 0, desired),
                              soa_changed=soa_changed, create_zone=not exists,
                              secondaries=secondaries)
         work.status = BLOCKED if work.plan.blocked else (PLANNED if work.plan.has_changes else UNCHANGED)
@@ -393,6 +397,10 @@ class _Run:
                                     f"provider {name!r} cannot configure secondaries: on that server set, for zone "
                                     f"{origin.rstrip('.')}, also-notify {{ {addresses}; }}; and "
                                     f"allow-transfer {{ {addresses}; }};"))
+        prepare = getattr(provider, "prepare", None)  # base.PreparesRecords: the host's own form and limits
+        if prepare is not None:
+            records, host_findings = prepare(origin, records)
+            findings.extend(host_findings)
         findings.extend(capability_findings(origin, records, caps.record_types, name))
         return records, tuple(findings)
 

@@ -7,18 +7,39 @@ across the 2^32 wrap, and prefers the familiar date form YYYYMMDDnn when that is
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
-from publisher.config import Config, Defaults
 from publisher.model import Record
+
+if TYPE_CHECKING:  # providers import this module; config imports the providers' option schemas
+    from publisher.config import Config, Defaults
 
 SERIAL_MODULUS = 2**32
 _HALF = 2**31
 
 
 def serial_gt(a: int, b: int) -> bool:
-    """RFC 1982: is serial ``a`` greater than serial ``b``?"""
-    return a != b and ((a < b and b - a > _HALF) or (a > b and a - b < _HALF))
+    """RFC 1982: is serial ``a`` strictly after serial ``b``?"""
+    return a != b and (a - b) % SERIAL_MODULUS < _HALF
+
+
+def serial_after(serial: int, steps: int = 1) -> int:
+    """``serial`` advanced by ``steps`` in RFC 1982 arithmetic (skipping nothing: 0 is valid)."""
+    return (serial + steps) % SERIAL_MODULUS
+
+
+def serial_of(soa_data: str) -> int:
+    """The serial field of canonical SOA rdata text."""
+    return int(soa_data.split()[2])
+
+
+def part_serial(start: int, index: int, parts: int, target: int) -> int:
+    """The serial set by part ``index`` (1-based) of an apply sent in ``parts`` messages or PATCHes,
+    starting from the served serial ``start``: each part advances it by one, so secondaries see
+    every step; the last part sets the planned ``target`` when that is still ahead."""
+    if index == parts and serial_gt(target, serial_after(start, index - 1)):
+        return target
+    return serial_after(start, index)
 
 
 def date_serial(today: _dt.date) -> int:
@@ -56,7 +77,7 @@ def zone_soa(config: Config, origin: str, serial: int, records: Iterable[Record]
 
 
 def soa_serial(record: Record) -> int:
-    return int(record.data.split()[2])
+    return serial_of(record.data)
 
 
 def without_serial(record: Record | None) -> tuple | None:

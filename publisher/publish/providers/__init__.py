@@ -1,16 +1,34 @@
 """DNS providers: small plug-ins behind one interface (see ``base.py``).
 
-``create_provider`` builds one from its ``[[provider]]`` table; there is no global registry to
-patch, tests construct providers directly.
+Each provider module declares the options of its ``[[provider]]`` table (``OPTIONS``, checked by
+``publisher.config``); ``create_provider`` builds one from its table.  There is no global registry
+to patch: tests construct providers directly.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from publisher.publish.providers.base import Capabilities, ConcurrentChangeError, Provider, ProviderError, Snapshot
+from publisher.publish.providers.base import (Capabilities, ConcurrentChangeError, Option, OptionSchema, Provider,
+                                              ProviderError, Snapshot)
 
-__all__ = ["Capabilities", "ConcurrentChangeError", "Provider", "ProviderError", "Snapshot", "create_provider"]
+__all__ = ["Capabilities", "ConcurrentChangeError", "Option", "OptionSchema", "Provider", "ProviderError", "Snapshot",
+           "PROVIDER_TYPES", "create_provider", "option_schema"]
+
+# type -> the module that implements it and declares its OPTIONS (imported only when used).
+_MODULES = {
+    "rfc2136": "publisher.publish.providers.rfc2136",
+    "powerdns": "publisher.publish.providers.powerdns",
+    "zonefile": "publisher.publish.providers.zonefile",
+    "octodns": "publisher.publish.providers.octodns",
+}
+PROVIDER_TYPES = tuple(_MODULES)
+
+
+def option_schema(kind: str) -> OptionSchema:
+    """The options a provider type takes; KeyError for an unknown type."""
+    return importlib.import_module(_MODULES[kind]).OPTIONS
 
 
 def create_provider(provider_config: Any, config: Any = None) -> Provider:
@@ -58,4 +76,8 @@ def create_provider(provider_config: Any, config: Any = None) -> Provider:
                                 named_conf=options.get("named_conf"),
                                 reconfig_command=options.get("reconfig_command"),
                                 timeout=float(options.get("timeout", 60.0)))
-    raise ProviderError(f"provider {name!r}: unknown type {kind!r} (rfc2136, powerdns or zonefile)")
+    if kind == "octodns":
+        from publisher.publish.providers.octodns import OctoDNSProvider
+
+        return OctoDNSProvider.from_options(name, options)
+    raise ProviderError(f"provider {name!r}: unknown type {kind!r} ({', '.join(PROVIDER_TYPES)})")

@@ -8,9 +8,10 @@ real server.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol, Sequence
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, NamedTuple, Protocol, Sequence
 
-from publisher.model import Change, Record
+from publisher.model import Change, Finding, Record
 
 
 class ProviderError(Exception):
@@ -28,6 +29,40 @@ class Capabilities(NamedTuple):
     can_create_zones: bool  # creates a missing zone itself (PowerDNS, zone files)
     native_alias: bool = False  # stores ALIAS itself; otherwise ALIAS is flattened to A/AAAA
     configures_secondaries: bool = False  # can set also-notify/allow-transfer itself
+    # The host writes the zone's SOA itself (hosted DNS: Route 53 keeps serial 1): the publisher's
+    # SOA is neither sent nor compared, and "serial" is a fingerprint of the records read.
+    host_soa: bool = False
+
+
+class Option(NamedTuple):
+    """One key of a provider type's ``[[provider]]`` table."""
+
+    kind: type | tuple[type, ...]  # what TOML must give (an int is accepted for a float)
+    required: bool = False
+    secret: bool = False  # may be "env:NAME" / "file:PATH"; masked in reprs and logs
+    path: bool = False  # a path, relative to the configuration file
+
+
+class OptionSchema(NamedTuple):
+    """The keys one provider type takes, declared beside the provider (``OPTIONS`` in its module);
+    ``publisher.config`` checks every ``[[provider]]`` table against it."""
+
+    options: Mapping[str, Option]
+    # Keys the schema does not list are passed through to the provider (the parameters of an
+    # octoDNS class): each may be a secret, so all are resolved and masked.  Without it an
+    # unlisted key is a warning.
+    pass_through: bool = False
+    exclusive: tuple[tuple[str, str], ...] = ()  # pairs of keys that cannot both be set
+    # Why a table that passed the checks above still cannot work (a missing package), or None.
+    check: Callable[[Mapping[str, Any]], str | None] | None = None
+
+    def secret_keys(self, keys: Sequence[str]) -> frozenset[str]:
+        """Which of ``keys`` hold secrets under this schema."""
+        return frozenset(k for k in keys if (self.options[k].secret if k in self.options else self.pass_through))
+
+
+def schema(**options: Option) -> Mapping[str, Option]:
+    return MappingProxyType(options)
 
 
 class Snapshot(NamedTuple):
@@ -63,3 +98,12 @@ class Provider(Protocol):
 
     def delete_zone(self, origin: str) -> None:
         """Remove the whole zone (only ever called for an explicit, forced deletion)."""
+
+
+class PreparesRecords(Protocol):
+    """Optional: a provider whose host stores records in its own form (octoDNS's model joins TXT
+    strings, escapes ``;``) or limits them beyond their type says so before anything is sent."""
+
+    def prepare(self, origin: str, records: Sequence[Record]) -> tuple[tuple[Record, ...], tuple[Finding, ...]]:
+        """``records`` as the host will serve them (so a re-plan is empty), and a finding for
+        each record the host cannot hold or that it changes; pure, no I/O."""

@@ -19,9 +19,15 @@ from urllib.parse import quote
 import requests
 
 from publisher.model import DELETE, Change, Record
-from publisher.publish.providers.base import Capabilities, ConcurrentChangeError, ProviderError, Snapshot
-from publisher.publish.providers.rfc2136 import serial_after, serial_gt, serial_of
+from publisher.publish.providers.base import (Capabilities, ConcurrentChangeError, Option, OptionSchema, ProviderError,
+                                              Snapshot, schema)
+from publisher.publish.soa import part_serial, serial_of
 from publisher.rdata import RdataError, canonical_rdata
+
+OPTIONS = OptionSchema(schema(
+    api_url=Option(str, required=True), api_key=Option(str, required=True, secret=True), server_id=Option(str),
+    timeout=Option(float), kind=Option(str), nameservers=Option(list),
+))
 
 RECORD_TYPES = frozenset({
     "A", "AAAA", "AFSDB", "CAA", "CDNSKEY", "CDS", "CERT", "CNAME", "DHCID", "DNAME", "DNSKEY", "DS",
@@ -137,8 +143,7 @@ class PowerDNSProvider:
                     raise ConcurrentChangeError(
                         f"provider {self.name!r}, zone {origin}: serial changed to {seen} during the apply "
                         f"(someone else updated the zone); earlier parts were applied, plan again")
-            serial = target if index == len(bodies) and serial_gt(target, serial_after(start, index - 1)) \
-                else serial_after(start, index)
+            serial = part_serial(start, index, len(bodies), target)
             new_soa = _replace(soa.name, "SOA", soa.ttl, (_with_serial(soa.data, serial),))
             payload = '{"rrsets": [' + ", ".join(body + [json.dumps(new_soa)]) + "]}"
             self._request("PATCH", self._zone_url(origin), origin,

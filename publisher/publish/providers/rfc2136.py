@@ -42,11 +42,19 @@ import dns.tsig
 from publisher.model import CREATE, DELETE, UPDATE, Change, Record
 from publisher.publish.providers import axfr
 from publisher.publish.providers.presentation import is_plain
-from publisher.publish.providers.base import Capabilities, ConcurrentChangeError, ProviderError, Snapshot
+from publisher.publish.providers.base import (Capabilities, ConcurrentChangeError, Option, OptionSchema, ProviderError,
+                                              Snapshot, schema)
 from publisher.publish.providers.tsig import TsigKey
+from publisher.publish.soa import part_serial, serial_of
 from publisher.rdata import RdataError, canonical_rdata
 
 # What BIND 9.18 and Knot 3.2 both store and transfer (ALIAS is flattened by the publisher).
+OPTIONS = OptionSchema(schema(
+    server=Option(str, required=True), port=Option(int), timeout=Option(float), max_message_size=Option(int),
+    tsig_keyfile=Option(str, path=True), tsig_name=Option(str), tsig_algorithm=Option(str),
+    tsig_secret=Option(str, secret=True),
+), exclusive=(("tsig_keyfile", "tsig_secret"),))
+
 RECORD_TYPES = frozenset({
     "A", "AAAA", "AFSDB", "CAA", "CDNSKEY", "CDS", "CERT", "CNAME", "DHCID", "DNAME", "DNSKEY", "DS",
     "HINFO", "HTTPS", "IPSECKEY", "KX", "LOC", "MX", "NAPTR", "NS", "OPENPGPKEY", "PTR", "RP", "SMIMEA",
@@ -65,21 +73,6 @@ _NAMELESS_TYPES = frozenset({
     "A", "AAAA", "TXT", "SPF", "CAA", "SSHFP", "TLSA", "SMIMEA", "DS", "CDS", "DNSKEY", "CDNSKEY",
     "HINFO", "LOC", "OPENPGPKEY", "DHCID", "CERT", "URI",
 })
-
-
-def serial_of(soa_data: str) -> int:
-    """The serial field of canonical SOA rdata text."""
-    return int(soa_data.split()[2])
-
-
-def serial_after(serial: int, steps: int = 1) -> int:
-    """``serial`` advanced by ``steps`` in RFC 1982 arithmetic (skipping nothing: 0 is valid)."""
-    return (serial + steps) % 2**32
-
-
-def serial_gt(a: int, b: int) -> bool:
-    """RFC 1982: is ``a`` strictly after ``b``?"""
-    return a != b and ((a - b) % 2**32) < 2**31
 
 
 def addresses_before_referrers(changes: Sequence[Change]) -> list[Change]:
@@ -257,12 +250,7 @@ class RFC2136Provider:
         sock = None
         try:
             for index, batch in enumerate(batches, start=1):
-                if index < len(batches):
-                    serial = serial_after(current.serial, index)
-                elif serial_gt(target, serial_after(current.serial, index - 1)):
-                    serial = target
-                else:
-                    serial = serial_after(current.serial, index)
+                serial = part_serial(current.serial, index, len(batches), target)
                 new_soa = soa_template.replace(serial=serial)
                 sock = sock or self._connect(origin)
                 self._send(origin, zone, previous, new_soa, soa.ttl, batch, sock, index, len(batches))

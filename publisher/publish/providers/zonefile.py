@@ -30,11 +30,17 @@ import dns.rdatatype
 import dns.zone
 
 from publisher.model import DELETE, Change, Record
-from publisher.publish.providers.base import Capabilities, ConcurrentChangeError, ProviderError, Snapshot
-from publisher.publish.providers.rfc2136 import RECORD_TYPES, rdata_to_text, serial_of
+from publisher.publish.providers.base import (Capabilities, ConcurrentChangeError, Option, OptionSchema, ProviderError,
+                                              Snapshot, schema)
+from publisher.publish.providers.rfc2136 import RECORD_TYPES, rdata_to_text
+from publisher.publish.soa import serial_of
 from publisher.rdata import RdataError, canonical_rdata
 from publisher.zone.render import records_to_text
 
+OPTIONS = OptionSchema(schema(
+    directory=Option(str, required=True, path=True), reload_command=Option(str), check_command=Option(str),
+    named_conf=Option(str, path=True), reconfig_command=Option(str), timeout=Option(float),
+))
 HEADER = "; written by zone-publisher: edits here are seen as drift and overwritten\n"
 SECONDARIES_FILE = ".secondaries.json"
 
