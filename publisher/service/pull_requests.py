@@ -143,7 +143,8 @@ def _check(sender: str, request: PullRequest) -> None:
         raise ValueError(f"{sender} pull-request payload: the head commit must be 7 to 64 hex digits")
     # Bitbucket Cloud's fetch ref is built from the payload's branch name: it goes to git, so it
     # must be a ref git accepts (git check-ref-format's rules), never an option or a refspec.
-    if _BAD_REF.search(request.fetch_ref) or request.fetch_ref.startswith("-") or request.fetch_ref.endswith((".", "/", ".lock")):
+    if (_BAD_REF.search(request.fetch_ref) or request.fetch_ref.startswith("-") or "/-" in request.fetch_ref
+            or request.fetch_ref.endswith((".", "/", ".lock"))):
         raise ValueError(f"{sender} pull-request payload: the head branch is not a valid branch name")
 
 

@@ -96,7 +96,8 @@ def recognise(headers: Mapping[str, str]) -> str:
         return "gitlab"
     event_key = h.get("X-Event-Key")
     if event_key is not None:
-        if event_key == "repo:refs_changed" or (event_key.startswith("diagnostics:") and "X-Request-UUID" not in h):
+        if event_key == "repo:refs_changed" or event_key.startswith("pr:") or (
+                event_key.startswith("diagnostics:") and "X-Request-UUID" not in h):  # Cloud says "pullrequest:"
             return "bitbucket-datacenter"
         return "bitbucket-cloud"
     if "webhook-signature" in h or "webhook-id" in h:
