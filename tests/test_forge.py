@@ -241,3 +241,13 @@ def test_forge_table_errors_name_the_key_never_the_token(tmp_path, table, messag
     with pytest.raises(ConfigError) as error:
         load_config_text("[forge]\n" + table + "\n", base=tmp_path)
     assert message in str(error.value)
+
+
+def test_the_example_configuration_documents_the_forge_table(monkeypatch):
+    from pathlib import Path
+    example = Path(__file__).parent.parent / "examples" / "config.toml"
+    for name in ("PDNS_API_KEY", "SMTP_PASSWORD", "WEBHOOK_SECRET", "NOTIFY_WEBHOOK_URL"):
+        monkeypatch.setenv(name, "x")
+    text = example.read_text().replace('"file:/etc/zone-publisher/', '"env:WEBHOOK_SECRET" #')
+    forge = load_config_text(text, base=example.parent).forge
+    assert (forge.type, forge.repository, forge.plan_forks, forge.token) == ("github", "dns/zones", False, "x")

@@ -158,6 +158,8 @@ def test_request_plan_is_one_comment_edited_on_the_next_push_and_never_applied(s
     assert comment["number"] == 7 and comment["edits"] == 0
     assert f"DNS plan for `{head[:12]}`" in comment["body"] and "mail.example.net." in comment["body"]
     assert f"{STATUS_URL}/runs/{run.id}" in comment["body"]
+    page = setup.client.get(f"/runs/{run.id}").get_data(as_text=True)
+    assert "Plan of the request (nothing applied)" in page and "mail.example.net." in page
     plan_statuses = setup.statuses()[published:]
     assert [s[:3] for s in plan_statuses] == [(head, "pending", "zone-publisher/plan"),
                                               (head, "success", "zone-publisher/plan")]
