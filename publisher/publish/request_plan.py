@@ -101,7 +101,7 @@ def request_comment(report: PublishReport, commit: str, *, run_url: str = "") ->
     out += ["### Changes", "", plan.rstrip(), "",
             "_Nothing was applied: this is the plan of the request's head against what each provider serves now. "
             "It is applied when the request is merged into the deploy branch._", ""]
-    return "\n".join(out)
+    return redact("\n".join(out))
 
 
 def _where(finding) -> str:

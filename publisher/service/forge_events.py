@@ -124,7 +124,8 @@ def queue_run_statuses(store: ForgeStore, outbox: Outbox, forge: ForgeConfig, ru
         targets.append(run.commit)
     count = 0
     for commit in dict.fromkeys(targets):
-        text = summary if commit == run.commit or not run.commit else f"published with {run.commit[:12]}: {summary}"
+        text = (summary if commit == run.commit or not run.commit
+                else f"{'planned' if planned else 'published'} with {run.commit[:12]}: {summary}")
         store.queue_status(outbox, commit, FAILURE if broken else SUCCESS, text, context=context, run_id=run.id,
                            db=db)
         count += 1
