@@ -14,7 +14,7 @@ from publisher.config import load_config_text
 from publisher.service.tokens import hash_token
 from publisher.service.web import create_app
 from publisher.service.worker import Worker
-from tests.forge_servers import TOKEN as FORGE_TOKEN, GitHubServer
+from tests.forge_servers import SERVERS, TOKEN as FORGE_TOKEN, GitHubServer
 from tests.test_fetch import Remote
 
 DATA = Path(__file__).parent / "data" / "service"
@@ -24,9 +24,10 @@ STATUS_URL = "https://dns.example.org"
 
 
 class Setup:
-    def __init__(self, tmp_path: Path, *, plan_forks: bool = False) -> None:
+    def __init__(self, tmp_path: Path, *, plan_forks: bool = False, kind: str = "github",
+                 repository: str = "example/dns") -> None:
         self.tmp_path = tmp_path
-        self.forge = GitHubServer().start()
+        self.forge = SERVERS[kind]().start()
         self.remote = Remote(tmp_path / "git")
         self.remote.commit({"example.test.lua": ZONE}, "First version")
         self.config = load_config_text(f"""
@@ -45,10 +46,10 @@ path = "state.db"
 [webhook]
 tokens = ["{hash_token(HOOK_TOKEN)}"]
 [forge]
-type = "github"
+type = "{kind}"
 api_url = "{self.forge.api_url}"
 token = "{FORGE_TOKEN}"
-repository = "example/dns"
+repository = "{repository}"
 status_url = "{STATUS_URL}"
 plan_forks = {str(plan_forks).lower()}
 """, base=tmp_path)
@@ -78,11 +79,11 @@ plan_forks = {str(plan_forks).lower()}
                                 headers={"X-GitHub-Event": "pull_request", "X-GitHub-Delivery": head[:8] + "-pr",
                                          "Content-Type": "application/json"})
 
-    def open_request(self, number: int, files: dict[str, str], message: str) -> str:
-        """Commit on a topic branch and keep its head where GitHub does: refs/pull/N/head."""
+    def open_request(self, number: int, files: dict[str, str], message: str, ref: str = "refs/pull/{n}/head") -> str:
+        """Commit on a topic branch and keep its head where the forge does (GitHub: refs/pull/N/head)."""
         head = self.remote.commit(files, message, branch="add-mail")
         subprocess.run(["git", "-C", str(self.remote.work), "push", "--quiet", "--force", "origin",
-                        f"HEAD:refs/pull/{number}/head"], check=True)
+                        f"HEAD:{ref.format(n=number)}"], check=True)
         return head
 
     def deliver(self) -> int:
@@ -235,3 +236,48 @@ def test_forge_down_then_back_publishing_unaffected_statuses_in_order(setup):
     assert setup.deliver() == 4
     assert [(c, state) for c, state, *_ in setup.statuses()] == [
         (commits[0][0], "pending"), (commits[0][0], "success"), (commits[1][0], "pending"), (commits[1][0], "success")]
+
+
+def _gitlab(payload, head):
+    payload["object_attributes"]["last_commit"]["id"] = head
+
+
+def _bitbucket_cloud(payload, head):
+    payload["pullrequest"]["source"]["commit"]["hash"] = head[:12]
+
+
+def _bitbucket_dc(payload, head):
+    payload["pullRequest"]["fromRef"]["latestCommit"] = head
+
+
+@pytest.mark.parametrize("kind, repository, name, headers, number, ref, set_head", [
+    ("gitlab", "example/dns", "gitlab_merge_request.json", {"X-Gitlab-Event": "Merge Request Hook"}, 4,
+     "refs/merge-requests/{n}/head", _gitlab),
+    ("bitbucket-cloud", "example/dns", "bitbucket_cloud_pullrequest_updated.json",
+     {"X-Event-Key": "pullrequest:updated", "X-Request-UUID": "{head}"}, 12, "refs/heads/add-mail", _bitbucket_cloud),
+    ("bitbucket-datacenter", "NET/dns", "bitbucket_dc_pr_from_ref_updated.json",
+     {"X-Event-Key": "pr:from_ref_updated", "X-Request-Id": "{head}"}, 21, "refs/pull-requests/{n}/from", _bitbucket_dc),
+])
+def test_request_plans_on_the_other_forges_fetch_their_ref_and_edit_one_comment(tmp_path, kind, repository, name,
+                                                                               headers, number, ref, set_head):
+    made = Setup(tmp_path, kind=kind, repository=repository)
+    try:
+        heads = []
+        for text in ('mx("", "mail.example.net.", 10)\n', 'mx("", "mx2.example.net.", 20)\n'):
+            head = made.open_request(number, {"example.test.lua": ZONE + text}, "MX", ref=ref)
+            payload = json.loads((DATA / name).read_text())
+            set_head(payload, head)
+            answer = made.client.post(f"/notifications/{HOOK_TOKEN}/push", data=json.dumps(payload),
+                                      headers={k: v.format(head=head) for k, v in headers.items()}
+                                      | {"Content-Type": "application/json"})
+            assert answer.status_code == 202, answer.get_json()
+            run = made.worker.run_once()
+            assert run.trigger == "plan" and run.commit == head, run.error
+            made.deliver()
+            heads.append(head)
+        (comment,) = made.forge.comments.values()
+        assert comment["number"] == number and comment["edits"] == 1 and "mx2.example.net." in comment["body"]
+        finals = [(s.commit, s.description) for s in made.forge.ok_statuses() if s.description.endswith("would change")]
+        assert finals == [(heads[0], "1 zone would change"), (heads[1], "1 zone would change")]
+    finally:
+        made.close()
