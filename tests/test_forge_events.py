@@ -14,7 +14,7 @@ from publisher.config import load_config_text
 from publisher.service.tokens import hash_token
 from publisher.service.web import create_app
 from publisher.service.worker import Worker
-from tests.forge_servers import SERVERS, TOKEN as FORGE_TOKEN, GitHubServer
+from tests.forge_servers import SERVERS, TOKEN as FORGE_TOKEN
 from tests.test_fetch import Remote
 
 DATA = Path(__file__).parent / "data" / "service"

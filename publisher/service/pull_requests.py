@@ -61,12 +61,11 @@ class PullRequest:
     fork: bool
     fetch_ref: str
     repository: str | None  # the base repository as the sender names it
+    sender: str = ""
 
     @property
     def wants_plan(self) -> bool:
-        return self.action in PLAN_ACTIONS.get(self._sender, set())
-
-    _sender: str = ""
+        return self.action in PLAN_ACTIONS.get(self.sender, set())
 
 
 def pull_request(sender: str, event: str, payload: Any) -> PullRequest | None:
