@@ -281,3 +281,18 @@ def test_request_plans_on_the_other_forges_fetch_their_ref_and_edit_one_comment(
         assert finals == [(heads[0], "1 zone would change"), (heads[1], "1 zone would change")]
     finally:
         made.close()
+
+
+def test_a_late_webhook_skipped_by_the_worker_still_answers_its_pending(setup):
+    older = setup.remote.commit({"example.test.lua": ZONE.replace("192.0.2.1", "192.0.2.31")}, "Older")
+    newer = setup.remote.commit({"example.test.lua": ZONE.replace("192.0.2.1", "192.0.2.32")}, "Newer")
+    setup.push_hook(newer)
+    setup.worker.run_once()
+    answer = setup.client.post(f"/notifications/{HOOK_TOKEN}/push", headers={
+        "X-GitHub-Event": "push", "X-GitHub-Delivery": "late", "Content-Type": "application/json"},
+        data=json.dumps({"ref": "refs/heads/main", "after": older, "repository": {"full_name": "example/dns"}}))
+    assert answer.status_code == 202
+    assert setup.worker.run_once() is None  # skipped: the published head already contains it
+    setup.deliver()
+    assert [(state, text) for c, state, _, text, _ in setup.statuses() if c == older] == [
+        ("pending", f"queued as job {answer.get_json()['job']}"), ("success", "already published by an earlier run")]
