@@ -165,7 +165,6 @@ def test_a_status_waiting_for_its_retry_holds_back_the_later_ones(forge_for, tmp
 
 def test_mail_is_not_held_back_by_a_forge_outage(forge_for, tmp_path):
     forge = forge_for("github")
-    forge.notifier.settings = NotifyConfig(outbox=tmp_path / "mail")
     forge.notifier.deliveries["mail"] = lambda item: (tmp_path / "mail-sent").write_bytes(item.payload)
     forge.server.down = "503"
     forge.store.queue_status(forge.outbox, SHA_A, PENDING, "queued", context="zp")

@@ -317,14 +317,15 @@ def deliver_webhook(item: OutboxItem, settings: NotifyConfig) -> None:
 
 class Notifier:
     """Delivers due outbox items; failures are retried after ``initial_delay * 2**attempts``
-    seconds, capped at ``max_delay``, forever (a message is only ever dropped by hand)."""
+    seconds, capped at ``max_delay``, forever (a message is dropped only by hand, or when its receiver
+    refuses it in a way no retry can change: ``RejectedDelivery``)."""
 
     def __init__(self, outbox: Outbox, settings: NotifyConfig, *, initial_delay: float = 2.0,
                  max_delay: float = 600.0,
                  deliveries: Mapping[str, Callable[[OutboxItem], None]] | None = None) -> None:
         self.outbox = outbox
-        self.deliveries = {MAIL: lambda item: deliver_mail(item, settings),
-                           WEBHOOK: lambda item: deliver_webhook(item, settings), **(deliveries or {})}
+        self.deliveries = {MAIL: lambda item: deliver_mail(item, self.settings),
+                           WEBHOOK: lambda item: deliver_webhook(item, self.settings), **(deliveries or {})}
         self.settings = settings
         self.initial_delay = initial_delay
         self.max_delay = max_delay
