@@ -16,6 +16,7 @@ Shape (see ``examples/config.toml`` for every key)::
     [fetch]       max_size, max_files, timeout
     [retention]   keep_days, keep_newest, prune_interval
     [health]      queue_wait, mail_failing (seconds before /healthz answers 503)
+    [forge]       type, api_url, token, username, repository, context, plan_forks, status_url, timeout
     [zones."example.com"] or [[zone]] name = "example.com": per-zone ttl, providers, thresholds,
                   allow_deletion, keep_nameservers
 
@@ -185,6 +186,27 @@ class NotifyConfig:
     timeout: float = 10.0
 
 
+FORGE_TYPES = ("github", "gitlab", "gitea", "forgejo", "bitbucket-cloud", "bitbucket-datacenter")
+# The public API of each hosted forge; self-hosted ones (and GitHub Enterprise) set api_url.
+FORGE_API_URLS: Mapping[str, str] = {"github": "https://api.github.com", "gitlab": "https://gitlab.com/api/v4",
+                                     "bitbucket-cloud": "https://api.bitbucket.org"}
+
+
+@dataclass(frozen=True)
+class ForgeConfig:
+    """``[forge]``: where commit statuses and pull-request plan comments go (unset: nowhere)."""
+
+    type: str
+    api_url: str
+    repository: str  # "owner/name"; GitLab "group/sub/name" or the numeric project id; Bitbucket DC "PROJECT/slug"
+    token: str = field(default="", repr=False)
+    username: str | None = None  # Bitbucket Cloud app passwords and DC basic auth: user name beside the token
+    context: str = "zone-publisher"  # the status's context / name / key; plans use "<context>/plan"
+    plan_forks: bool = False  # plan requests whose head is in another repository (their code is untrusted)
+    status_url: str | None = None  # public base URL of the status page, for the links; default: serve's
+    timeout: float = 10.0
+
+
 @dataclass(frozen=True)
 class PollConfig:
     interval: int = 0  # seconds between polls of the branch; 0 disables polling
@@ -263,6 +285,7 @@ class Config:
     retention: RetentionConfig = RetentionConfig()
     health: HealthConfig = HealthConfig()
     zones: tuple[ZoneSettings, ...] = ()
+    forge: ForgeConfig | None = None
     path: Path | None = None  # the file it was loaded from
     warnings: tuple[str, ...] = ()
 
@@ -417,7 +440,7 @@ class _Loader:
     def load(self, data: Mapping[str, Any]) -> Config:
         self.check_keys("top level", data, {"source", "defaults", "provider", "state", "webhook", "notify",
                                             "poll", "sandbox", "zone", "zones", "web",
-                                            "jobs", "fetch", "retention", "health"})
+                                            "jobs", "fetch", "retention", "health", "forge"})
         defaults = self.defaults(self.table(data, "defaults"))
         self.default_thresholds = defaults.thresholds
         config = Config(
@@ -435,6 +458,7 @@ class _Loader:
             retention=self.numbers("[retention]", self.table(data, "retention"), RetentionConfig()),
             health=self.numbers("[health]", self.table(data, "health"), HealthConfig()),
             zones=self.zones(data.get("zone", []), data.get("zones", {})),
+            forge=self.forge(self.table(data, "forge")) if "forge" in data else None,
         )
         known = {p.name for p in config.providers}
         for settings in config.zones:
@@ -628,6 +652,34 @@ class _Loader:
             timeout=self.typed(where, "timeout", table.get("timeout", 10.0), float),
             **optional,
         )
+
+    def forge(self, table: Mapping[str, Any]) -> ForgeConfig:
+        where = "[forge]"
+        self.check_keys(where, table, {"type", "api_url", "token", "username", "repository", "context",
+                                       "plan_forks", "status_url", "timeout"})
+        kind = table.get("type")
+        if kind not in FORGE_TYPES:
+            raise self.error(where, f"type must be one of {', '.join(FORGE_TYPES)}")
+        api_url = self.typed(where, "api_url", table["api_url"], str) if "api_url" in table else FORGE_API_URLS.get(kind)
+        if not api_url:
+            raise self.error(where, f"api_url is required for type {kind} (the forge's own address)")
+        if not api_url.startswith(("https://", "http://")):
+            raise self.error(where, "api_url must be an http:// or https:// URL")
+        repository = self.typed(where, "repository", table.get("repository", ""), str).strip("/")
+        if "/" not in repository and not (kind == "gitlab" and repository.isdigit()):
+            raise self.error(where, 'repository must be "owner/name" as the forge names it'
+                                    ' (GitLab: "group/name" or the project id; Bitbucket Data Center: "PROJECT/slug")')
+        token = self.secret(where, "token", self.typed(where, "token", table["token"], str)) if "token" in table else ""
+        if not token:
+            raise self.error(where, 'token is required: "env:NAME" or "file:PATH"')
+        username = self.typed(where, "username", table["username"], str) if "username" in table else None
+        timeout = self.typed(where, "timeout", table.get("timeout", 10.0), float)
+        status_url = self.typed(where, "status_url", table["status_url"], str) if "status_url" in table else None
+        return ForgeConfig(type=kind, api_url=api_url.rstrip("/"), repository=repository, token=token,
+                           username=username or None,
+                           context=self.typed(where, "context", table.get("context", "zone-publisher"), str),
+                           plan_forks=self.typed(where, "plan_forks", table.get("plan_forks", False), bool),
+                           status_url=status_url, timeout=timeout)
 
     def poll(self, table: Mapping[str, Any]) -> PollConfig:
         self.check_keys("[poll]", table, {"interval"})

@@ -205,9 +205,11 @@ def _check_size(source: SourceConfig, limits: FetchConfig, cache: Path, commit: 
                             f"[fetch] max_files ({limits.max_files}) or max_size ({limits.max_size}); nothing published")
 
 
-def _fetch_into(source: SourceConfig, limits: FetchConfig, cache: Path) -> Checkout:
+def _fetch_into(source: SourceConfig, limits: FetchConfig, cache: Path, ref: str | None = None,
+                local_ref: str | None = None) -> Checkout:
     branch = source.branch
-    tracking = f"refs/remotes/origin/{branch}"
+    remote_ref = ref or f"refs/heads/{branch}"
+    tracking = local_ref or f"refs/remotes/origin/{branch}"
     try:
         _open_cache(source, limits, cache)
     except OSError as error:
@@ -215,7 +217,7 @@ def _fetch_into(source: SourceConfig, limits: FetchConfig, cache: Path) -> Check
     # The URL is given on the command line, never stored in the cache's configuration.
     try:
         _git(source, limits, "fetch", "fetch", "--quiet", "--no-tags", "--prune", "--no-recurse-submodules",
-             "--no-write-fetch-head", "--", source.url, f"+refs/heads/{branch}:{tracking}", cwd=cache,
+             "--no-write-fetch-head", "--", source.url, f"+{remote_ref}:{tracking}", cwd=cache,
              watch=cache / ".git")
         if _directory_size(cache / ".git") > limits.max_size:  # a fetch too quick for the watch
             raise TooLargeError(f"cannot fetch {_describe(source)}: the repository is larger than [fetch] max_size "
@@ -240,14 +242,17 @@ def _fetch_into(source: SourceConfig, limits: FetchConfig, cache: Path) -> Check
     return Checkout(cache, commit, name, email, subject)
 
 
-def fetch(source: SourceConfig, cache: Path | None = None, *, limits: FetchConfig = FetchConfig()) -> Checkout:
+def fetch(source: SourceConfig, cache: Path | None = None, *, limits: FetchConfig = FetchConfig(),
+          ref: str | None = None, local_ref: str | None = None) -> Checkout:
     """Fetch ``source.branch`` from ``source.url`` into ``cache`` (default ``source.cache``) and check
-    its head out cleanly.  Raises FetchError (UnsafeCheckoutError, TooLargeError)."""
+    its head out cleanly.  Raises FetchError (UnsafeCheckoutError, TooLargeError).  With ``ref`` (a
+    pull request's head ref at the forge, or a commit) that ref is fetched from the same URL, with
+    the same hardening and limits, into ``local_ref``."""
     if not source.url:
         raise FetchError("[source] has no url: nothing to fetch")
     cache = Path(cache or source.cache or "var/cache/repository")
     try:
-        return _fetch_into(source, limits, cache)
+        return _fetch_into(source, limits, cache, ref, local_ref)
     except (UnsafeCheckoutError, TooLargeError):  # the commit's content, not the cache: cloning again won't help
         raise
     except FetchError as error:
@@ -259,7 +264,7 @@ def fetch(source: SourceConfig, cache: Path | None = None, *, limits: FetchConfi
             raise error from None
         log.warning("the repository cache %s is unusable (%s); cloning again", cache, error)
         shutil.rmtree(cache, ignore_errors=True)
-        return _fetch_into(source, limits, cache)
+        return _fetch_into(source, limits, cache, ref, local_ref)
 
 
 def is_ancestor(cache: Path, commit: str, descendant: str) -> bool:

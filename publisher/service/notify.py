@@ -27,7 +27,7 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
 from publisher.config import NotifyConfig
 from publisher.redaction import redact
@@ -36,7 +36,10 @@ from publisher.service.runs import BRANCH_DELETED, RunRecord
 
 log = logging.getLogger(__name__)
 
-MAIL, WEBHOOK = "mail", "webhook"
+MAIL, WEBHOOK, FORGE = "mail", "webhook", "forge"
+# Kinds delivered strictly in order: while one is being retried, the later ones wait (a commit's
+# "success" must never overtake its "pending").
+ORDERED_KINDS = (FORGE,)
 MAX_PLAN_CHARS = 100_000
 
 _SCHEMA = """
@@ -86,8 +89,12 @@ class Outbox(PerThreadStore):
 
     def due(self, now: float | None = None, limit: int = 50) -> list[OutboxItem]:
         now = time.time() if now is None else now
+        ordered = ", ".join("?" * len(ORDERED_KINDS))
         rows = self._connection.execute(
-            "SELECT * FROM outbox WHERE sent IS NULL AND next_attempt <= ? ORDER BY id LIMIT ?", (now, limit)).fetchall()
+            "SELECT * FROM outbox o WHERE sent IS NULL AND next_attempt <= ?"
+            f" AND NOT (kind IN ({ordered}) AND EXISTS (SELECT 1 FROM outbox e WHERE e.kind = o.kind"
+            " AND e.sent IS NULL AND e.id < o.id AND e.next_attempt > ?)) ORDER BY id LIMIT ?",
+            (now, *ORDERED_KINDS, now, limit)).fetchall()
         return [OutboxItem(row["id"], row["kind"], row["run_id"], tuple(json.loads(row["destination"])),
                            bytes(row["payload"]), row["attempts"], row["created"]) for row in rows]
 
@@ -100,6 +107,12 @@ class Outbox(PerThreadStore):
         with transaction(self._connection) as db:
             db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt = ? WHERE id = ?",
                        (error[:500], next_attempt, item_id))
+
+    def mark_dropped(self, item_id: int, error: str) -> None:
+        """The receiver refused the message for good: stop retrying it (the error stays recorded)."""
+        with transaction(self._connection) as db:
+            db.execute("UPDATE outbox SET sent = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
+                       (time.time(), "dropped: " + error[:490], item_id))
 
     def pending(self) -> int:
         return self._connection.execute("SELECT COUNT(*) FROM outbox WHERE sent IS NULL").fetchone()[0]
@@ -259,6 +272,10 @@ class DeliveryError(Exception):
     """A message could not be delivered this time; it stays in the outbox."""
 
 
+class RejectedDelivery(DeliveryError):
+    """The receiver refused the message in a way no retry can change; it is dropped."""
+
+
 def deliver_mail(item: OutboxItem, settings: NotifyConfig) -> None:
     if settings.outbox is not None:
         _write_eml(settings.outbox, item)
@@ -312,11 +329,15 @@ def deliver_webhook(item: OutboxItem, settings: NotifyConfig) -> None:
 
 class Notifier:
     """Delivers due outbox items; failures are retried after ``initial_delay * 2**attempts``
-    seconds, capped at ``max_delay``, forever (a message is only ever dropped by hand)."""
+    seconds, capped at ``max_delay``, forever (a message is dropped only by hand, or when its receiver
+    refuses it in a way no retry can change: ``RejectedDelivery``)."""
 
     def __init__(self, outbox: Outbox, settings: NotifyConfig, *, initial_delay: float = 2.0,
-                 max_delay: float = 600.0) -> None:
+                 max_delay: float = 600.0,
+                 deliveries: Mapping[str, Callable[[OutboxItem], None]] | None = None) -> None:
         self.outbox = outbox
+        self.deliveries = {MAIL: lambda item: deliver_mail(item, self.settings),
+                           WEBHOOK: lambda item: deliver_webhook(item, self.settings), **(deliveries or {})}
         self.settings = settings
         self.initial_delay = initial_delay
         self.max_delay = max_delay
@@ -328,10 +349,22 @@ class Notifier:
     def send_due(self, now: float | None = None) -> int:
         """Try every due item once; returns how many were delivered."""
         delivered = 0
+        stalled: set[str] = set()
         for item in self.outbox.due(now):
+            if item.kind in stalled:
+                continue
+            deliver = self.deliveries.get(item.kind)
             try:
-                (deliver_mail if item.kind == MAIL else deliver_webhook)(item, self.settings)
+                if deliver is None:
+                    raise DeliveryError(f"nothing delivers {item.kind!r} messages in this process")
+                deliver(item)
+            except RejectedDelivery as error:
+                log.warning("notification %d refused for good, dropped: %s", item.id, error)
+                self.outbox.mark_dropped(item.id, str(error))
+                continue
             except DeliveryError as error:
+                if item.kind in ORDERED_KINDS:
+                    stalled.add(item.kind)
                 delay = self.backoff(item.attempts)
                 log.warning("notification %d not delivered (attempt %d, retry in %.0f s): %s",
                             item.id, item.attempts + 1, delay, error)

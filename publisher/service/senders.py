@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import parse_qs
 
+from publisher.service.pull_requests import PullRequest, pull_request
+
 ZERO_COMMIT = "0" * 40
 TIMESTAMP_TOLERANCE = 300  # Standard Webhooks: reject timestamps more than 5 minutes off
 COMMIT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?\Z")  # SHA-1 or SHA-256 object names
@@ -41,6 +43,7 @@ class Push:
     is_ping: bool = False
     is_tag: bool = False
     event: str = "push"
+    request: PullRequest | None = None  # a pull/merge-request event (``event`` is the sender's name for it)
     # What was signed, as a key: the same signed delivery sent again under a new delivery id (or
     # another sender's headers) has the same one.  None when nothing was signed (no secret).
     signed_key: str | None = field(default=None, compare=False)
@@ -93,7 +96,8 @@ def recognise(headers: Mapping[str, str]) -> str:
         return "gitlab"
     event_key = h.get("X-Event-Key")
     if event_key is not None:
-        if event_key == "repo:refs_changed" or (event_key.startswith("diagnostics:") and "X-Request-UUID" not in h):
+        if event_key == "repo:refs_changed" or event_key.startswith("pr:") or (
+                event_key.startswith("diagnostics:") and "X-Request-UUID" not in h):  # Cloud says "pullrequest:"
             return "bitbucket-datacenter"
         return "bitbucket-cloud"
     if "webhook-signature" in h or "webhook-id" in h:
@@ -124,6 +128,13 @@ def parse_request(headers: Mapping[str, str], body: bytes, secrets: Sequence[str
         push = _PARSERS[sender](sender, h, payload, branch)
     except (AttributeError, TypeError, KeyError, IndexError, ValueError):
         return Refusal(400, f"{sender} payload does not have the expected shape")
+    if not push.is_push and not push.is_ping:
+        try:
+            request = pull_request(sender, push.event, payload)
+        except ValueError as error:
+            return Refusal(400, str(error))
+        if request is not None:
+            push = replace(push, request=request, repository=push.repository or request.repository)
     return _checked(push, signed_key)
 
 

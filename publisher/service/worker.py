@@ -26,6 +26,8 @@ from publisher.redaction import redact
 from publisher.service.fetch import Checkout, FetchError, fetch, is_ancestor, remote_head
 from publisher.service.jobs import (BRANCH_DELETED, DONE, POLL, PUSH, QUEUED, SUPERSEDED, Enqueued, Heartbeat, Job,
                                     JobQueue, source_key, worker_identity)
+from publisher.service import forge_events
+from publisher.service.forge import ForgeStore
 from publisher.service.notify import Notifier, Outbox, problem_fingerprint, queue_run_notifications
 from publisher.service.runs import BRANCH_DELETED as RUN_BRANCH_DELETED, FAILED, OK, PROBLEMS, RunRecord, RunStore, ZoneOutcome
 
@@ -64,16 +66,19 @@ class Worker:
         self.runs = RunStore(config.state.path)
         self.outbox = Outbox(config.state.path)
         self.state = StateStore(config.state.path)
+        self.forge_store = ForgeStore(config.state.path) if config.forge else None
         self.notifier = Notifier(self.outbox, config.notify, initial_delay=notify_delays[0],
-                                 max_delay=notify_delays[1])
+                                 max_delay=notify_delays[1],
+                                 deliveries=forge_events.forge_deliveries(config, self.forge_store, status_url))
         self.status_url = status_url
         self.providers = providers
         self.wake = threading.Event()
         self.checkout_lock = threading.Lock()  # the job thread and the poller share the git cache
 
     def close(self) -> None:
-        for store in (self.queue, self.runs, self.outbox, self.state):
-            store.close()
+        for store in (self.queue, self.runs, self.outbox, self.state, self.forge_store):
+            if store is not None:
+                store.close()
 
     # -- jobs -----------------------------------------------------------------------------------
 
@@ -85,9 +90,13 @@ class Worker:
                 return None
             with Heartbeat(self.queue, job.id, self.identity) as heartbeat:
                 try:
+                    if job.kind == forge_events.PLAN:  # a pull request's plan: never applied
+                        return forge_events.run_request_plan(self, job)
                     if job.kind == PUSH and self.already_published(job.commit):
                         # A late webhook of a burst: the run that published the head already included it.
                         self.queue.finish(job.id, state=SUPERSEDED, error="commit already published")
+                        if self.forge_store is not None:
+                            forge_events.queue_skipped_statuses(self.forge_store, self.outbox, self.config.forge, job)
                         log.info("job %d skipped: commit %s is already published", job.id, (job.commit or "")[:12])
                         continue
                     run = self._run_claimed(job)
@@ -127,6 +136,9 @@ class Worker:
             if notify:
                 queued.extend(queue_run_notifications(self.outbox, replace(run, id=run_id), self.config.notify,
                                                       status_url=self.status_url, db=db))
+            if self.forge_store is not None and forge_events.queue_run_statuses(
+                    self.forge_store, self.outbox, self.config.forge, replace(run, id=run_id), db):
+                queued.append(run_id)
             if run.status == FAILED:  # fetch, a provider or the publisher failed: try again later
                 outcome.append(self.queue.retry(job.id, error=run.error or "run failed", run_id=run_id, db=db))
             else:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
+from publisher.service import forge_events
 from publisher.service.jobs import BRANCH_DELETED, PUSH
 from publisher.service.senders import Refusal, parse_request
 from publisher.service.web import services
@@ -125,7 +126,7 @@ def push(token: str):
                        result.reason, started, counts=result.status == 401)
     if result.is_ping:
         return _answer(200, "pong", started, sender=result.sender)
-    if not result.is_push:
+    if not result.is_push and result.request is None:
         return _answer(200, "ignored", started, reason=f"{result.sender} event {result.event!r} is not a push")
     configured = shared.config.webhook.repository
     if not repository_matches(result.repository, source.url, configured):
@@ -134,6 +135,11 @@ def push(token: str):
                        f"repository does not match the configured source: expected {expected!r}"
                        f"{' ([webhook] repository)' if configured else ''}, the push names {result.repository!r}",
                        started, counts=False)
+    if result.request is not None:
+        status, outcome, fields = forge_events.enqueue_request_plan(
+            shared.config, shared.queue, forge_events.forge_store(current_app.extensions, current_app.config["STATE_PATH"]),
+            shared.outbox, shared.repository, result)
+        return _answer(status, outcome, started, **fields)
     if result.is_tag:
         return _answer(200, "ignored", started, reason="tags are not published")
     branches = {source.branch, *shared.config.webhook.allowed_branches}
@@ -147,6 +153,9 @@ def push(token: str):
         return _answer(200, "duplicate", started, job=queued.job_id, reason="delivery seen before")
     if queued.status == "published":
         return _answer(200, "published", started, reason="commit already published")
+    if shared.config.forge is not None and result.commit and not result.deleted:
+        forge_events.queue_push_pending(forge_events.forge_store(current_app.extensions, current_app.config["STATE_PATH"]),
+                                        shared.outbox, shared.config.forge, queued.job_id, result.commit)
     log.info("push from %s queued as job %s (%s)", result.sender, queued.job_id, queued.status)
     return _answer(202, queued.status, started, job=queued.job_id,
                    reason="deploy branch deleted: will be reported, nothing published" if result.deleted else "")
