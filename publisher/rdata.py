@@ -16,6 +16,7 @@ from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 from typing import Callable, Sequence
 
 import dns.exception
+import dns.ipv6
 import dns.name
 import dns.rdata
 import dns.rdataclass
@@ -445,6 +446,20 @@ def _lower_names(rdata: dns.rdata.Rdata) -> str:
     if changes:
         rdata = rdata.replace(**changes)
     return rdata.to_text()
+
+
+def canonical_ipv6(text: str) -> str:
+    """IPv6 address text as dnspython prints it (RFC 5952); RdataError when it is not one.  The C
+    round trip gives the same text (``_fast_aaaa``, held to dnspython by property tests) at a
+    twentieth of the cost; dnspython decides whatever the C parser refuses."""
+    try:
+        return inet_ntop(AF_INET6, inet_pton(AF_INET6, text))
+    except (OSError, ValueError):
+        pass
+    try:
+        return dns.ipv6.inet_ntoa(dns.ipv6.inet_aton(text))
+    except (dns.exception.SyntaxError, ValueError) as error:
+        raise RdataError(f"invalid IPv6 address {text!r}") from error
 
 
 # ---------------------------------------------------------------------------------------------

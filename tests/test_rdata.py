@@ -12,6 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import dns.exception
+import dns.ipv6
 import dns.rdatatype
 import dns.zone
 import pytest
@@ -24,6 +26,7 @@ from publisher.rdata import (
     FAST_PATHS,
     RdataError,
     absolute_name,
+    canonical_ipv6,
     canonical_rdata,
     canonical_rdata_tokens,
     canonical_type,
@@ -185,6 +188,18 @@ def test_aaaa_fast_path_is_taken_and_exact(address: str) -> None:
     assert fast is not None
     assert fast == reference_rdata("AAAA", address, ".")
     assert fast == fast.lower()
+
+
+@SETTINGS
+@given(text=st.one_of(ipv6_spellings(), st.text("0123456789abcdefABCDEF:.", max_size=45)))
+def test_canonical_ipv6_equals_dnspython(text: str) -> None:
+    """The C round trip Lua AAAA data takes is dnspython's text, and refuses what dnspython refuses."""
+    def reference(address: str) -> str:
+        try:
+            return dns.ipv6.inet_ntoa(dns.ipv6.inet_aton(address))
+        except (dns.exception.SyntaxError, ValueError):
+            raise RdataError("invalid") from None
+    assert outcome(canonical_ipv6, text) == outcome(reference, text)
 
 
 @SETTINGS

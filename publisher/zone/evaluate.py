@@ -6,6 +6,8 @@ and returns immutable ``ZoneResult``s; it never talks to a server.
 
 from __future__ import annotations
 
+import functools
+import gc
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -209,6 +211,18 @@ def _relabel(result: ZoneResult, display: str, file_name: str) -> ZoneResult:
     findings = tuple(f._replace(file=fix(f.file)) for f in result.findings)
     zone = result.zone
     if zone is not None:
-        zone = replace(zone, file=display, records=tuple(r._replace(file=fix(r.file)) if r.file == file_name else r
-                                                         for r in zone.records))
+        # A million records: rows rebuilt through tuple.__new__ with the cyclic GC off cost a
+        # fifth of NamedTuple._replace, which made this the slowest step of `lint FILE`.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            records = tuple(map(_new_record, ((name, rtype, ttl, data, display if file == file_name else file, line)
+                                              for name, rtype, ttl, data, file, line in zone.records)))
+        finally:
+            if enabled:
+                gc.enable()
+        zone = replace(zone, file=display, records=records)
     return ZoneResult(result.origin, display, zone, findings)
+
+
+_new_record = functools.partial(tuple.__new__, Record)  # Record(*row) without a Python-level call

@@ -25,12 +25,9 @@ from pathlib import Path
 from typing import Iterator, Sequence
 from urllib.parse import unquote
 
-import dns.exception
-import dns.ipv6
-
 from publisher.model import ERROR, Finding, IgnoreRule, Record, ServiceRecord, Zone, ZoneResult, printable
 from publisher.zone.repository import MAX_ZONE_FILE_BYTES, RefusedFile, read_confined
-from publisher.rdata import RdataError, canonical_rdata, canonical_type
+from publisher.rdata import RdataError, canonical_ipv6, canonical_rdata, canonical_type
 from publisher.zone.sandbox import Chunk, LuaSandbox, SandboxLimits, SandboxResult
 
 __all__ = ["evaluate_lua_zones", "evaluate_lua_zone", "SandboxLimits"]
@@ -268,12 +265,7 @@ def _without_gc() -> Iterator[None]:
 _NOT_IN_ZONES = frozenset({"SOA", "ANY", "AXFR", "IXFR", "OPT", "TSIG", "TKEY", "MAILA", "MAILB", "NONE"})
 
 
-def _canonical_ipv6(text: str) -> str:
-    """AAAA data exactly as dnspython prints it."""
-    try:
-        return dns.ipv6.inet_ntoa(dns.ipv6.inet_aton(text))
-    except (dns.exception.SyntaxError, ValueError) as error:
-        raise RdataError(f"invalid IPv6 address {text!r}") from error
+_canonical_ipv6 = canonical_ipv6  # AAAA data exactly as dnspython prints it
 
 
 # --------------------------------------------------------------------------------------------
