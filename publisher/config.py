@@ -112,6 +112,7 @@ class ProviderConfig:
     zones: tuple[str, ...] = ("*",)
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     secrets: frozenset[str] = frozenset({"tsig_secret", "api_key"})
+    checks: str = "bind"  # whose refusals block a zone sent here besides BIND's: "bind" or "knot"
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.options.get(key, default)
@@ -541,9 +542,12 @@ class _Loader:
             if kind not in PROVIDER_TYPES:
                 raise self.error(where, f"type must be one of {', '.join(PROVIDER_TYPES)}")
             zones = self.strings(where, "zones", table.get("zones", ["*"]))
-            options, secrets = self.provider_options(where, kind,
-                                                     {k: v for k, v in table.items() if k not in ("name", "type", "zones")})
-            providers.append(ProviderConfig(name, kind, zones, MappingProxyType(options), secrets))
+            checks = table.get("checks", "bind")
+            if checks not in ("bind", "knot"):
+                raise self.error(where, 'checks must be "bind" or "knot" (the server whose refusals block a zone)')
+            options, secrets = self.provider_options(
+                where, kind, {k: v for k, v in table.items() if k not in ("name", "type", "zones", "checks")})
+            providers.append(ProviderConfig(name, kind, zones, MappingProxyType(options), secrets, checks))
         return tuple(providers)
 
     def provider_options(self, where: str, kind: str, table: Mapping[str, Any]) -> tuple[dict[str, Any], frozenset[str]]:

@@ -737,3 +737,33 @@ def test_rfc2136_migrated_bind_file_publishes_the_configured_ns(tmp_path, named_
     snapshot = create_provider(kept.providers[0]).read(origin)
     assert {r.data for r in snapshot.records if r.name == origin and r.type == "NS"} == {
         "ns1.oldprovider.example.", "ns2.oldprovider.example."}
+
+
+def test_a_provider_that_talks_to_knot_keeps_a_zone_knot_would_refuse(tmp_path):
+    """A delegation whose in-bailiwick name server has no glue: BIND loads the zone (a warning),
+    Knot refuses it ("missing glue record"). The BIND-backed provider publishes it; the one
+    declared ``checks = "knot"`` keeps what it serves and says why (issue 7)."""
+    zones = tmp_path / "zones"
+    write(zones, "example.com.lua", 'a("", "192.0.2.1")\nns("dev", "ns1.dev.example.com")\n')
+    config = make_config(tmp_path, extra='''
+[[provider]]
+name = "knot"
+type = "zonefile"
+directory = "served-knot"
+checks = "knot"
+''')
+    report = run(tmp_path, config, apply=True)
+    by_provider = {o.provider: o for o in report.outcomes}
+    assert by_provider["files"].status == APPLIED
+    assert by_provider["knot"].status == KEPT_LAST_GOOD
+    assert [(f.severity, f.code) for f in by_provider["files"].findings] == [("warning", "missing-glue")]
+    assert [(f.severity, f.code) for f in by_provider["knot"].findings] == [("error", "missing-glue"),
+                                                                           ("warning", "kept-last-good")]
+    assert served(tmp_path, "example.com.")[("dev.example.com.", "NS")] == {"ns1.dev.example.com."}
+    assert not (tmp_path / "served-knot" / "example.com.zone").exists()
+
+
+def test_checks_must_name_a_server(tmp_path):
+    from publisher.config import ConfigError
+    with pytest.raises(ConfigError, match='checks must be "bind" or "knot"'):
+        make_config(tmp_path, provider_extra='checks = "nsd"')

@@ -29,6 +29,7 @@ from publisher.publish.providers import create_provider
 from publisher.publish.providers.base import Provider, ProviderError
 from publisher.zone.repository import BIND, discover
 from publisher.zone.sandbox import SandboxLimits
+from publisher.zone.validate import validate_zone
 from publisher.publish.soa import next_serial, without_serial, zone_soa
 from publisher.publish.state import StateStore
 
@@ -264,6 +265,15 @@ class _Run:
 
     # -- planning ---------------------------------------------------------------------------
 
+    def knot_refusals(self, result: ZoneResult, provider_name: str) -> tuple[Finding, ...]:
+        """Errors Knot adds for a provider declared ``checks = "knot"``: the repository is judged
+        as BIND judges it, and a zone sent to Knot must also be one Knot loads (a delegation without
+        glue, NS beside a non-apex DNAME)."""
+        if result.zone is None or self.config.provider(provider_name).checks != "knot":
+            return ()
+        found = validate_zone(result.zone, standalone=False, max_ttl=EvaluationOptions().max_ttl, server="knot")
+        return tuple(f for f in found if f.is_error)
+
     def provider(self, name: str) -> Provider:
         if name in self.provider_errors:
             raise ProviderError(self.provider_errors[name])
@@ -286,6 +296,16 @@ class _Run:
             work.findings += (Finding(WARNING, "kept-last-good", origin, result.file, 0,
                                       f"not published to {provider_name!r}: the zone has errors; the provider "
                                       f"{served}"),)
+            return work
+        knot_refusals = self.knot_refusals(result, provider_name)
+        if knot_refusals:
+            work.status = KEPT_LAST_GOOD
+            refused = {(f.code, f.file, f.line) for f in knot_refusals}  # Knot's error replaces BIND's warning
+            work.findings = tuple(f for f in work.findings if (f.code, f.file, f.line) not in refused)
+            work.findings += knot_refusals + (Finding(
+                WARNING, "kept-last-good", origin, result.file, 0,
+                f"not published to {provider_name!r}: Knot, which serves it (checks = \"knot\"), would refuse "
+                "the zone; the provider keeps what it serves"),)
             return work
         mark = time.perf_counter()
         try:
