@@ -767,3 +767,11 @@ def test_checks_must_name_a_server(tmp_path):
     from publisher.config import ConfigError
     with pytest.raises(ConfigError, match='checks must be "bind" or "knot"'):
         make_config(tmp_path, provider_extra='checks = "nsd"')
+
+
+def test_repository_findings_reach_the_run(tmp_path, repo):
+    """A finding about the repository as a whole (here a settings file beside no zone) is reported
+    by a publish run as lint reports it, not dropped with the zone-less results."""
+    write(repo, "stray.yml", "slaves: [192.0.2.53]\n")
+    report = run(tmp_path, apply=False)
+    assert [(f.code, f.file) for f in report.findings] == [("companion-without-zone", "stray.yml")]

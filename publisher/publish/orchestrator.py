@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 
 from publisher.publish.alias import AliasResolver, flatten_aliases
 from publisher.config import Config
-from publisher.zone.evaluate import EvaluationOptions, evaluate_repository
+from publisher.zone.evaluate import EvaluationOptions, RepositoryResult, evaluate_repository
 from publisher.model import ERROR, WARNING, Change, Finding, Record, Zone, ZoneResult
 from publisher.publish.plan import (SERVER_MANAGED_TYPES, Plan, ZonePlan, apply_changes, capability_findings,
                             diff_records, safety_findings)
@@ -215,7 +215,7 @@ class _Run:
         timings: dict[str, float] = {}
         mark = time.perf_counter()
         try:
-            zone_results = self.evaluate(repo_path)
+            evaluated = self.evaluate(repo_path)
         except (OSError, ValueError) as error:
             timings["total"] = time.perf_counter() - started
             return PublishReport((), Plan(), apply, self.force, error=f"cannot evaluate {repo_path}: {error}",
@@ -223,8 +223,11 @@ class _Run:
         timings["evaluate"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
+        zone_results = evaluated.zones
         works: list[_Work] = []
-        run_findings: list[Finding] = []
+        # Findings about the repository as a whole (a .clones without its zone, an unreadable
+        # file name); an empty repository is reported below, once, as empty-repository.
+        run_findings: list[Finding] = [f for f in evaluated.findings if f.code != "no-zones"]
         for result in zone_results:
             targets = self.config.providers_for(result.origin)
             if not targets:
@@ -257,11 +260,11 @@ class _Run:
 
     # -- evaluation -------------------------------------------------------------------------
 
-    def evaluate(self, repo_path: Path) -> tuple[ZoneResult, ...]:
+    def evaluate(self, repo_path: Path) -> RepositoryResult:
         """Every zone of the repository, evaluated with the configured TTLs and limits."""
         if not repo_path.is_dir():
             raise OSError(f"{repo_path} is not a directory")
-        return evaluate_repository(repo_path, evaluation_options(self.config, repo_path)).zones
+        return evaluate_repository(repo_path, evaluation_options(self.config, repo_path))
 
     # -- planning ---------------------------------------------------------------------------
 
