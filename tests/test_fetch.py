@@ -304,8 +304,8 @@ def test_a_remote_that_never_answers_times_out(tmp_path):
             fetch(SourceConfig(url=url, branch="main", cache=tmp_path / "cache"), limits=FetchConfig(timeout=1))
 
 
-def test_public_url_hides_every_userinfo():
-    from publisher.service.fetch import public_url
+def test_source_urls_in_fetch_messages_hide_every_userinfo():
+    from publisher.redaction import redact as public_url  # the one rule fetch's messages use
 
     assert public_url("https://user:pw@git.example.org/x.git") == "https://[redacted]@git.example.org/x.git"
     assert public_url("https://ghp_token@github.com/x.git") == "https://[redacted]@github.com/x.git"

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -29,6 +28,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from publisher.config import FetchConfig, SourceConfig
+from publisher.redaction import REDACTED, redact
 
 log = logging.getLogger(__name__)
 
@@ -73,16 +73,6 @@ class Checkout:
     subject: str
 
 
-# scheme://userinfo@ : the userinfo (user, user:password, or a token as user) is hidden, for every
-# scheme (the same rule as the web side's redaction; an scp-like ``git@host:path`` has no scheme).
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"<>]+@")
-
-
-def public_url(url: str) -> str:
-    """``url`` with its credentials replaced by ``[redacted]``: the only form put in a message."""
-    return _URL_USERINFO.sub(r"\1[redacted]@", url)
-
-
 def _masked(text: str, source: SourceConfig) -> str:
     """``text`` (git's output) with the URL's credentials hidden, however git spelled them (it may
     quote the URL, or print the user name or the password alone, percent-decoded or not)."""
@@ -91,8 +81,8 @@ def _masked(text: str, source: SourceConfig) -> str:
         parts = {userinfo, *userinfo.split(":")} if userinfo else set()
         for secret in sorted(parts | {unquote(part) for part in parts}, key=len, reverse=True):
             if len(secret) >= 3:  # a one- or two-letter name would blank out git's words
-                text = text.replace(secret, "[redacted]")
-    return public_url(text)
+                text = text.replace(secret, REDACTED)
+    return redact(text)
 
 
 def git_environment(source: SourceConfig) -> dict[str, str]:
@@ -111,7 +101,7 @@ def git_environment(source: SourceConfig) -> dict[str, str]:
 
 
 def _describe(source: SourceConfig) -> str:
-    return f"{public_url(source.url or '')} branch {source.branch}"
+    return f"{redact(source.url or '')} branch {source.branch}"
 
 
 def _reason(stderr: str, status: int) -> str:
