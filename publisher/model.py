@@ -14,8 +14,11 @@ Conventions every stage relies on:
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import gc
 from dataclasses import dataclass, field
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 ERROR = "error"
 WARNING = "warning"
@@ -148,6 +151,30 @@ class ServiceRecord(NamedTuple):
     ttl: int
     file: str
     line: int
+
+
+@contextlib.contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a zone's records are built or checked.  Records
+    are tuples of strings and make no reference cycles; with the collector on, each young
+    collection promotes them and full ones keep rescanning them, which costs a million-record
+    zone two to four times the time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+_new_record = functools.partial(tuple.__new__, Record)  # Record(*row) without a Python-level call
+
+
+def records_from_rows(rows: Iterable[tuple]) -> tuple[Record, ...]:
+    """``Record``s from (name, type, ttl, data, file, line) rows, as fast as tuples are made."""
+    with cyclic_gc_paused():
+        return tuple(map(_new_record, rows))
 
 
 @dataclass(frozen=True)

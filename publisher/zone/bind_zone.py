@@ -12,7 +12,6 @@ regular-expression tokenizer, and rdata of the common types is canonicalised wit
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 import stat
@@ -26,7 +25,7 @@ import dns.name
 import dns.rdata
 import dns.rdataclass
 
-from publisher.model import ERROR, MAX_FINDINGS_PER_ZONE, WARNING, Finding, Record, Zone, ZoneResult
+from publisher.model import ERROR, MAX_FINDINGS_PER_ZONE, WARNING, Finding, Record, Zone, ZoneResult, cyclic_gc_paused
 from publisher.zone.repository import MAX_ZONE_FILE_BYTES, size_text
 from publisher.zone.sandbox import SandboxLimits
 from publisher.rdata import (
@@ -981,18 +980,11 @@ def read_bind_zone(
 
     state = _State(origin=zone_origin, default_ttl=default_ttl)
     reader.deadline = time.thread_time() + cpu_seconds
-    # Records are tuples of strings and cannot form cycles; without this, the cyclic collector
-    # walks every record read so far again and again, and a 1,000,000-record zone takes twice
-    # as long.
-    collecting = gc.isenabled()
-    gc.disable()
     try:
-        reader.read_file(resolved, display_file, state)
+        with cyclic_gc_paused():
+            reader.read_file(resolved, display_file, state)
     except _Stop:
         reader.records.clear()
         return ZoneResult(zone_origin, display_file, None, tuple(reader.summary()))
-    finally:
-        if collecting:
-            gc.enable()
     zone = Zone(origin=zone_origin, records=tuple(reader.records), file=display_file)
     return ZoneResult(zone_origin, display_file, zone, tuple(reader.summary()))

@@ -6,15 +6,13 @@ and returns immutable ``ZoneResult``s; it never talks to a server.
 
 from __future__ import annotations
 
-import functools
-import gc
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from publisher.zone.bind_zone import read_bind_zone
 from publisher.zone.lua_zone import evaluate_lua_zones
-from publisher.model import ERROR, Finding, IgnoreRule, Record, ZoneResult, cap_findings
+from publisher.model import ERROR, Finding, IgnoreRule, Record, ZoneResult, cap_findings, records_from_rows
 from publisher.zone.repository import (BIND, LUA, MAX_ZONE_FILE_BYTES, RefusedFile, ZoneSource, confined_file,
                                        discover, origin_from_file_name, zone_name_problem)
 from publisher.zone.sandbox import SandboxLimits
@@ -211,18 +209,9 @@ def _relabel(result: ZoneResult, display: str, file_name: str) -> ZoneResult:
     findings = tuple(f._replace(file=fix(f.file)) for f in result.findings)
     zone = result.zone
     if zone is not None:
-        # A million records: rows rebuilt through tuple.__new__ with the cyclic GC off cost a
-        # fifth of NamedTuple._replace, which made this the slowest step of `lint FILE`.
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            records = tuple(map(_new_record, ((name, rtype, ttl, data, display if file == file_name else file, line)
-                                              for name, rtype, ttl, data, file, line in zone.records)))
-        finally:
-            if enabled:
-                gc.enable()
+        # A million records: rebuilt as rows, a fifth of the cost of NamedTuple._replace each.
+        records = records_from_rows((name, rtype, ttl, data, display if file == file_name else file, line)
+                                    for name, rtype, ttl, data, file, line in zone.records)
         zone = replace(zone, file=display, records=records)
     return ZoneResult(result.origin, display, zone, findings)
 
-
-_new_record = functools.partial(tuple.__new__, Record)  # Record(*row) without a Python-level call

@@ -15,17 +15,15 @@ prelude (there is no second implementation here).
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-import functools
 import itertools
-import gc
 import re
 from pathlib import Path
 from typing import Iterator, Sequence
 from urllib.parse import unquote
 
-from publisher.model import ERROR, Finding, IgnoreRule, Record, ServiceRecord, Zone, ZoneResult, printable
+from publisher.model import (ERROR, Finding, IgnoreRule, Record, ServiceRecord, Zone, ZoneResult, printable,
+                             records_from_rows)
 from publisher.zone.repository import MAX_ZONE_FILE_BYTES, RefusedFile, read_confined
 from publisher.rdata import RdataError, canonical_ipv6, canonical_rdata, canonical_type
 from publisher.zone.sandbox import Chunk, LuaSandbox, SandboxLimits, SandboxResult
@@ -239,27 +237,8 @@ def _records(columns: dict[str, bytes], count: int, origin: str, by_index: list[
                                     f"{function}: {error}"))
             names[position] = None  # type: ignore[call-overload]
             dropped = True
-    with _without_gc():
-        records = tuple(map(_new_record, zip(names, types, ttls, datas, files, lines)))
-        if dropped:
-            records = tuple(record for record in records if record.name is not None)
-    return records
-
-
-_new_record = functools.partial(tuple.__new__, Record)  # Record(*row) without a Python-level call
-
-
-@contextlib.contextmanager
-def _without_gc() -> Iterator[None]:
-    """Building a million tuples with the cyclic GC on costs several times more: each young
-    generation collection promotes them and full collections keep rescanning them."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+    rows = zip(names, types, ttls, datas, files, lines)
+    return records_from_rows((row for row in rows if row[0] is not None) if dropped else rows)
 
 
 _NOT_IN_ZONES = frozenset({"SOA", "ANY", "AXFR", "IXFR", "OPT", "TSIG", "TKEY", "MAILA", "MAILB", "NONE"})
