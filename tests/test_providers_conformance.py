@@ -11,7 +11,7 @@ has no serial to check; its "serial" is a fingerprint of the records served.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Iterable
 
 import pytest
 
@@ -190,7 +190,7 @@ def test_cname_and_address_swap(target: Target, request) -> None:
         request.applymarker(pytest.mark.xfail(strict=True, reason=MOTO_RECREATE))
     o = target.origin
     as_address = base(o) + [Record(f"www.{o}", "A", 300, "192.0.2.1"), Record(f"www.{o}", "AAAA", 300, "2001:db8::1")]
-    as_alias = base(o) + [Record(f"www.{o}", "CNAME", 300, f"web.example.net.")]
+    as_alias = base(o) + [Record(f"www.{o}", "CNAME", 300, "web.example.net.")]
     publish(target, as_address)
     publish(target, as_alias)
     publish(target, as_address)
@@ -221,17 +221,13 @@ def test_apex_ns_change_keeps_the_apex_delegated(target: Target) -> None:
     publish(target, moved)
 
 
-def test_apex_ns_change_refused_without_force_through_publish(target: Target, tmp_path) -> None:
-    """The orchestrator (publish) against each real provider: an apex NS change is blocked and
-    nothing is applied until --force; after every apply the next plan is empty."""
+def publish_config(target: Target, tmp_path, extra: str = ""):
+    """A configuration that publishes ``zones/`` to ``target`` through the orchestrator (the
+    provider instance is handed to publish(); its table only names it)."""
     from publisher.config import load_config_text
-    from publisher.publish.orchestrator import APPLIED, BLOCKED, UNCHANGED, publish
-    from publisher.publish.state import StateStore
 
     o = target.origin
-    zones = tmp_path / "zones"
-    zones.mkdir()
-    config = load_config_text(f"""
+    return load_config_text(f"""
 [source]
 path = "zones"
 [defaults]
@@ -244,9 +240,21 @@ type = "zonefile"
 directory = "unused"
 [state]
 path = "state.db"
-[zones."{o.rstrip('.')}"]
+{extra}""", base=tmp_path)
+
+
+def test_apex_ns_change_refused_without_force_through_publish(target: Target, tmp_path) -> None:
+    """The orchestrator (publish) against each real provider: an apex NS change is blocked and
+    nothing is applied until --force; after every apply the next plan is empty."""
+    from publisher.publish.orchestrator import APPLIED, BLOCKED, UNCHANGED, publish
+    from publisher.publish.state import StateStore
+
+    o = target.origin
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    config = publish_config(target, tmp_path, f"""[zones."{o.rstrip('.')}"]
 keep_nameservers = true  # the .bind file's own apex NS, changed below, are the ones published
-""", base=tmp_path)
+""")
 
     def run(ns: str, force: bool = False):
         (zones / f"{o}bind").write_text(f"$TTL 300\n@ IN NS ns1.{o}\n{ns}ns1 IN A 127.0.0.1\nwww IN A 192.0.2.80\n")
@@ -322,27 +330,13 @@ def test_server_down_then_restarted(target: Target) -> None:
 def test_unsafe_delete_refused_and_ignored_records_kept_through_publish(target: Target, tmp_path) -> None:
     """The orchestrator against each real provider: a record created at the server that the zone
     ignore()s survives every apply; deleting more than 30 % needs --force; re-plans are empty."""
-    from publisher.config import load_config_text
     from publisher.publish.orchestrator import APPLIED, BLOCKED, UNCHANGED, publish
     from publisher.publish.state import StateStore
 
     o = target.origin
     zones = tmp_path / "zones"
     zones.mkdir()
-    config = load_config_text(f"""
-[source]
-path = "zones"
-[defaults]
-ttl = 300
-nameservers = ["ns1.{o}"]
-hostmaster = "hostmaster.{o}"
-[[provider]]
-name = "{target.provider.name}"
-type = "zonefile"
-directory = "unused"
-[state]
-path = "state.db"
-""", base=tmp_path)
+    config = publish_config(target, tmp_path)
 
     def run(hosts: range, force: bool = False):
         lines = [f'ns("", "ns1.{o.rstrip(".")}")', 'a("ns1", "127.0.0.1")', 'ignore("_acme-challenge", "TXT")']
