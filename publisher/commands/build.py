@@ -18,9 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from publisher.config import Config, ConfigError, load_config
-from publisher.publish.orchestrator import evaluation_options, managed_records
+from publisher.publish.orchestrator import evaluate_configured, managed_records
 from publisher.publish.soa import next_serial, zone_soa
-from publisher.zone.evaluate import evaluate_repository
 from publisher.zone.render import zone_to_text
 
 
@@ -41,7 +40,7 @@ def run(args: Namespace) -> int:
               "the embedded default configuration (publisher/default.toml); pass --config FILE for yours")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = evaluate_repository(repo, evaluation_options(config, repo))
+    result = evaluate_configured(config, repo)
     serial = next_serial(None)
     written = errors = 0
     for zone_result in result.zones:

@@ -27,7 +27,7 @@ from publisher.publish.plan import (SERVER_MANAGED_TYPES, Plan, ZonePlan, apply_
                             diff_records, safety_findings)
 from publisher.publish.providers import create_provider
 from publisher.publish.providers.base import Provider, ProviderError
-from publisher.zone.repository import BIND, discover
+from publisher.zone.repository import BIND, Layout, discover
 from publisher.zone.sandbox import SandboxLimits
 from publisher.zone.validate import validate_zone
 from publisher.publish.soa import next_serial, without_serial, zone_soa
@@ -264,7 +264,7 @@ class _Run:
         """Every zone of the repository, evaluated with the configured TTLs and limits."""
         if not repo_path.is_dir():
             raise OSError(f"{repo_path} is not a directory")
-        return evaluate_repository(repo_path, evaluation_options(self.config, repo_path))
+        return evaluate_configured(self.config, repo_path)
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -540,13 +540,21 @@ def managed_records(config: Config, zone: Zone) -> tuple[tuple[Record, ...], tup
     return records, tuple(findings)
 
 
-def evaluation_options(config: Config, repo_path: Path) -> EvaluationOptions:
+def evaluate_configured(config: Config, repo_path: Path) -> RepositoryResult:
+    """The repository evaluated as ``config`` shapes it, listed once (the listing reads and
+    confines every companion file, and the per-zone TTLs need the zone names)."""
+    repo = Path(repo_path).resolve()
+    layout = discover(repo)
+    return evaluate_repository(repo, evaluation_options(config, layout), layout=layout)
+
+
+def evaluation_options(config: Config, layout: Layout) -> EvaluationOptions:
     """How configuration shapes evaluation: default TTLs (per zone where ``[zones]`` overrides
     them) and the Lua sandbox limits of ``[sandbox]``."""
     sandbox = config.sandbox
     limits = SandboxLimits(cpu_seconds=float(sandbox.cpu_seconds), memory_bytes=sandbox.memory_mb << 20,
                            max_records=sandbox.max_records, wall_seconds=float(sandbox.wall_seconds))
-    origins = [source.origin for source in discover(repo_path).sources]
+    origins = [source.origin for source in layout.sources]
     overrides = tuple((origin, config.ttl_for(origin)) for origin in origins
                       if config.ttl_for(origin) != config.defaults.ttl)
     return EvaluationOptions(default_ttl=config.defaults.ttl, lua_limits=limits, ttl_overrides=overrides)

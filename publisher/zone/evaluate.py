@@ -13,7 +13,7 @@ from pathlib import Path
 from publisher.zone.bind_zone import read_bind_zone
 from publisher.zone.lua_zone import evaluate_lua_zones
 from publisher.model import ERROR, Finding, IgnoreRule, Record, ZoneResult, cap_findings, records_from_rows
-from publisher.zone.repository import (BIND, LUA, MAX_ZONE_FILE_BYTES, RefusedFile, ZoneSource, confined_file,
+from publisher.zone.repository import (BIND, LUA, MAX_ZONE_FILE_BYTES, Layout, RefusedFile, ZoneSource, confined_file,
                                        discover, origin_from_file_name, zone_name_problem)
 from publisher.zone.sandbox import SandboxLimits
 from publisher.zone.validate import validate_zone
@@ -55,11 +55,13 @@ class RepositoryResult:
         return [*self.findings, *(f for z in self.zones for f in z.findings)]
 
 
-def evaluate_repository(path: Path, options: EvaluationOptions = EvaluationOptions()) -> RepositoryResult:
+def evaluate_repository(path: Path, options: EvaluationOptions = EvaluationOptions(),
+                        layout: Layout | None = None) -> RepositoryResult:
     """Evaluate and validate every zone of the repository at ``path``; one bad zone never stops
-    the others."""
+    the others.  ``layout`` is ``discover(path)`` when the caller has listed the repository already."""
     repo = Path(path).resolve()
-    layout = discover(repo, options.max_file_bytes)
+    if layout is None:
+        layout = discover(repo, options.max_file_bytes)
     results: dict[str, ZoneResult] = {}
 
     # Lua zones go to the sandbox in batches, one per default TTL (usually a single batch).
