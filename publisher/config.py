@@ -19,6 +19,17 @@ Shape (see ``examples/config.toml`` for every key)::
     [forge]       type, api_url, token, username, repository, context, plan_forks, status_url, timeout
     [zones."example.com"] or [[zone]] name = "example.com": per-zone ttl, providers, thresholds,
                   allow_deletion, keep_nameservers
+    [[repository]] name, owns = ["zone patterns"], read_tokens, providers = ["shared names"], and its own
+                  [repository.source], .webhook, .notify, .defaults, .forge, .poll, [[repository.provider]],
+                  [repository.zones."x"] / [[repository.zone]]: several repositories on one instance
+
+Several repositories: each ``[[repository]]`` becomes a ``Config`` of its own (``Config.repositories``),
+parsed exactly as a one-repository file would be, from the instance's shared sections with the
+repository's tables laid over them (``[defaults]``, ``[notify]``, ``[poll]`` key by key; zone settings
+appended; shared ``[[provider]]``s, narrowed by ``providers``, plus its own).  Instance-wide sections
+(``[state]``, ``[web]``, ``[jobs]``, ``[fetch]``, ``[retention]``, ``[health]``, ``[sandbox]``) stay at the
+top; ``[source]``, ``[webhook]`` and ``[forge]`` then belong inside each repository.  A file without
+``[[repository]]`` is one repository, as before (``Config.views()`` is then ``(config,)``).
 
 Secrets are written as ``"env:NAME"`` or ``"file:PATH"`` and resolved here, at load time; an error
 names the key and the reference, never a value.  Relative paths are relative to the config file.
@@ -32,6 +43,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -56,6 +68,13 @@ def is_password_hash(value: str) -> bool:
     return method.split(":")[0] in ("scrypt", "pbkdf2") and bool(salt) and bool(digest)
 
 
+# The sections of a ``[[repository]]`` table; the rest of a file is the instance's.
+REPOSITORY_KEYS = frozenset({"name", "owns", "read_tokens", "providers", "source", "webhook", "notify", "defaults",
+                             "provider", "zone", "zones", "forge", "poll"})
+REPOSITORY_ONLY = ("source", "webhook", "forge")  # with [[repository]], only inside one
+REPOSITORY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
 class ConfigError(ValueError):
     """The configuration file is invalid; the message names the file and key, never a secret."""
 
@@ -75,6 +94,12 @@ class SourceConfig:
         """``url`` without its credentials: the only form that is shown, logged or stored."""
         from publisher.redaction import redact
         return redact(self.url) if self.url else None
+
+    @property
+    def key(self) -> str:
+        """The name a one-repository instance files its jobs, runs and zones under: the git URL without
+        credentials and the branch, else the directory.  Stored and shown: never with a password in it."""
+        return f"{self.display_url}#{self.branch}" if self.url else str(self.path)
 
 
 @dataclass(frozen=True)
@@ -220,6 +245,7 @@ class JobsConfig:
     is retried after ``retry_delay`` doubling up to ``retry_max_delay``, ``max_attempts`` times in all."""
 
     lease: float = 60.0
+    workers: int = 2  # runs of different repositories at once (one repository's runs never overlap)
     max_attempts: int = 8
     retry_delay: float = 30.0
     retry_max_delay: float = 3600.0
@@ -289,6 +315,31 @@ class Config:
     forge: ForgeConfig | None = None
     path: Path | None = None  # the file it was loaded from
     warnings: tuple[str, ...] = ()
+    # Several repositories (``[[repository]]``): the instance's config lists one view per repository;
+    # each view names itself and the zones it may own.  A one-repository file leaves them empty.
+    name: str = ""  # the repository's name; "" in the one-repository form
+    owns: tuple[str, ...] = ("*",)  # zone patterns this repository may publish
+    read_tokens: tuple[str, ...] = field(default=(), repr=False)  # "sha256:<hex>": may read this repository only
+    repositories: tuple["Config", ...] = ()
+
+    def views(self) -> tuple["Config", ...]:
+        """Every repository this instance publishes, each as a ``Config`` of its own."""
+        return self.repositories or (self,)
+
+    @property
+    def key(self) -> str:
+        """The name jobs, runs, mail and zone ownership are filed under: ``name``, or in the
+        one-repository form the source's key (what earlier versions stored)."""
+        return self.name or self.source.key
+
+    def view(self, key: str) -> "Config | None":
+        """The repository filed under ``key``, or None."""
+        return next((view for view in self.views() if view.key == key), None)
+
+    def may_own(self, origin: str) -> bool:
+        """True when ``owns`` lets this repository publish ``origin``."""
+        bare = origin.rstrip(".").lower()
+        return any(fnmatch.fnmatchcase(bare, pattern.rstrip(".").lower()) for pattern in self.owns)
 
     @classmethod
     def default(cls, root: Path | str = ".") -> "Config":
@@ -439,6 +490,104 @@ class _Loader:
     # -- sections --------------------------------------------------------------------------------
 
     def load(self, data: Mapping[str, Any]) -> Config:
+        if "repository" not in data:
+            return self.load_one(data)
+        tables = data["repository"]
+        if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+            raise self.error("[[repository]]", "must be an array of tables")
+        for key in REPOSITORY_ONLY:
+            if key in data:
+                raise self.error(f"[{key}]", f"with [[repository]] tables, [{key}] belongs inside each repository "
+                                             f"([repository.{key}])")
+        shared = {key: value for key, value in data.items() if key != "repository"}
+        instance = self.load_one(shared)
+        views: list[Config] = []
+        for index, table in enumerate(tables, 1):
+            views.append(self.repository(index, table, shared))
+        self.check_distinct(views)
+        return replace(instance, repositories=tuple(views), warnings=tuple(self.warnings))
+
+    def repository(self, index: int, table: Mapping[str, Any], shared: Mapping[str, Any]) -> Config:
+        """One ``[[repository]]``: parsed as a whole configuration file would be, from the shared
+        sections with the repository's own laid over them."""
+        name = table.get("name")
+        if not isinstance(name, str) or not REPOSITORY_NAME.fullmatch(name):
+            raise self.error(f"[[repository]] #{index}", "name is required: letters, digits, '.', '_' or '-', "
+                                                         "at most 64, starting with a letter or digit")
+        where = f"[[repository]] {name!r}"
+        self.check_keys(where, table, REPOSITORY_KEYS)
+        owns = self.strings(where, "owns", table.get("owns", ["*"]))
+        read_tokens = self.strings(where, "read_tokens", self.resolve_secrets(where, table, frozenset({"read_tokens"}))
+                                   .get("read_tokens", []))
+        self.check_token_hashes(where, "read_tokens", read_tokens)
+        merged: dict[str, Any] = {key: value for key, value in shared.items()
+                                  if key not in ("defaults", "notify", "poll", "provider", "zone", "zones")}
+        for key in ("defaults", "notify", "poll"):
+            merged[key] = {**self.table(shared, key), **self.nested(where, table, key)}
+        provider_tables = shared.get("provider", [])
+        provider_tables = [provider_tables] if isinstance(provider_tables, dict) else list(provider_tables)
+        if "providers" in table:
+            allowed = self.strings(where, "providers", table["providers"])
+            known = {p.get("name") for p in provider_tables if isinstance(p, dict)}
+            for missing in sorted(set(allowed) - known):
+                raise self.error(where, f"providers: no shared [[provider]] named {missing!r}")
+            provider_tables = [p for p in provider_tables if isinstance(p, dict) and p.get("name") in allowed]
+        own = table.get("provider", [])
+        merged["provider"] = provider_tables + ([own] if isinstance(own, dict) else list(own) if isinstance(own, list)
+                                                else [own])
+        merged["zone"] = list(shared.get("zone", [])) + list(self.nested_list(where, table, "zone"))
+        merged["zones"] = {**self.table(shared, "zones"), **self.nested(where, table, "zones")}
+        for key in REPOSITORY_ONLY:
+            if key in table:
+                merged[key] = table[key]
+        source = dict(self.nested(where, table, "source"))
+        if "path" not in source and "url" not in source:
+            raise self.error(where, "[repository.source] needs path or url")
+        source.setdefault("cache", f"var/cache/repositories/{name}")
+        merged["source"] = source
+        loader = _Loader(self.base, f"{self.display} {where}")
+        view = loader.load_one(merged)
+        self.warnings.extend(w for w in loader.warnings if w not in self.warnings)
+        return replace(view, name=name, owns=owns, read_tokens=read_tokens, warnings=())
+
+    def nested(self, where: str, table: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+        value = table.get(key, {})
+        if not isinstance(value, dict):
+            raise self.error(where, f"[repository.{key}] must be a table")
+        return value
+
+    def nested_list(self, where: str, table: Mapping[str, Any], key: str) -> list[Any]:
+        value = table.get(key, [])
+        if not isinstance(value, list):
+            raise self.error(where, f"[[repository.{key}]] must be an array of tables")
+        return value
+
+    def check_distinct(self, views: list[Config]) -> None:
+        """What identifies a repository (its name, each webhook token) or belongs to it alone (its git
+        cache) must not be shared: a push must never reach, nor a clone overwrite, another repository."""
+        seen_names: set[str] = set()
+        token_owner: dict[str, str] = {}
+        cache_owner: dict[Path, str] = {}
+        for view in views:
+            where = f"[[repository]] {view.name!r}"
+            if view.name in seen_names:
+                raise self.error(where, "duplicate repository name")
+            seen_names.add(view.name)
+            for token in (*view.webhook.tokens, *view.read_tokens):
+                if token in token_owner and token_owner[token] != view.name:
+                    raise self.error(where, f"a token of repository {token_owner[token]!r} is used again: "
+                                            "each token identifies one repository (run `zone-publisher token`)")
+                token_owner[token] = view.name
+            cache = view.source.cache.resolve() if view.source.url and view.source.cache else None
+            if cache is not None:
+                if cache in cache_owner:
+                    raise self.error(where, f"source cache {cache} is also repository {cache_owner[cache]!r}'s")
+                cache_owner[cache] = view.name
+            if not view.webhook.tokens:
+                self.warnings.append(f"{self.display}: {where}: no [repository.webhook] tokens: it is published "
+                                     "by polling only")
+
+    def load_one(self, data: Mapping[str, Any]) -> Config:
         self.check_keys("top level", data, {"source", "defaults", "provider", "state", "webhook", "notify",
                                             "poll", "sandbox", "zone", "zones", "web",
                                             "jobs", "fetch", "retention", "health", "forge"})

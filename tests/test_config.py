@@ -254,3 +254,93 @@ def test_native_provider_secrets_still_resolve_only_where_declared(tmp_path, mon
     monkeypatch.setenv("TEST_DIRECTORY_NAME", "never-used")
     config = load('[[provider]]\nname = "z"\ntype = "zonefile"\ndirectory = "env:TEST_DIRECTORY_NAME"\n', tmp_path)
     assert config.providers[0].options["directory"] == str(tmp_path / "env:TEST_DIRECTORY_NAME")  # not a secret key
+
+
+# -- several repositories ([[repository]]) --------------------------------------------------------
+
+
+def test_repositories_each_get_a_view_over_the_shared_sections():
+    config = load_config(DATA / "repositories.toml")
+    a, b = config.views()
+    assert (a.name, a.key, b.name, b.key) == ("customer-a", "customer-a", "customer-b", "customer-b")
+    assert config.jobs.workers == 3
+    # Own source, token, secret and recipients; SMTP and sender inherited from the instance.
+    assert a.source.url == "https://git.host.example/customer-a/dns.git" and a.source.branch == "live"
+    assert a.source.cache == DATA / "var/cache/repositories/customer-a"
+    assert b.source.path == DATA / "customer-b"
+    assert a.webhook.tokens == ("sha256:" + "a" * 64,) and a.webhook.secret == "secret-of-a"
+    assert b.webhook.tokens == ("sha256:" + "b" * 64,) and b.webhook.secret is None
+    assert a.notify.to == ("dns@a.example",) and a.notify.smtp_host == "127.0.0.1"
+    assert b.notify.to == ("operator@host.example",) and b.notify.from_ == "dns@host.example"
+    # Defaults key by key: a's own delete threshold, the shared name servers.
+    assert a.defaults.thresholds.delete == 0.9 and b.defaults.thresholds.delete == 0.3
+    assert a.defaults.nameservers == b.defaults.nameservers == ("ns1.host.example.", "ns2.host.example.")
+    # Shared providers narrowed by `providers`, plus a repository's own.
+    assert [p.name for p in a.providers] == ["bind"]
+    assert [p.name for p in b.providers] == ["bind", "spare", "b-only"]
+    # Zone settings: the shared pattern, and b's own exact name winning over it.
+    assert a.ttl_for("x.example.") == 600 and b.ttl_for("b.example.") == 60 and b.ttl_for("c.example.") == 600
+    # Ownership patterns and read tokens.
+    assert a.may_own("a.example.") and a.may_own("www.a.example") and not a.may_own("b.example.")
+    assert b.owns == ("*",) and b.may_own("anything.test.")
+    assert a.read_tokens == ("sha256:" + "1" * 64,) and b.read_tokens == ()
+    assert config.view("customer-b") is b and config.view("nope") is None
+    # Instance-wide sections are the same object for every view.
+    assert a.state == b.state == config.state
+
+
+def test_one_repository_file_is_its_own_only_view(tmp_path):
+    config = load('[source]\nurl = "https://git.example.org/dns.git"\nbranch = "prod"\n', tmp_path)
+    assert config.views() == (config,) and config.name == ""
+    assert config.key == "https://git.example.org/dns.git#prod"  # what earlier versions filed runs under
+    assert config.view(config.key) is config
+
+
+REPOSITORY = """
+[[repository]]
+name = "{name}"
+[repository.source]
+path = "{name}"
+[repository.webhook]
+tokens = ["sha256:{token}"]
+"""
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[source]\npath = "x"\n' + REPOSITORY.format(name="a", token="a" * 64),
+     r"\[source\] belongs inside each repository"),
+    ('[webhook]\ntokens = []\n' + REPOSITORY.format(name="a", token="a" * 64),
+     r"\[webhook\] belongs inside each repository"),
+    (REPOSITORY.format(name="a", token="a" * 64) + REPOSITORY.format(name="a", token="b" * 64),
+     "duplicate repository name"),
+    (REPOSITORY.format(name="a", token="a" * 64) + REPOSITORY.format(name="b", token="a" * 64),
+     "a token of repository 'a' is used again"),
+    (REPOSITORY.format(name="../etc", token="a" * 64), "name is required"),
+    ('[[repository]]\nname = "a"\n', r"\[repository.source\] needs path or url"),
+    (REPOSITORY.format(name="a", token="a" * 64) + '[repository.state]\npath = "x.db"\n', "unknown key 'state'"),
+    (REPOSITORY.format(name="a", token="a" * 64).replace('name = "a"', 'name = "a"\nproviders = ["nope"]'),
+     "no shared \\[\\[provider\\]\\] named 'nope'"),
+    (REPOSITORY.format(name="a", token="a" * 64) + '[repository.defaults]\nttl = "long"\n',
+     r"\[\[repository\]\] 'a': \[defaults\]: ttl must be int"),
+])
+def test_repository_mistakes_are_named(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load(text, tmp_path)
+
+
+def test_repositories_must_not_share_a_git_cache(tmp_path):
+    text = "".join(f"""
+[[repository]]
+name = "{name}"
+[repository.source]
+url = "https://git.example.org/{name}.git"
+cache = "var/shared-cache"
+""" for name in ("a", "b"))
+    with pytest.raises(ConfigError, match="source cache .* is also repository 'a'"):
+        load(text, tmp_path)
+
+
+def test_repository_without_tokens_is_a_warning_not_an_error(tmp_path):
+    config = load('[[repository]]\nname = "polled"\n[repository.source]\npath = "p"\n', tmp_path)
+    assert [view.name for view in config.views()] == ["polled"]
+    assert any("'polled': no [repository.webhook] tokens" in w for w in config.warnings)

@@ -91,9 +91,7 @@ _CLAIMABLE = ("((state = 'queued' AND COALESCE(not_before, 0) <= ?)"
 def source_key(source) -> str:
     """The queue's name for a ``[source]``: its git URL without credentials (and branch), else its
     directory.  It is stored with every job and run, and shown: never with a password in it."""
-    if getattr(source, "url", None):
-        return f"{source.display_url}#{source.branch}"
-    return str(source.path)
+    return source.key
 
 
 @dataclass(frozen=True)
