@@ -58,7 +58,7 @@ def test_plan_formats_and_exit_status(setup, capsys):
     config = str(setup / "config.toml")
     assert cli("plan", "--config", config, "--format", "json") == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"zones", "checksum"}
+    assert {"zones", "checksum", "outcomes", "findings", "error", "counts", "status"} <= set(data)
     (zone,) = data["zones"]
     assert (zone["zone"], zone["provider"]) == ("example.com.", "files")
     assert {"action": "create", "name": "www.example.com.", "type": "A", "ttl": 300, "old": [],
