@@ -13,7 +13,8 @@ import pytest
 from publisher.config import Config, SourceConfig, StateConfig, WebConfig, WebhookConfig
 from publisher.service.jobs import QUEUED
 from publisher.model import Change, Finding
-from publisher.service.runs import PROBLEMS, RunRecord, ZoneOutcome
+from publisher.outcome import PROBLEMS, ZoneOutcome
+from publisher.service.runs import RunRecord
 from publisher.service.tokens import generate_token, hash_token
 from publisher.service.web import create_app, redact
 from publisher.service.web.webhooks import repository_matches, repository_path

@@ -23,7 +23,7 @@ from publisher.publish.alias import AliasResolver, flatten_aliases
 from publisher.config import Config
 from publisher.zone.evaluate import EvaluationOptions, RepositoryResult, evaluate_repository
 from publisher.model import ERROR, WARNING, Finding, Record, Zone, ZoneResult
-from publisher.outcome import (APPLIED, BLOCKED, FAILED, KEPT_LAST_GOOD, PLANNED, PROBLEM_STATUSES,  # noqa: F401
+from publisher.outcome import (APPLIED, BLOCKED, FAILED, KEPT_LAST_GOOD, PLANNED, PROBLEM_STATUSES,
                                PROBLEM_WARNINGS, UNCHANGED, ZoneOutcome, run_has_problems, run_status)
 from publisher.publish.plan import (SERVER_MANAGED_TYPES, Plan, ZonePlan, apply_changes, capability_findings,
                             diff_records, safety_findings)
@@ -543,5 +543,6 @@ def _with_serial(soa_data: str, serial: int) -> str:
     return " ".join(fields)
 
 
+# ZoneOutcome and the statuses are publisher.outcome's, re-exported for older imports.
 __all__ = ["publish", "PublishReport", "ZoneOutcome", "UNCHANGED", "APPLIED", "PLANNED", "BLOCKED", "FAILED",
-           "KEPT_LAST_GOOD"]
+           "KEPT_LAST_GOOD", "PROBLEM_STATUSES", "PROBLEM_WARNINGS"]

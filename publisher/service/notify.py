@@ -32,7 +32,7 @@ from typing import Callable, Mapping, Sequence
 from publisher.config import NotifyConfig
 from publisher.redaction import redact
 from publisher.service.database import PerThreadStore, transaction
-from publisher.outcome import BLOCKED, BRANCH_DELETED, FAILED
+from publisher.outcome import BLOCKED, BRANCH_DELETED, FAILED, UNCHANGED
 from publisher.service.runs import RunRecord
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ def run_text(run: RunRecord, status_url: str = "") -> str:
         for zone, items in sorted(by_zone.items()):
             lines.append(f"  zone {zone}")
             lines += [f"    {finding.to_text()}" for finding in items]
-    outcomes = [z for z in run.zones if z.error or z.status != "unchanged"]
+    outcomes = [z for z in run.zones if z.error or z.status != UNCHANGED]
     if outcomes:
         lines += ["", "Zones:"]
         for outcome in outcomes:

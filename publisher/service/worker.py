@@ -29,7 +29,7 @@ from publisher.service.jobs import (BRANCH_DELETED, DONE, POLL, PUSH, QUEUED, SU
 from publisher.service import forge_events
 from publisher.service.forge import ForgeStore
 from publisher.service.notify import Notifier, Outbox, problem_fingerprint, queue_run_notifications
-from publisher.outcome import BRANCH_DELETED as RUN_BRANCH_DELETED, FAILED, OK
+from publisher.outcome import BRANCH_DELETED as RUN_BRANCH_DELETED, FAILED, OK, PLANNED
 from publisher.service.runs import RunRecord, RunStore
 
 log = logging.getLogger("publisher.service.worker")
@@ -251,7 +251,7 @@ class Worker:
                 return None
             report = publish(self.config, checkout.path, apply=False, state=self.state, providers=self.providers)
         drifted = sorted({f"{o.zone} on {o.provider}" for o in report.outcomes
-                          if (o.status == "planned" and o.changes)
+                          if (o.status == PLANNED and o.changes)
                           or any(f.code == "zone-changed-outside" for f in o.findings)})
         if not drifted:
             return None
