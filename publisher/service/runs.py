@@ -99,7 +99,8 @@ class RunRecord:
 
 
 def _change(data: Mapping[str, Any]) -> Change:
-    return Change(data["action"], data["name"], data["type"], data["ttl"], tuple(data["old"]), tuple(data["new"]))
+    return Change(data["action"], data["name"], data["type"], data["ttl"], tuple(data["old"]), tuple(data["new"]),
+                  data.get("old_ttl", 0))  # rows written before old_ttl was stored
 
 
 def _findings(text: str) -> tuple[Finding, ...]:
