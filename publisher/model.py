@@ -257,4 +257,5 @@ class Change(NamedTuple):
             "ttl": self.ttl,
             "old": list(self.old),
             "new": list(self.new),
+            "old_ttl": self.old_ttl,  # the text plan shows it on "-" lines; JSON must too
         }

@@ -17,7 +17,8 @@ import pytest
 from publisher.config import NotifyConfig
 from publisher.model import Change, Finding
 from publisher.service.notify import MAIL, Notifier, Outbox, queue_run_notifications, run_text, webhook_signature
-from publisher.service.runs import OK, PROBLEMS, RunRecord, ZoneOutcome
+from publisher.outcome import OK, PROBLEMS, ZoneOutcome
+from publisher.service.runs import RunRecord
 from tests.mailserver import MailServer, free_port, self_signed_certificate
 
 BROKEN = Finding("error", "cname-and-other-data", "example.com.", "example.com.lua", 7,

@@ -334,7 +334,7 @@ def test_plan_json_has_the_documented_shape():
                                                  "blocked", "has_changes", "serial_before", "serial_after", "soa",
                                                  "soa_changed", "secondaries", "findings"}] * 2
     change = data["zones"][0]["changes"][0]
-    assert set(change) == {"action", "name", "type", "ttl", "old", "new"}
+    assert set(change) == {"action", "name", "type", "ttl", "old", "new", "old_ttl"}
     assert {c["action"] for c in data["zones"][0]["changes"]} == {"create", "update", "delete"}
     assert len(data["checksum"]) == 64
 

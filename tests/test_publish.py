@@ -11,7 +11,8 @@ import pytest
 from publisher.config import Config, load_config_text
 from publisher.model import Record
 from publisher.publish.providers import create_provider
-from publisher.publish.orchestrator import APPLIED, BLOCKED, FAILED, KEPT_LAST_GOOD, PLANNED, UNCHANGED, publish
+from publisher.outcome import APPLIED, BLOCKED, FAILED, KEPT_LAST_GOOD, PLANNED, UNCHANGED
+from publisher.publish.orchestrator import publish
 from publisher.publish.state import StateStore
 
 NAMESERVERS = '["ns1.nameservers.example.", "ns2.nameservers.example."]'

@@ -9,7 +9,8 @@ from publisher.config import SourceConfig, load_config_text
 from publisher.redaction import redact
 from publisher.service.jobs import source_key
 from publisher.service.notify import compose_mail, run_summary, run_text
-from publisher.service.runs import FAILED, RunRecord
+from publisher.outcome import FAILED
+from publisher.service.runs import RunRecord
 from publisher.service.web import RedactingFilter, redact as redact_log_line
 
 URL = "https://deploy:ghp_s3cr3t@git.example.org/example/dns.git"

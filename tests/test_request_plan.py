@@ -67,3 +67,22 @@ timeout = 2
     assert outcomes.broken and "pdns" in outcomes.first_error
     comment = request_comment(report, "e" * 40)
     assert "pdns" in comment and API_KEY not in comment and API_KEY not in outcomes.summary(planned=True)
+
+
+def test_a_zone_changed_outside_is_listed_as_a_problem_but_does_not_block_the_request(tmp_path):
+    import re
+
+    from publisher.outcome import PROBLEMS
+    from publisher.publish.orchestrator import publish
+
+    settings, repo = config(tmp_path), repository(tmp_path, ZONE)
+    assert publish(settings, repo, apply=True).exit_code == 0
+    served = tmp_path / "served" / "example.test.zone"
+    text = served.read_text()
+    serial = int(re.search(r"SOA \S+ \S+ (\d+)", text).group(1))
+    served.write_text(text.replace("192.0.2.1", "192.0.2.66").replace(f" {serial} ", f" {serial + 1} ", 1))
+    report = plan_request(settings, repo)
+    assert report.status == PROBLEMS and not request_outcomes(report).broken
+    comment = request_comment(report, "f" * 40)
+    problems = comment.split("### Problems", 1)[1].split("###", 1)[0]
+    assert "`zone-changed-outside`" in problems and "ready to publish" in comment

@@ -1,7 +1,8 @@
 """Run records round-trip through SQLite; zone states are the latest outcome per zone and provider."""
 
 from publisher.model import Change, Finding
-from publisher.service.runs import FAILED, OK, PROBLEMS, RunRecord, RunStore, ZoneOutcome
+from publisher.outcome import FAILED, OK, PROBLEMS, ZoneOutcome
+from publisher.service.runs import RunRecord, RunStore
 
 FINDING = Finding("error", "bad-ttl", "example.com.", "example.com.zone", 3, "TTL out of range")
 

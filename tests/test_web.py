@@ -13,7 +13,8 @@ import pytest
 from publisher.config import Config, SourceConfig, StateConfig, WebConfig, WebhookConfig
 from publisher.service.jobs import QUEUED
 from publisher.model import Change, Finding
-from publisher.service.runs import PROBLEMS, RunRecord, ZoneOutcome
+from publisher.outcome import APPLIED, OK, PROBLEMS, ZoneOutcome
+from publisher.service.runs import RunRecord
 from publisher.service.tokens import generate_token, hash_token
 from publisher.service.web import create_app, redact
 from publisher.service.web.webhooks import repository_matches, repository_path
@@ -517,3 +518,15 @@ def test_source_url_credentials_never_shown_on_the_page_or_in_the_api(tmp_path):
                                                                    "/api/runs/1", "/api/runs/2", f"/api/jobs/{job_id}")]
     assert all("gh-secret-token" not in text and "deploy:" not in text for text in shown)
     assert "https://[redacted]@git.example.org/example/dns.git" in shown[0]
+
+
+def test_run_page_and_api_show_the_serials_of_the_one_outcome(app, client):
+    applied = ZoneOutcome("example.net.", "primary", APPLIED,
+                          (Change("create", "www.example.net.", "A", 300, (), ("192.0.2.7",)),),
+                          serial_before=2026120101, serial_after=2026120102, file="example.net.lua")
+    run_id = app.extensions["publisher"].runs.record(
+        RunRecord("example/dns", "push", OK, 1_700_000_000.0, 1_700_000_001.0, zones=(applied,)))
+    assert "Serial 2026120101 &rarr; 2026120102" in client.get(f"/runs/{run_id}").get_data(as_text=True)
+    (zone,) = client.get(f"/api/runs/{run_id}").json["zones"]
+    assert (zone["serial_before"], zone["serial_after"], zone["file"], zone["has_problems"]) == (
+        2026120101, 2026120102, "example.net.lua", False)

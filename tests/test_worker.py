@@ -9,7 +9,7 @@ import pytest
 from publisher.config import load_config_text
 from publisher.service.jobs import BRANCH_DELETED, DONE, FAILED as JOB_FAILED, POLL, QUEUED
 from publisher.service.notify import Notifier
-from publisher.service.runs import BRANCH_DELETED as RUN_DELETED, FAILED, OK, PROBLEMS
+from publisher.outcome import BRANCH_DELETED as RUN_DELETED, FAILED, OK, PROBLEMS
 from publisher.service.worker import Worker
 from tests.test_fetch import Remote
 
@@ -401,7 +401,8 @@ def test_repeated_runs_do_not_grow_the_database_without_bound(tmp_path):
 
     from publisher.model import Change
     from publisher.service.notify import MAIL
-    from publisher.service.runs import RunRecord, ZoneOutcome
+    from publisher.outcome import ZoneOutcome
+    from publisher.service.runs import RunRecord
 
     remote = Remote(tmp_path / "git")
     remote.commit({"example.test.lua": ZONE}, "First version")

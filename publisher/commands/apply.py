@@ -1,7 +1,9 @@
 """`zone-publisher apply --config FILE [--force] [--checksum SHA]`.
 
-Exit 0 when every zone was applied or unchanged; 1 when a plan was unsafe (that zone untouched),
-a zone had errors (its last good version kept), a provider failed, or the checksum no longer
+Exit 0 when every zone was applied or unchanged; 1 when the run has problems (the
+``publisher.outcome`` answer the mail and ``/metrics`` give): a plan was unsafe (that zone
+untouched), a zone had errors (its last good version kept), a provider failed, a zone had been
+changed outside the publisher (repaired) or an ALIAS did not resolve, or the checksum no longer
 matches; 2 when the configuration cannot be loaded.
 """
 

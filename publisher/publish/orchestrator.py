@@ -22,7 +22,9 @@ from typing import Mapping, Sequence
 from publisher.publish.alias import AliasResolver, flatten_aliases
 from publisher.config import Config
 from publisher.zone.evaluate import EvaluationOptions, RepositoryResult, evaluate_repository
-from publisher.model import ERROR, WARNING, Change, Finding, Record, Zone, ZoneResult
+from publisher.model import ERROR, WARNING, Finding, Record, Zone, ZoneResult
+from publisher.outcome import (APPLIED, BLOCKED, FAILED, KEPT_LAST_GOOD, PLANNED, PROBLEM_STATUSES,
+                               PROBLEM_WARNINGS, UNCHANGED, ZoneOutcome, run_has_problems, run_status)
 from publisher.publish.plan import (SERVER_MANAGED_TYPES, Plan, ZonePlan, apply_changes, capability_findings,
                             diff_records, safety_findings)
 from publisher.publish.providers import create_provider
@@ -34,46 +36,6 @@ from publisher.publish.soa import next_serial, without_serial, zone_soa
 from publisher.publish.state import StateStore
 
 log = logging.getLogger(__name__)
-
-UNCHANGED = "unchanged"
-APPLIED = "applied"
-PLANNED = "planned"
-BLOCKED = "blocked"
-FAILED = "failed"
-KEPT_LAST_GOOD = "kept-last-good"
-PROBLEM_STATUSES = frozenset({BLOCKED, FAILED, KEPT_LAST_GOOD})
-# Warnings raised while publishing that someone should hear about (validation warnings are not).
-PROBLEM_WARNINGS = frozenset({"zone-changed-outside", "alias-unresolved", "kept-last-good"})
-
-
-@dataclass(frozen=True)
-class ZoneOutcome:
-    """What happened to one zone at one provider in a run."""
-
-    zone: str
-    provider: str
-    status: str  # UNCHANGED | APPLIED | PLANNED | BLOCKED | FAILED | KEPT_LAST_GOOD
-    changes: tuple[Change, ...] = ()
-    findings: tuple[Finding, ...] = ()  # the zone's evaluation findings, then planning findings
-    error: str = ""
-    serial_before: int | None = None
-    serial_after: int | None = None
-    file: str = ""
-    timings: Mapping[str, float] = field(default_factory=dict)
-
-    @property
-    def has_problems(self) -> bool:
-        return (self.status in PROBLEM_STATUSES or bool(self.error)
-                or any(f.is_error or f.code in PROBLEM_WARNINGS for f in self.findings))
-
-    def to_dict(self) -> dict:
-        return {
-            "zone": self.zone, "provider": self.provider, "status": self.status, "file": self.file,
-            "changes": [c.to_dict() for c in self.changes], "findings": [f.to_dict() for f in self.findings],
-            "error": self.error, "serial_before": self.serial_before, "serial_after": self.serial_after,
-            "timings": {k: round(v, 6) for k, v in self.timings.items()},
-        }
-
 
 @dataclass(frozen=True)
 class PublishReport:
@@ -98,12 +60,19 @@ class PublishReport:
 
     @property
     def has_problems(self) -> bool:
-        return bool(self.error) or any(o.has_problems for o in self.outcomes) or any(f.is_error for f in self.findings)
+        return run_has_problems(self.outcomes, self.error, self.findings)
+
+    @property
+    def status(self) -> str:
+        """The run status (``publisher.outcome.run_status``) the service records for this report."""
+        return run_status(self.outcomes, self.error, self.findings)
 
     @property
     def exit_code(self) -> int:
-        """0 when everything asked for happened; 1 when a plan was unsafe, a zone broken or a provider failed."""
-        return 1 if self.error or any(o.status in PROBLEM_STATUSES for o in self.outcomes) else 0
+        """0 when everything asked for happened and nothing needs attention; 1 when a plan was
+        unsafe, a zone broken, a provider failed or a warning someone must hear about was raised
+        (the same ``has_problems`` the mail and ``publisher_zone_ok`` use)."""
+        return 1 if self.has_problems else 0
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -114,7 +83,7 @@ class PublishReport:
     def to_dict(self) -> dict:
         return {
             "applied": self.applied, "forced": self.forced, "checksum": self.checksum, "error": self.error,
-            "has_problems": self.has_problems, "counts": self.counts(),
+            "status": self.status, "has_problems": self.has_problems, "counts": self.counts(),
             "outcomes": [o.to_dict() for o in self.outcomes],
             "findings": [f.to_dict() for f in self.findings],
             "timings": {k: round(v, 6) for k, v in self.timings.items()},
@@ -574,5 +543,6 @@ def _with_serial(soa_data: str, serial: int) -> str:
     return " ".join(fields)
 
 
+# ZoneOutcome and the statuses are publisher.outcome's, re-exported for older imports.
 __all__ = ["publish", "PublishReport", "ZoneOutcome", "UNCHANGED", "APPLIED", "PLANNED", "BLOCKED", "FAILED",
-           "KEPT_LAST_GOOD"]
+           "KEPT_LAST_GOOD", "PROBLEM_STATUSES", "PROBLEM_WARNINGS"]

@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from publisher.config import Config
-from publisher.publish.orchestrator import (APPLIED, BLOCKED, FAILED, KEPT_LAST_GOOD, PLANNED, PublishReport,
-                                            publish)
+from publisher.outcome import APPLIED, KEPT_LAST_GOOD, PLANNED, PROBLEM_STATUSES, is_problem_finding
+from publisher.publish.orchestrator import PublishReport, publish
 from publisher.publish.providers.base import Provider
 from publisher.publish.state import StateStore
 from publisher.redaction import redact
-
-BROKEN_STATUSES = frozenset({BLOCKED, FAILED, KEPT_LAST_GOOD})
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,7 @@ class Outcomes:
         zones, findings = tuple(zones), tuple(findings)
         changed = tuple(dict.fromkeys(z.zone for z in zones if z.status in (APPLIED, PLANNED) and z.changes))
         kept = tuple(dict.fromkeys(z.zone for z in zones if z.status == KEPT_LAST_GOOD))
-        broken = bool(error) or any(f.is_error for f in findings) or any(z.status in BROKEN_STATUSES for z in zones)
+        broken = bool(error) or any(f.is_error for f in findings) or any(z.status in PROBLEM_STATUSES for z in zones)
         return cls(changed, kept, broken, _first_error(findings, zones, error))
 
     def summary(self, *, planned: bool = False) -> str:
@@ -85,7 +83,7 @@ def request_comment(report: PublishReport, commit: str, *, run_url: str = "") ->
     verdict = "❌ would not publish cleanly" if outcomes.broken else "✅ ready to publish"
     out = [COMMENT_MARKER, f"## DNS plan for `{commit[:12]}`: {verdict}", "",
            outcomes.summary(planned=True) + (f" · [run page]({run_url})" if run_url else ""), ""]
-    problems = [f for f in report.all_findings if f.is_error or f.code in ("kept-last-good",)]
+    problems = [f for f in report.all_findings if is_problem_finding(f)]
     if problems:
         out += ["### Problems", ""]
         out += [f"- `{_where(f)}` **{f.severity}** `{f.code}`: {_cell(f.message)}" for f in problems[:50]]

@@ -28,7 +28,8 @@ from publisher.service.forge import FAILURE, PENDING, SUCCESS, ForgeStore
 from publisher.service.jobs import DONE, FAILED as JOB_FAILED, Job, JobQueue
 from publisher.service.notify import Outbox
 from publisher.service.pull_requests import is_full_commit
-from publisher.service.runs import FAILED, OK, PROBLEMS, RunRecord
+from publisher.outcome import FAILED, OK
+from publisher.service.runs import RunRecord
 from publisher.service.senders import Push
 
 log = logging.getLogger(__name__)
@@ -171,9 +172,7 @@ def run_request_plan(worker, job: Job) -> RunRecord:
             base = replace(base, commit=checkout.commit, author_name=checkout.author_name,
                            author_email=checkout.author_email, subject=checkout.subject)
             report = plan_request(config, checkout.path, state=worker.state, providers=worker.providers)
-            outcomes = request_outcomes(report)
-            status = FAILED if report.error else (PROBLEMS if outcomes.broken else OK)
-            run = replace(base, status=status, finished=time.time(), findings=report.all_findings,
+            run = replace(base, status=report.status, finished=time.time(), findings=report.all_findings,
                           error=redact(report.error), plan_markdown=report.plan.to_markdown(),
                           timings=dict(report.timings))
 

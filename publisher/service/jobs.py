@@ -35,10 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from publisher.config import JobsConfig
+from publisher.outcome import BRANCH_DELETED, FAILED
 from publisher.service.database import PerThreadStore, transaction
 
-QUEUED, RUNNING, DONE, FAILED, SUPERSEDED = "queued", "running", "done", "failed", "superseded"
-PUSH, POLL, BRANCH_DELETED = "push", "poll", "branch-deleted"
+# Job states (a job's lifecycle); FAILED is the outcome vocabulary's word, not a second definition.
+QUEUED, RUNNING, DONE, SUPERSEDED = "queued", "running", "done", "superseded"
+# Job kinds; a BRANCH_DELETED job records a run of status BRANCH_DELETED.
+PUSH, POLL = "push", "poll"
 FINISHED_STATES = (DONE, FAILED, SUPERSEDED)
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,8 @@ from typing import Callable, Mapping, Sequence
 from publisher.config import NotifyConfig
 from publisher.redaction import redact
 from publisher.service.database import PerThreadStore, transaction
-from publisher.service.runs import BRANCH_DELETED, RunRecord
+from publisher.outcome import BLOCKED, BRANCH_DELETED, FAILED, UNCHANGED
+from publisher.service.runs import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ def _summary(run: RunRecord) -> str:
         return f"deploy branch of {run.repository} was deleted: nothing published"
     errors = sum(1 for f in run.all_findings if f.is_error)
     warnings = sum(1 for f in run.all_findings if not f.is_error)
-    failed = sorted({f"{z.zone} on {z.provider}" for z in run.zones if z.status in ("failed", "blocked")})
+    failed = sorted({f"{z.zone} on {z.provider}" for z in run.zones if z.status in (FAILED, BLOCKED)})
     parts = [f"{run.status} publishing {commit} of {run.repository}"]
     if errors or warnings:
         parts.append(f"{errors} error(s), {warnings} warning(s)")
@@ -206,7 +207,7 @@ def run_text(run: RunRecord, status_url: str = "") -> str:
         for zone, items in sorted(by_zone.items()):
             lines.append(f"  zone {zone}")
             lines += [f"    {finding.to_text()}" for finding in items]
-    outcomes = [z for z in run.zones if z.error or z.status != "unchanged"]
+    outcomes = [z for z in run.zones if z.error or z.status != UNCHANGED]
     if outcomes:
         lines += ["", "Zones:"]
         for outcome in outcomes:

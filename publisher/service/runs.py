@@ -10,8 +10,7 @@ from typing import Any, Callable, Mapping
 
 from publisher.service.database import PerThreadStore, transaction
 from publisher.model import Change, Finding
-
-OK, PROBLEMS, FAILED, BRANCH_DELETED = "ok", "problems", "failed", "branch-deleted"
+from publisher.outcome import BRANCH_DELETED, FAILED, OK, PROBLEMS, ZoneOutcome  # noqa: F401 (re-exported)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -46,30 +45,9 @@ CREATE INDEX IF NOT EXISTS run_zones_zone ON run_zones(zone, provider, run_id);
 """
 
 
-@dataclass(frozen=True)
-class ZoneOutcome:
-    """One zone on one provider in one run.  ``status`` is the publish outcome ("unchanged",
-    "applied", "blocked", "failed", "kept-last-good", ...)."""
-
-    zone: str
-    provider: str
-    status: str
-    changes: tuple[Change, ...] = ()
-    findings: tuple[Finding, ...] = ()
-    error: str = ""
-
-    @property
-    def has_problems(self) -> bool:
-        return self.status in ("blocked", "failed", "kept-last-good") or bool(self.error) or any(
-            f.is_error for f in self.findings)
-
-    def to_dict(self, *, include_changes: bool = True) -> dict[str, Any]:
-        data = {"zone": self.zone, "provider": self.provider, "status": self.status,
-                "change_count": len(self.changes), "findings": [f.to_dict() for f in self.findings],
-                "error": self.error}
-        if include_changes:
-            data["changes"] = [c.to_dict() for c in self.changes]
-        return data
+# Added after the first release: a state file written before them reads with the defaults.
+_COLUMNS = {"run_zones": {"serial_before": "INTEGER", "serial_after": "INTEGER", "file": "TEXT NOT NULL DEFAULT ''",
+                          "timings": "TEXT NOT NULL DEFAULT '{}'"}}
 
 
 @dataclass(frozen=True)
@@ -121,17 +99,26 @@ class RunRecord:
 
 
 def _change(data: Mapping[str, Any]) -> Change:
-    return Change(data["action"], data["name"], data["type"], data["ttl"], tuple(data["old"]), tuple(data["new"]))
+    return Change(data["action"], data["name"], data["type"], data["ttl"], tuple(data["old"]), tuple(data["new"]),
+                  data.get("old_ttl", 0))  # rows written before old_ttl was stored
 
 
 def _findings(text: str) -> tuple[Finding, ...]:
     return tuple(Finding(**item) for item in json.loads(text))
 
 
+def _outcome(row, changes: tuple[Change, ...]) -> ZoneOutcome:
+    """A ``run_zones`` row read back into the one outcome type."""
+    return ZoneOutcome(row["zone"], row["provider"], row["status"], changes, _findings(row["findings"]), row["error"],
+                       serial_before=row["serial_before"], serial_after=row["serial_after"], file=row["file"],
+                       timings=json.loads(row["timings"]))
+
+
 class RunStore(PerThreadStore):
     """Run records on one state database (thread-safe: one connection per thread)."""
 
     SCHEMA = _SCHEMA
+    COLUMNS = _COLUMNS
 
     def record(self, run: RunRecord, *, then: Callable[[sqlite3.Connection, int], None] | None = None) -> int:
         """Store ``run``; returns its id.  ``then(connection, run_id)`` runs inside the same
@@ -148,19 +135,18 @@ class RunStore(PerThreadStore):
                  json.dumps([f.to_dict() for f in run.findings]), run.error, run.plan_markdown))
             run_id = cursor.lastrowid
             db.executemany(
-                "INSERT INTO run_zones (run_id, zone, provider, status, changes, findings, error)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO run_zones (run_id, zone, provider, status, changes, findings, error, serial_before,"
+                " serial_after, file, timings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, z.zone, z.provider, z.status, json.dumps([c.to_dict() for c in z.changes]),
-                  json.dumps([f.to_dict() for f in z.findings]), z.error) for z in run.zones])
+                  json.dumps([f.to_dict() for f in z.findings]), z.error, z.serial_before, z.serial_after, z.file,
+                  json.dumps(dict(z.timings))) for z in run.zones])
             if then is not None:
                 then(db, run_id)
         return run_id
 
     def _zones(self, run_id: int) -> tuple[ZoneOutcome, ...]:
         rows = self._connection.execute("SELECT * FROM run_zones WHERE run_id = ? ORDER BY rowid", (run_id,))
-        return tuple(ZoneOutcome(row["zone"], row["provider"], row["status"],
-                                 tuple(_change(c) for c in json.loads(row["changes"])),
-                                 _findings(row["findings"]), row["error"]) for row in rows.fetchall())
+        return tuple(_outcome(row, tuple(_change(c) for c in json.loads(row["changes"]))) for row in rows.fetchall())
 
     def _from_row(self, row, with_zones: bool = True) -> RunRecord:
         return RunRecord(
@@ -183,12 +169,11 @@ class RunStore(PerThreadStore):
         """The latest outcome of every (zone, provider): (run id, finished, outcome), by zone.
         The outcomes carry no changes (the status page does not show them there)."""
         rows = self._connection.execute(
-            "SELECT z.run_id, z.zone, z.provider, z.status, z.findings, z.error, r.finished FROM run_zones z JOIN runs r ON r.id = z.run_id"
+            "SELECT z.run_id, z.zone, z.provider, z.status, z.findings, z.error, z.serial_before, z.serial_after,"
+            " z.file, z.timings, r.finished FROM run_zones z JOIN runs r ON r.id = z.run_id"
             " WHERE z.run_id = (SELECT MAX(run_id) FROM run_zones x WHERE x.zone = z.zone AND x.provider = z.provider)"
             " ORDER BY z.zone, z.provider").fetchall()
-        return [(row["run_id"], row["finished"],
-                 ZoneOutcome(row["zone"], row["provider"], row["status"], (), _findings(row["findings"]),
-                             row["error"])) for row in rows]
+        return [(row["run_id"], row["finished"], _outcome(row, ())) for row in rows]
 
     def prune(self, before: float, keep_newest: int) -> int:
         """Delete runs finished before ``before`` that are not among the newest ``keep_newest`` and

@@ -29,7 +29,8 @@ from publisher.service.jobs import (BRANCH_DELETED, DONE, POLL, PUSH, QUEUED, SU
 from publisher.service import forge_events
 from publisher.service.forge import ForgeStore
 from publisher.service.notify import Notifier, Outbox, problem_fingerprint, queue_run_notifications
-from publisher.service.runs import BRANCH_DELETED as RUN_BRANCH_DELETED, FAILED, OK, PROBLEMS, RunRecord, RunStore, ZoneOutcome
+from publisher.outcome import BRANCH_DELETED as RUN_BRANCH_DELETED, FAILED, OK, PLANNED
+from publisher.service.runs import RunRecord, RunStore
 
 log = logging.getLogger("publisher.service.worker")
 
@@ -43,13 +44,6 @@ def _local_checkout(path: Path) -> Checkout:
         return Checkout(path, head.hexsha, head.author.name or "", head.author.email or "", head.summary)
     except Exception:  # not a git work tree, or no commit yet: publish the directory anyway
         return Checkout(path, "", "", "", "")
-
-
-def run_status(report) -> str:
-    """OK, PROBLEMS or FAILED for a ``PublishReport``."""
-    if report.error or any(o.status == "failed" for o in report.outcomes):
-        return FAILED
-    return PROBLEMS if report.has_problems else OK
 
 
 class Worker:
@@ -214,11 +208,9 @@ class Worker:
                        author_email=checkout.author_email, subject=checkout.subject)
         report = publish(self.config, checkout.path, apply=True, state=self.state, providers=self.providers)
         timings.update(report.timings)
-        zones = tuple(ZoneOutcome(o.zone, o.provider, o.status, tuple(o.changes), tuple(o.findings), o.error)
-                      for o in report.outcomes)
-        status = run_status(report)
+        status = report.status
         plan_markdown = report.plan.to_markdown() if any(o.changes for o in report.outcomes) else ""
-        run = replace(base, status=status, finished=time.time(), zones=zones, findings=tuple(report.findings),
+        run = replace(base, status=status, finished=time.time(), zones=report.outcomes, findings=tuple(report.findings),
                       timings=timings, error=report.error, plan_markdown=plan_markdown)
         return run, (checkout.commit or None) if status != FAILED else None
 
@@ -259,7 +251,7 @@ class Worker:
                 return None
             report = publish(self.config, checkout.path, apply=False, state=self.state, providers=self.providers)
         drifted = sorted({f"{o.zone} on {o.provider}" for o in report.outcomes
-                          if (o.status == "planned" and o.changes)
+                          if (o.status == PLANNED and o.changes)
                           or any(f.code == "zone-changed-outside" for f in o.findings)})
         if not drifted:
             return None
