@@ -131,7 +131,8 @@ def create_app(config: Config | None = None, test_config: Mapping[str, Any] | No
         config=config, queue=JobQueue(state), runs=RunStore(state), outbox=Outbox(state),
         tokens=TokenSet(app.config["TOKEN_HASHES"]), limiter=FailureLimiter(limit, window),
         clients=ClientAddresses(config.web.trusted_proxies),
-        login=Login(config.web.users, config.web.read_tokens, FailureLimiter(limit, window)),
+        login=Login(config.web.users, config.web.read_tokens, FailureLimiter(limit, window),
+                    repository_tokens={view.key: view.read_tokens for view in config.repositories}),
         repository=source_key(config.source))
 
     from publisher.service.web import access, api, metrics, status, webhooks
