@@ -205,7 +205,7 @@ class RunStore(PerThreadStore):
         at one of its zones is not its zone's state); ``limit`` and ``offset`` page through them.
         The outcomes carry no changes (the status page does not show them there)."""
         if repository is not None:
-            return [state for _, *state in self._latest_zones([repository], limit, offset)]
+            return [state for _, state in self._latest_zones([repository], limit, offset)]
         page = "" if limit is None else " LIMIT ? OFFSET ?"
         rows = self._connection.execute(
             "SELECT z.run_id, z.zone, z.provider, z.status, z.findings, z.error, r.finished FROM run_zones z JOIN runs r ON r.id = z.run_id"
@@ -217,13 +217,13 @@ class RunStore(PerThreadStore):
         """``zone_states(repository)`` of each of ``repositories``, in one pass."""
         states: dict[str, list[tuple[int, float, ZoneOutcome]]] = {key: [] for key in repositories}
         for chunk in _chunks(list(states)):
-            for repository, *state in self._latest_zones(chunk, None, 0):
-                states[repository].append(tuple(state))
+            for repository, state in self._latest_zones(chunk, None, 0):
+                states[repository].append(state)
         return states
 
     def _latest_zones(self, repositories: list[str], limit: int | None,
-                      offset: int) -> list[tuple[str, int, float, ZoneOutcome]]:
-        """(repository, run id, finished, outcome) of the latest outcome per zone and provider among
+                      offset: int) -> list[tuple[str, tuple[int, float, ZoneOutcome]]]:
+        """(repository, (run id, finished, outcome)) of the latest outcome per zone and provider among
         the runs filed under each of ``repositories`` exactly (zones are published by deploy runs)."""
         marks = ", ".join("?" * len(repositories))
         page = "" if limit is None else " LIMIT ? OFFSET ?"
@@ -235,7 +235,7 @@ class RunStore(PerThreadStore):
             " JOIN run_zones z ON z.run_id = latest.run_id AND z.zone = latest.zone AND z.provider = latest.provider"
             " JOIN runs r ON r.id = z.run_id ORDER BY r.repository, z.zone, z.provider" + page,
             (*repositories, *(() if limit is None else (limit, offset)))).fetchall()
-        return [(row["repository"], row["run_id"], row["finished"], _zone_state(row)) for row in rows]
+        return [(row["repository"], (row["run_id"], row["finished"], _zone_state(row))) for row in rows]
 
     def prune(self, before: float, keep_newest: int) -> int:
         """Delete runs finished before ``before`` that are not among the newest ``keep_newest`` and
