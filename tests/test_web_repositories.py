@@ -223,6 +223,18 @@ def test_a_wrong_token_is_no_reader(app, scenario):
     assert get(app, f"/repositories/{A}", reader(B)).status_code == 404  # B's reader, A's page
 
 
+def test_repository_read_tokens_alone_are_logins_and_the_rest_is_refused(tmp_path):
+    from publisher.config import WebConfig
+
+    config = replace(load_config(CONFIG), state=StateConfig(tmp_path / "state.db"), web=WebConfig())
+    app = create_app(config, {"TESTING": True})
+    refused = get(app, "/api/runs")
+    assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Bearer")
+    assert get(app, "/api/runs", reader(A)).status_code == 200
+    assert get(app, "/api/runs", OPERATOR_BASIC).status_code == 401  # no [web] users: no operator from afar
+    assert get(app, "/api/repositories", remote=False).status_code == 200  # loopback is the operator
+
+
 # -- bounded answers and bad parameters -----------------------------------------------------------
 
 def test_zones_come_in_pages_and_bad_parameters_are_400(app, scenario):
