@@ -375,7 +375,7 @@ class JobQueue(PerThreadStore):
     def jobs(self, *, state: str | None = None, limit: int = 100, repository: str | None = None) -> list[Job]:
         """The newest ``limit`` jobs, of one ``state`` and of one ``repository`` when given."""
         where, parameters = where_repository("state = ?" if state is not None else "1 = 1",
-                                    (state,) if state is not None else (), repository)
+                                             (state,) if state is not None else (), repository)
         rows = self._connection.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY id DESC LIMIT ?",
                                         (*parameters, limit))
         return [Job.from_row(row) for row in rows.fetchall()]
