@@ -104,3 +104,15 @@ def test_a_reader_of_one_repository_never_sees_anything_of_another(path):
         assert run_id in SCENARIO.a_runs
     if response.status_code == 200 and path.startswith("/api/jobs/"):
         assert int(path.rsplit("/", 1)[1]) not in (SCENARIO.b_job, SCENARIO.c_job)
+
+
+@SETTINGS
+@given(path=reader_paths, offset=st.one_of(st.none(), latin1), limit=st.one_of(st.none(), latin1))
+def test_the_operator_reading_any_repository_path_never_gets_a_5xx(path, offset, limit):
+    extra = "&".join(f"{key}={value}" for key, value in (("offset", offset), ("limit", limit)) if value is not None)
+    if extra:
+        path += ("&" if "?" in path else "?") + extra
+    response = REPOSITORIES_APP.test_client().get(path)  # loopback: the operator
+    assert response.status_code in (200, 302, 308, 400, 404), (path, response.status_code)
+    if response.status_code == 400:
+        assert response.json["status"] == "bad request"
