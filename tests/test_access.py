@@ -62,3 +62,57 @@ def test_the_client_address_is_the_peer_or_a_forwarded_hop(peer, forwarded_for):
         assert client == (peer or "unknown")  # an untrusted peer never chooses its address
     else:
         assert client == peer or client in hops
+
+
+# -- several repositories: a reader of one never learns anything of another ------------------------
+
+REPOSITORIES_STATE = Path(tempfile.mkdtemp(prefix="access-repositories-")) / "state.db"
+
+
+def _repositories_app():
+    from publisher.config import load_config
+    from tests.test_web_repositories import CONFIG, record_scenario
+
+    app = create_app(replace(load_config(CONFIG), state=StateConfig(REPOSITORIES_STATE)),
+                     {"TESTING": True, "AUTH_FAILURE_LIMIT": 100000})
+    shared = app.extensions["publisher"]
+    return app, record_scenario(shared.runs, shared.queue)
+
+
+REPOSITORIES_APP, SCENARIO = _repositories_app()
+THEIRS = ("customer-b", "customer_c")
+ids = st.integers(min_value=0, max_value=12)
+names = st.one_of(st.sampled_from(["customer-a", "customer-b", "customer_c", "customer-%", "customer_a", "CUSTOMER-A",
+                                   "customer-a#request/3", "customer-b/zones", ""]), latin1)
+reader_paths = st.one_of(
+    st.builds("/runs/{}".format, ids), st.builds("/api/runs/{}".format, ids), st.builds("/api/jobs/{}".format, ids),
+    st.builds("/repositories/{}".format, names), st.builds("/api/repositories/{}/zones".format, names),
+    st.builds("/api/runs?repository={}".format, names), st.just("/"), st.just("/metrics"), st.just("/api/runs"),
+    st.just("/api/repositories"))
+
+
+@SETTINGS
+@given(path=reader_paths)
+def test_a_reader_of_one_repository_never_sees_anything_of_another(path):
+    response = REPOSITORIES_APP.test_client().get(path, headers={"Authorization": "Bearer reader-of-customer-a"},
+                                                  environ_base={"REMOTE_ADDR": "198.51.100.9"})
+    assert response.status_code in (200, 302, 308, 400, 404), (path, response.status_code)
+    text = response.get_data(as_text=True)
+    assert not any(name in text for name in THEIRS), (path, text[:500])
+    if response.status_code == 200 and path.startswith(("/runs/", "/api/runs/")):
+        run_id = int(path.rsplit("/", 1)[1])
+        assert run_id in SCENARIO.a_runs
+    if response.status_code == 200 and path.startswith("/api/jobs/"):
+        assert int(path.rsplit("/", 1)[1]) not in (SCENARIO.b_job, SCENARIO.c_job)
+
+
+@SETTINGS
+@given(path=reader_paths, offset=st.one_of(st.none(), latin1), limit=st.one_of(st.none(), latin1))
+def test_the_operator_reading_any_repository_path_never_gets_a_5xx(path, offset, limit):
+    extra = "&".join(f"{key}={value}" for key, value in (("offset", offset), ("limit", limit)) if value is not None)
+    if extra:
+        path += ("&" if "?" in path else "?") + extra
+    response = REPOSITORIES_APP.test_client().get(path)  # loopback: the operator
+    assert response.status_code in (200, 302, 308, 400, 404), (path, response.status_code)
+    if response.status_code == 400:
+        assert response.json["status"] == "bad request"

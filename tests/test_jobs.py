@@ -260,3 +260,39 @@ def test_a_stopping_worker_hands_its_job_back_at_once(tmp_path):
     assert (resumed.id, resumed.attempts) == (first, 1)  # a stop is not the job's failure
     assert queue.claim("next:2", now=4.0).id == behind
     queue.close()
+
+
+# -- reading one repository's jobs (several repositories on one instance) ---------------------------
+
+TRICKY_KEYS = ["a", "A", "a_b", "aXb", "a%", "ab", "a#request/1", "a_b#request/2", "A#request/3", "a%#request/4",
+               "b#request/a#request/5"]
+
+
+def test_a_repositorys_jobs_are_its_key_and_its_requests_and_sql_agrees_with_owner_key(tmp_path):
+    from publisher.service.forge_events import request_queue_key
+    from publisher.service.jobs import owner_key
+
+    queue = JobQueue(tmp_path / "state.db")
+    ids = {key: queue.enqueue(key, now=float(n)).job_id for n, key in enumerate(TRICKY_KEYS)}
+    assert request_queue_key("a_b", 2) in ids  # what the forge side files a request's plan under
+    for repository in ("a", "A", "a_b", "a%", "b", "zzz"):
+        expected = {ids[key] for key in TRICKY_KEYS if owner_key(key) == repository}
+        assert {job.id for job in queue.jobs(repository=repository)} == expected, repository
+        assert {job.id for job in queue.active(repository)} == expected, repository
+        assert queue.counts(repository) == ({QUEUED: len(expected)} if expected else {}), repository
+        for key, job_id in ids.items():
+            assert (queue.get(job_id, repository=repository) is not None) == (job_id in expected), (repository, key)
+    assert queue.counts_by_repository()["a_b#request/2"] == {QUEUED: 1}
+    queue.close()
+
+
+def test_stuck_counts_the_free_workers_of_the_pool(tmp_path):
+    queue = JobQueue(tmp_path / "state.db", JobsConfig(lease=60))
+    queue.enqueue("busy", now=0.0)
+    queue.claim("w:1", now=100.0)  # a live lease until 160
+    queue.enqueue("waiting", now=10.0)
+    assert queue.stuck_since(now=120.0) is None  # one worker, busy: the job waits its turn
+    assert queue.stuck_since(now=120.0, workers=2) == 10.0  # a second worker should have taken it
+    assert queue.live_leases(now=120.0) == 1 and queue.live_leases(now=161.0) == 0
+    assert queue.stuck_since(now=161.0) == 10.0
+    queue.close()

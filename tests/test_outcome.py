@@ -133,7 +133,7 @@ def test_a_drift_warning_is_mailed_and_metrics_say_the_zone_is_not_ok(tmp_path):
         assert worker.run_once().status == OK and worker.outbox.pending() == 0
         app = create_app(config, {"TESTING": True})
         client = app.test_client()
-        assert re.search(r'publisher_zone_ok\{provider="files",status="applied",zone="example.test."\} 1\.0',
+        assert re.search(r'publisher_zone_ok\{provider="files",repository="[^"]*",status="applied",zone="example.test."\} 1\.0',
                          client.get("/metrics").get_data(as_text=True))
 
         served = tmp_path / "served" / "example.test.zone"
@@ -150,7 +150,7 @@ def test_a_drift_warning_is_mailed_and_metrics_say_the_zone_is_not_ok(tmp_path):
         body = email.message_from_bytes(mail.payload, policy=email.policy.default).get_body(("plain",)).get_content()
         assert "zone-changed-outside" in body
         metrics = client.get("/metrics").get_data(as_text=True)
-        assert re.search(r'publisher_zone_ok\{provider="files",status="applied",zone="example.test."\} 0\.0',
+        assert re.search(r'publisher_zone_ok\{provider="files",repository="[^"]*",status="applied",zone="example.test."\} 0\.0',
                          metrics), metrics
     finally:
         worker.close()

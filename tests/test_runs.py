@@ -71,3 +71,41 @@ def test_prune_keeps_the_newest_n_and_everything_younger_than_the_age(tmp_path):
         assert db.execute("SELECT COUNT(*) FROM run_zones WHERE run_id NOT IN (SELECT id FROM runs)").fetchone()[0] == 0
     assert store.prune(before=100 * day, keep_newest=0) == 2  # only the zones' latest runs stay
     store.close()
+
+
+# -- reading one repository's runs (several repositories on one instance) ---------------------------
+
+def test_each_repository_reads_its_own_runs_and_zone_states(tmp_path):
+    store = RunStore(tmp_path / "state.db")
+
+    def run(repository, finished, *zones, status=OK):
+        return store.record(RunRecord(repository, "push", status, finished - 1, finished,
+                                      zones=tuple(ZoneOutcome(zone, "p", state) for zone, state in zones)))
+
+    a1 = run("a", 10.0, ("a.example.", "applied"), ("shared.example.", "applied"))
+    b1 = run("b", 20.0, ("b.example.", "applied"), ("shared.example.", "failed"), status=FAILED)  # B tried A's zone
+    plan = run("a#request/7", 30.0)
+    a_b = run("a_b", 40.0, ("ab.example.", "applied"))  # "_" is no wildcard, "A" is not "a"
+    big_a = run("A", 50.0, ("upper.example.", "applied"))
+    # Instance-wide (the one-repository form): the latest outcome of each zone, whoever recorded it.
+    assert {(o.zone, o.status) for _, _, o in store.zone_states()} >= {("shared.example.", "failed")}
+    # Per repository: the latest of its own runs.
+    assert [(run_id, o.zone, o.status) for run_id, _, o in store.zone_states("a")] == [
+        (a1, "a.example.", "applied"), (a1, "shared.example.", "applied")]
+    assert [o.zone for _, _, o in store.zone_states("a", limit=1, offset=1)] == ["shared.example."]
+    grouped = store.zone_states_by_repository(["a", "b", "a_b", "A", "nobody"])
+    assert {key: [o.zone for _, _, o in states] for key, states in grouped.items()} == {
+        "a": ["a.example.", "shared.example."], "b": ["b.example.", "shared.example."], "a_b": ["ab.example."],
+        "A": ["upper.example."], "nobody": []}
+    assert grouped["b"] == store.zone_states("b")
+    assert [r.id for r in store.recent(repository="a")] == [plan, a1]  # a request's plan is its repository's
+    assert [r.id for r in store.recent(repository="a_b")] == [a_b]
+    assert store.get(b1, repository="a") is None and store.get(b1, repository="b").id == b1
+    assert store.get(plan, repository="a").id == plan
+    assert {key: run.id for key, run in store.last_runs(["a", "b", "A", "nobody"]).items()} == {
+        "a": a1, "b": b1, "A": big_a}  # the last deploy run: the plan is filed under a key of its own
+    assert store.counts("a") == {OK: 2} and store.counts("b") == {FAILED: 1}
+    assert store.counts_by_repository()["a#request/7"] == {OK: 1}
+    assert store.last_finished("a") == 30.0 and store.last_finished("nobody") is None
+    assert store.last_finished_by_repository() == {"a": 10.0, "b": 20.0, "a#request/7": 30.0, "a_b": 40.0, "A": 50.0}
+    store.close()

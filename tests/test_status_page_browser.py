@@ -161,3 +161,78 @@ def test_status_page_shows_runs_zone_states_and_a_runs_findings(service):
 
     width, height = screenshot(url + "/", profile, tmp_path / "status.png")
     assert (width, height) == (1024, 768)
+
+
+# -- several repositories -------------------------------------------------------------------------------
+
+@pytest.fixture
+def repositories_service(tmp_path):
+    """``serve`` over the three repositories of tests/data/web/repositories.toml, with runs recorded
+    in its state database by the real stores beforehand (the sources are never reachable, so no
+    run of the worker changes what the page shows)."""
+    from publisher.service.jobs import JobQueue
+    from publisher.service.runs import RunStore
+    from tests.test_web_repositories import CONFIG, record_scenario
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed")
+    shutil.copy(CONFIG, tmp_path / "publisher.toml")
+    runs, queue = RunStore(tmp_path / "state.db"), JobQueue(tmp_path / "state.db")
+    scenario = record_scenario(runs, queue)
+    for job in queue.active():  # nothing left for the worker to pick up
+        queue.finish(job.id)
+    runs.close()
+    queue.close()
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "publisher", "serve", "--config", str(tmp_path / "publisher.toml"),
+                                "--listen", f"127.0.0.1:{port}"], cwd=tmp_path, env=env, stdout=log, stderr=log,
+                               start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy():
+        try:
+            return requests.get(url + "/healthz", timeout=5).status_code == 200
+        except (requests.ConnectionError, requests.Timeout):
+            assert process.poll() is None, (tmp_path / "serve.log").read_text()
+            return False
+
+    wait_until(healthy, "the service")
+    yield url, scenario, tmp_path
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)
+    log.close()
+
+
+def test_the_operator_sees_the_list_of_repositories_and_each_ones_page(repositories_service):
+    url, scenario, tmp_path = repositories_service
+    profile = tmp_path / "chromium"
+    page = browse(url + "/", profile)  # from loopback: the operator
+    rows = {e[1]["data-repository"]: e[2] for e in page.find("tr") if "data-repository" in e[1]}
+    assert list(rows) == ["customer-a", "customer-b", "customer_c"]
+    assert "problems" in rows["customer-a"] and "1 of 2" in rows["customer-a"]
+    assert "failed" in rows["customer-b"] and "no run yet" in rows["customer_c"]
+    runs = {e[1]["data-run"]: e[2] for e in page.find("tr") if "data-run" in e[1]}
+    assert "customer-b" in runs[str(scenario.b_runs[0])] and "customer-a" in runs[str(scenario.a_runs[0])]
+    assert "c-source-secret" not in " ".join(e[2] for e in page.elements)
+    link = next(a for a in page.find("a", href="/repositories/customer-b") if a[2] == "customer-b")
+
+    detail = browse(url + link[1]["href"], profile)
+    [heading] = detail.find("h1", id="repository")
+    assert heading[2] == "customer-b"
+    zones = {e[1]["data-zone"]: e[2] for e in detail.find("tr") if "data-zone" in e[1]}
+    assert "applied" in zones["b.example."] and "failed" in zones["a.example."]  # its refused attempt at A's zone
+    assert {e[1]["data-run"] for e in detail.find("tr") if "data-run" in e[1]} == {str(scenario.b_runs[0])}
+
+    # A reader of customer-a, through a proxy (a forwarded request must log in): its own page only.
+    forwarded = {"X-Forwarded-For": "198.51.100.7", "Authorization": "Bearer reader-of-customer-a"}
+    landing = requests.get(url + "/", headers=forwarded, timeout=10, allow_redirects=False)
+    assert landing.status_code == 302 and landing.headers["Location"].endswith("/repositories/customer-a")
+    assert requests.get(url + "/repositories/customer-b", headers=forwarded, timeout=10).status_code == 404
+    own = requests.get(url + "/repositories/customer-a", headers=forwarded, timeout=10)
+    assert own.status_code == 200 and "customer-b" not in own.text
+
+    width, height = screenshot(url + "/", profile, tmp_path / "repositories.png")
+    assert (width, height) == (1024, 768)

@@ -244,8 +244,13 @@ def test_metrics_expose_requests_queue_and_zones(app, client):
     client.post(f"/hooks/{TOKEN}", data=body, headers=github(body))
     text = client.get("/metrics").get_data(as_text=True)
     assert 'publisher_webhook_requests_total{outcome="queued"}' in text
-    assert 'publisher_jobs{state="queued"} 1.0' in text
-    assert 'publisher_zone_ok{provider="primary",status="kept-last-good",zone="example.com."} 0.0' in text
+    # One repository: every series is labelled with its key (the source's URL, without credentials, and branch).
+    repository = 'repository="https://git.example.org/example/dns.git#main"'
+    assert f'publisher_jobs{{{repository},state="queued"}} 1.0' in text
+    assert f'publisher_runs{{{repository},status="problems"}} 1.0' in text
+    assert f'publisher_last_run_finished_timestamp_seconds{{{repository}}} 1.70000000125e+09' in text
+    assert f'publisher_zone_ok{{provider="primary",{repository},status="kept-last-good",zone="example.com."}} 0.0' \
+        in text
     assert "publisher_outbox_pending 0.0" in text
 
 

@@ -25,7 +25,7 @@ from publisher.config import Config, FetchConfig, ForgeConfig, SourceConfig
 from publisher.redaction import redact
 from publisher.service.fetch import Checkout, FetchError, fetch
 from publisher.service.forge import FAILURE, PENDING, SUCCESS, ForgeStore
-from publisher.service.jobs import DONE, FAILED as JOB_FAILED, Job, JobQueue
+from publisher.service.jobs import DONE, FAILED as JOB_FAILED, REQUEST_SEPARATOR, Job, JobQueue
 from publisher.service.notify import Outbox
 from publisher.service.pull_requests import is_full_commit
 from publisher.outcome import FAILED, OK
@@ -35,7 +35,7 @@ from publisher.service.senders import Push
 log = logging.getLogger(__name__)
 
 PLAN = "plan"  # the job kind (and run trigger) of a pull-request plan
-_REQUEST = "#request/"
+_REQUEST = REQUEST_SEPARATOR
 
 
 def request_queue_key(repository: str, number: int) -> str:

@@ -1,7 +1,8 @@
 """Is the service able to do its job?  The answer ``/healthz`` gives a load balancer or a monitor.
 
-Unhealthy means one of: the job queue stands still (a job has waited longer than ``[health]
-queue_wait`` and no worker holds a live lease: the worker is dead or wedged), the state database
+Unhealthy means one of: the job queue stands still (a job of any repository has waited longer than
+``[health] queue_wait`` while fewer than ``[jobs] workers`` leases are live: the workers are dead or
+wedged; the answer names no repository, ``/healthz`` is open to anyone), the state database
 refuses a real write, or mail has stayed undelivered longer than ``[health] mail_failing``.  Each
 reason is a fixed sentence with figures; nothing in it comes from a secret (the mail server's own
 error, which may quote a user name, stays on the status page).
@@ -31,8 +32,10 @@ class Health:
 
 
 def check_health(queue: JobQueue, outbox: Outbox, settings: HealthConfig, *, now: float | None = None,
-                 write_timeout: float = 5.0) -> Health:
-    """Look at the queue, the outbox and the database (one real, tiny write)."""
+                 write_timeout: float = 5.0, workers: int = 1) -> Health:
+    """Look at the queue, the outbox and the database (one real, tiny write).  ``workers`` is the
+    size of the worker pool (``[jobs] workers``): a job of any repository that waits while fewer
+    leases are live than that means the workers are not taking it."""
     now = time.time() if now is None else now
     reasons = []
     problem = write_problem(queue.path, timeout=write_timeout)
@@ -42,10 +45,13 @@ def check_health(queue: JobQueue, outbox: Outbox, settings: HealthConfig, *, now
     try:
         facts["jobs"] = queue.counts()
         facts["outbox_pending"] = outbox.pending()
-        stuck = queue.stuck_since(now)
+        stuck = queue.stuck_since(now, workers=workers)
         if stuck is not None and now - stuck > settings.queue_wait:
+            live = queue.live_leases(now)
+            held = "no worker holds a live lease" if live == 0 else \
+                f"only {live} of [jobs] workers {workers} hold a live lease"
             reasons.append(f"the job queue has not moved for {now - stuck:.0f} s (more than [health] queue_wait "
-                           f"{settings.queue_wait:g} s): a job is waiting and no worker holds a live lease")
+                           f"{settings.queue_wait:g} s): a job is waiting and {held}")
         oldest = outbox.oldest_unsent()
         if oldest is not None and now - oldest > settings.mail_failing:
             reasons.append(f"notifications have stayed undelivered for {now - oldest:.0f} s (more than [health] "

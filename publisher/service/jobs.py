@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     not_before REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, repository);
+CREATE INDEX IF NOT EXISTS jobs_repository ON jobs(repository, id);
 CREATE TABLE IF NOT EXISTS job_deliveries (
     delivery_key TEXT PRIMARY KEY,
     job_id INTEGER,
@@ -89,6 +90,25 @@ _COLUMNS = {"jobs": {"lease_until": "REAL", "attempts": "INTEGER NOT NULL DEFAUL
 _CLAIMABLE = ("((state = 'queued' AND COALESCE(not_before, 0) <= ?)"
               " OR (state = 'running' AND COALESCE(lease_until, 0) <= ?))"
               " AND repository NOT IN (SELECT repository FROM jobs WHERE state = 'running' AND lease_until > ?)")
+
+
+# A pull request's plan is queued (and its run filed) under its repository's key, this, and the
+# request's number (``forge_events.request_queue_key``): it belongs to that repository.
+REQUEST_SEPARATOR = "#request/"
+
+
+def owner_key(queue_key: str) -> str:
+    """The repository a job or run filed under ``queue_key`` belongs to: the key without a request's
+    suffix.  ``repository_clause`` is the same rule in SQL."""
+    return queue_key.split(REQUEST_SEPARATOR, 1)[0]
+
+
+def repository_clause(repository: str, column: str = "repository") -> tuple[str, tuple]:
+    """SQL matching the rows that belong to ``repository`` (its key, and its requests' keys), with its
+    parameters.  Plain SQL (``substr``, not ``LIKE``: SQLite's LIKE ignores case, and ``_`` in a name
+    is a wildcard), so PostgreSQL runs it unchanged."""
+    prefix = repository + REQUEST_SEPARATOR
+    return f"({column} = ? OR substr({column}, 1, ?) = ?)", (repository, len(prefix), prefix)
 
 
 def source_key(source) -> str:
@@ -315,17 +335,23 @@ class JobQueue(PerThreadStore):
                 released.append(row["id"])
         return released
 
-    def stuck_since(self, now: float | None = None) -> float | None:
+    def stuck_since(self, now: float | None = None, *, workers: int = 1) -> float | None:
         """Since when the queue has stood still: the time the longest-waiting claimable job became
-        claimable, when no lease is live (a live lease means a worker is at work); else None."""
+        claimable, while fewer than ``workers`` leases are live (a worker was free to take it: the
+        workers are dead or wedged); else None.  With one worker: while no lease is live."""
         now = time.time() if now is None else now
-        db = self._connection
-        if db.execute("SELECT 1 FROM jobs WHERE state = ? AND lease_until > ? LIMIT 1", (RUNNING, now)).fetchone():
+        if self.live_leases(now) >= max(1, workers):
             return None
-        row = db.execute(
+        row = self._connection.execute(
             "SELECT MIN(CASE WHEN state = ? THEN COALESCE(not_before, created) ELSE COALESCE(lease_until, started)"
             f" END) AS since FROM jobs WHERE {_CLAIMABLE}", (QUEUED, now, now, now)).fetchone()
         return row["since"]
+
+    def live_leases(self, now: float | None = None) -> int:
+        """How many jobs a worker is running now (under a lease that has not run out)."""
+        now = time.time() if now is None else now
+        return self._connection.execute("SELECT COUNT(*) AS n FROM jobs WHERE state = ? AND lease_until > ?",
+                                        (RUNNING, now)).fetchone()["n"]
 
     def prune(self, before: float, keep_newest: int) -> int:
         """Delete finished jobs and delivery ids older than ``before`` that are not among the newest
@@ -343,21 +369,41 @@ class JobQueue(PerThreadStore):
                 (before, keep_newest)).rowcount
         return jobs + deliveries
 
-    def get(self, job_id: int) -> Job | None:
-        row = self._connection.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    def get(self, job_id: int, *, repository: str | None = None) -> Job | None:
+        """The job, or None; with ``repository``, None too when the job is another repository's."""
+        where, parameters = where_repository("id = ?", (job_id,), repository)
+        row = self._connection.execute(f"SELECT * FROM jobs WHERE {where}", parameters).fetchone()
         return Job.from_row(row) if row else None
 
-    def jobs(self, *, state: str | None = None, limit: int = 100) -> list[Job]:
-        if state is None:
-            rows = self._connection.execute("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (limit,))
-        else:
-            rows = self._connection.execute("SELECT * FROM jobs WHERE state = ? ORDER BY id DESC LIMIT ?", (state, limit))
+    def jobs(self, *, state: str | None = None, limit: int = 100, repository: str | None = None) -> list[Job]:
+        """The newest ``limit`` jobs, of one ``state`` and of one ``repository`` when given."""
+        where, parameters = where_repository("state = ?" if state is not None else "1 = 1",
+                                             (state,) if state is not None else (), repository)
+        rows = self._connection.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY id DESC LIMIT ?",
+                                        (*parameters, limit))
         return [Job.from_row(row) for row in rows.fetchall()]
 
-    def counts(self) -> dict[str, int]:
-        """Number of jobs per state."""
-        rows = self._connection.execute("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state").fetchall()
+    def active(self, repository: str | None = None) -> list[Job]:
+        """The queued and running jobs (of ``repository`` when given), oldest first: a few per repository."""
+        where, parameters = where_repository("state IN (?, ?)", (QUEUED, RUNNING), repository)
+        rows = self._connection.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY id", parameters)
+        return [Job.from_row(row) for row in rows.fetchall()]
+
+    def counts(self, repository: str | None = None) -> dict[str, int]:
+        """Number of jobs per state (of ``repository`` when given)."""
+        where, parameters = where_repository("1 = 1", (), repository)
+        rows = self._connection.execute(f"SELECT state, COUNT(*) AS n FROM jobs WHERE {where} GROUP BY state",
+                                        parameters).fetchall()
         return {row["state"]: row["n"] for row in rows}
+
+    def counts_by_repository(self) -> dict[str, dict[str, int]]:
+        """Number of jobs per state, per key they are filed under (a request's key apart: fold them
+        with ``owner_key``)."""
+        counts: dict[str, dict[str, int]] = {}
+        for row in self._connection.execute(
+                "SELECT repository, state, COUNT(*) AS n FROM jobs GROUP BY repository, state").fetchall():
+            counts.setdefault(row["repository"], {})[row["state"]] = row["n"]
+        return counts
 
     def pending(self, repository: str) -> bool:
         """True when a job for ``repository`` is queued or running."""
@@ -367,6 +413,14 @@ class JobQueue(PerThreadStore):
 
     def published_commit(self, repository: str) -> str | None:
         return self._published(self._connection, repository)
+
+
+def where_repository(where: str, parameters: tuple, repository: str | None) -> tuple[str, tuple]:
+    """``where`` narrowed to the rows of ``repository`` (None: every repository's)."""
+    if repository is None:
+        return where, parameters
+    clause, more = repository_clause(repository)
+    return f"{where} AND {clause}", (*parameters, *more)
 
 
 class Heartbeat:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from publisher.service.database import PerThreadStore, transaction
+from publisher.service.jobs import where_repository
 from publisher.model import Change, Finding
 from publisher.outcome import BRANCH_DELETED, FAILED, OK, PROBLEMS, ZoneOutcome  # noqa: F401 (re-exported)
 
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS run_zones (
 );
 CREATE INDEX IF NOT EXISTS run_zones_run ON run_zones(run_id);
 CREATE INDEX IF NOT EXISTS run_zones_zone ON run_zones(zone, provider, run_id);
+CREATE INDEX IF NOT EXISTS runs_repository ON runs(repository, id);
 """
 
 
@@ -157,23 +159,71 @@ class RunStore(PerThreadStore):
             timings=json.loads(row["timings"]), error=row["error"], plan_markdown=row["plan_markdown"],
             job_id=row["job_id"], id=row["id"])
 
-    def get(self, run_id: int) -> RunRecord | None:
-        row = self._connection.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+    def get(self, run_id: int, *, repository: str | None = None) -> RunRecord | None:
+        """The run, or None; with ``repository``, None too when the run is another repository's."""
+        where, parameters = where_repository("id = ?", (run_id,), repository)
+        row = self._connection.execute(f"SELECT * FROM runs WHERE {where}", parameters).fetchone()
         return self._from_row(row) if row else None
 
-    def recent(self, limit: int = 50, *, with_zones: bool = True) -> list[RunRecord]:
-        rows = self._connection.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    def recent(self, limit: int = 50, *, with_zones: bool = True, repository: str | None = None) -> list[RunRecord]:
+        """The newest ``limit`` runs (of ``repository`` and its requests' plans when given)."""
+        where, parameters = where_repository("1 = 1", (), repository)
+        rows = self._connection.execute(f"SELECT * FROM runs WHERE {where} ORDER BY id DESC LIMIT ?",
+                                        (*parameters, limit)).fetchall()
         return [self._from_row(row, with_zones) for row in rows]
 
-    def zone_states(self) -> list[tuple[int, float, ZoneOutcome]]:
-        """The latest outcome of every (zone, provider): (run id, finished, outcome), by zone.
+    def last_runs(self, repositories: Iterable[str]) -> dict[str, RunRecord]:
+        """The newest run filed under each of ``repositories`` exactly (a deploy run: push, poll or
+        deleted branch; a request's plan is filed under a key of its own), without zones."""
+        found: dict[str, RunRecord] = {}
+        for chunk in _chunks(list(dict.fromkeys(repositories))):
+            marks = ", ".join("?" * len(chunk))
+            rows = self._connection.execute(
+                f"SELECT * FROM runs WHERE id IN (SELECT MAX(id) FROM runs WHERE repository IN ({marks})"
+                " GROUP BY repository)", chunk).fetchall()
+            found.update((row["repository"], self._from_row(row, with_zones=False)) for row in rows)
+        return found
+
+    def zone_states(self, repository: str | None = None, *, limit: int | None = None,
+                    offset: int = 0) -> list[tuple[int, float, ZoneOutcome]]:
+        """The latest outcome of every (zone, provider): (run id, finished, outcome), by zone; with
+        ``repository``, the latest of that repository's runs (another repository's refused attempt
+        at one of its zones is not its zone's state); ``limit`` and ``offset`` page through them.
         The outcomes carry no changes (the status page does not show them there)."""
+        if repository is not None:
+            return [state for _, state in self._latest_zones([repository], limit, offset)]
+        page = "" if limit is None else " LIMIT ? OFFSET ?"
         rows = self._connection.execute(
             "SELECT z.run_id, z.zone, z.provider, z.status, z.findings, z.error, z.serial_before, z.serial_after,"
             " z.file, z.timings, r.finished FROM run_zones z JOIN runs r ON r.id = z.run_id"
             " WHERE z.run_id = (SELECT MAX(run_id) FROM run_zones x WHERE x.zone = z.zone AND x.provider = z.provider)"
-            " ORDER BY z.zone, z.provider").fetchall()
-        return [(row["run_id"], row["finished"], _outcome(row, ())) for row in rows]
+            " ORDER BY z.zone, z.provider" + page, () if limit is None else (limit, offset)).fetchall()
+        return [(row["run_id"], row["finished"], _zone_state(row)) for row in rows]
+
+    def zone_states_by_repository(self, repositories: Iterable[str]) -> dict[str, list[tuple[int, float, ZoneOutcome]]]:
+        """``zone_states(repository)`` of each of ``repositories``, in one pass."""
+        states: dict[str, list[tuple[int, float, ZoneOutcome]]] = {key: [] for key in repositories}
+        for chunk in _chunks(list(states)):
+            for repository, state in self._latest_zones(chunk, None, 0):
+                states[repository].append(state)
+        return states
+
+    def _latest_zones(self, repositories: list[str], limit: int | None,
+                      offset: int) -> list[tuple[str, tuple[int, float, ZoneOutcome]]]:
+        """(repository, (run id, finished, outcome)) of the latest outcome per zone and provider among
+        the runs filed under each of ``repositories`` exactly (zones are published by deploy runs)."""
+        marks = ", ".join("?" * len(repositories))
+        page = "" if limit is None else " LIMIT ? OFFSET ?"
+        rows = self._connection.execute(
+            "SELECT r.repository, z.run_id, z.zone, z.provider, z.status, z.findings, z.error, z.serial_before,"
+            " z.serial_after, z.file, z.timings, r.finished"
+            " FROM (SELECT y.repository AS repository, x.zone AS zone, x.provider AS provider,"
+            " MAX(x.run_id) AS run_id FROM runs y JOIN run_zones x ON x.run_id = y.id"
+            f" WHERE y.repository IN ({marks}) GROUP BY y.repository, x.zone, x.provider) latest"
+            " JOIN run_zones z ON z.run_id = latest.run_id AND z.zone = latest.zone AND z.provider = latest.provider"
+            " JOIN runs r ON r.id = z.run_id ORDER BY r.repository, z.zone, z.provider" + page,
+            (*repositories, *(() if limit is None else (limit, offset)))).fetchall()
+        return [(row["repository"], (row["run_id"], row["finished"], _zone_state(row))) for row in rows]
 
     def prune(self, before: float, keep_newest: int) -> int:
         """Delete runs finished before ``before`` that are not among the newest ``keep_newest`` and
@@ -192,10 +242,40 @@ class RunStore(PerThreadStore):
                 db.execute(f"DELETE FROM runs WHERE id IN ({marks})", chunk)
         return len(doomed)
 
-    def counts(self) -> dict[str, int]:
-        rows = self._connection.execute("SELECT status, COUNT(*) AS n FROM runs GROUP BY status").fetchall()
+    def counts(self, repository: str | None = None) -> dict[str, int]:
+        """Number of runs per status (of ``repository`` when given)."""
+        where, parameters = where_repository("1 = 1", (), repository)
+        rows = self._connection.execute(f"SELECT status, COUNT(*) AS n FROM runs WHERE {where} GROUP BY status",
+                                        parameters).fetchall()
         return {row["status"]: row["n"] for row in rows}
 
-    def last_finished(self) -> float | None:
-        row = self._connection.execute("SELECT MAX(finished) AS f FROM runs").fetchone()
+    def counts_by_repository(self) -> dict[str, dict[str, int]]:
+        """Number of runs per status, per key they are filed under (fold requests' keys with
+        ``jobs.owner_key``)."""
+        counts: dict[str, dict[str, int]] = {}
+        for row in self._connection.execute(
+                "SELECT repository, status, COUNT(*) AS n FROM runs GROUP BY repository, status").fetchall():
+            counts.setdefault(row["repository"], {})[row["status"]] = row["n"]
+        return counts
+
+    def last_finished(self, repository: str | None = None) -> float | None:
+        """When the last run (of ``repository`` when given) finished, or None."""
+        where, parameters = where_repository("1 = 1", (), repository)
+        row = self._connection.execute(f"SELECT MAX(finished) AS f FROM runs WHERE {where}", parameters).fetchone()
         return row["f"] if row else None
+
+    def last_finished_by_repository(self) -> dict[str, float]:
+        """When the last run filed under each key finished."""
+        rows = self._connection.execute("SELECT repository, MAX(finished) AS f FROM runs GROUP BY repository")
+        return {row["repository"]: row["f"] for row in rows.fetchall()}
+
+
+def _zone_state(row) -> ZoneOutcome:
+    """A zone's latest outcome as the status page lists it: without its changes."""
+    return _outcome(row, ())
+
+
+def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:
+    """``items`` in lists small enough for one statement's parameters (SQLite's limit was 999)."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -1,11 +1,14 @@
 """The web service: a Flask app factory with one blueprint per area.
 
 * ``webhooks``: ``POST /notifications/<token>/push`` (alias ``/hooks/<token>``): verify, queue, 202.
-* ``status``: the HTML status page (``/``, ``/runs/<id>``).
-* ``api``: ``/api/runs``, ``/api/runs/<id>``, ``/api/jobs/<id>``, ``/healthz``.
+* ``status``: the HTML status page (``/``, ``/repositories/<name>``, ``/runs/<id>``).
+* ``api``: ``/api/repositories``, ``/api/repositories/<name>/zones``, ``/api/runs``, ``/api/runs/<id>``,
+  ``/api/jobs/<id>``, ``/healthz``.
 * ``metrics``: ``/metrics`` for Prometheus.
-* ``access`` (no routes): the client address behind ``[web] trusted_proxies`` and the login that
-  every blueprint but the webhooks and ``/healthz`` requires from anything but loopback.
+* ``access`` (no routes): the client address behind ``[web] trusted_proxies``, the login that
+  every blueprint but the webhooks and ``/healthz`` requires from anything but loopback, and who
+  sees what (the operator every repository, a repository's read token its own); ``overview``: what
+  the three say about each repository.
 
 Only the insert into the job queue happens inside a request; fetching and publishing run in the
 background worker (``publisher.service.worker``), started once per service by ``zone-publisher serve``.
@@ -131,7 +134,8 @@ def create_app(config: Config | None = None, test_config: Mapping[str, Any] | No
         config=config, queue=JobQueue(state), runs=RunStore(state), outbox=Outbox(state),
         tokens=TokenSet(app.config["TOKEN_HASHES"]), limiter=FailureLimiter(limit, window),
         clients=ClientAddresses(config.web.trusted_proxies),
-        login=Login(config.web.users, config.web.read_tokens, FailureLimiter(limit, window)),
+        login=Login(config.web.users, config.web.read_tokens, FailureLimiter(limit, window),
+                    repository_tokens={view.key: view.read_tokens for view in config.repositories}),
         repository=source_key(config.source))
 
     from publisher.service.web import access, api, metrics, status, webhooks

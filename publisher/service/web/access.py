@@ -5,6 +5,10 @@ loopback, and the login that the status page, ``/api/*`` and ``/metrics`` requir
 header, so believing it from anyone would let a client pick the address the failure limiter counts.
 A request is *local* only when its peer is a loopback address and it carries no forwarding header:
 a reverse proxy on the same host forwards requests from the internet, and they must log in.
+
+Who sees what: the operator (a ``[web]`` user or read token, or loopback) sees every repository; a
+read token of a ``[[repository]]`` sees that repository only, and anything of another answers 404,
+as a missing id does (a 403 would tell that it exists).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import hashlib
 import ipaddress
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from werkzeug.datastructures import Authorization
@@ -79,8 +84,27 @@ class ClientAddresses:
         return not any(environ.get(header) for header in _FORWARDING_HEADERS)
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """Who reads: the operator (every repository) or the reader of one repository (its key)."""
+
+    repository: str | None = None  # None: the operator
+
+    @property
+    def is_operator(self) -> bool:
+        return self.repository is None
+
+    def sees(self, key: str) -> bool:
+        """True when this viewer may read the repository filed under ``key``."""
+        return self.repository is None or key == self.repository
+
+
+OPERATOR = Viewer()
+
+
 class Login:
-    """HTTP Basic users (werkzeug scrypt/pbkdf2 hashes) and Bearer read tokens (SHA-256 hashes).
+    """HTTP Basic users (werkzeug scrypt/pbkdf2 hashes) and Bearer read tokens (SHA-256 hashes): the
+    operator's, and each repository's (``repository_tokens``: key -> hashes), which read that one only.
 
     A password hash is slow to check by design, so a credential that was verified once is
     remembered (as a SHA-256 of user and password, in this process) and later requests cost a
@@ -90,9 +114,10 @@ class Login:
     OK, MISSING, BAD, LIMITED = "ok", "missing", "bad", "limited"
 
     def __init__(self, users: Mapping[str, str], read_tokens: Iterable[str], limiter: FailureLimiter,
-                 max_remembered: int = 1000) -> None:
+                 max_remembered: int = 1000, repository_tokens: Mapping[str, Iterable[str]] | None = None) -> None:
         self.users = dict(users)
         self.read_tokens = TokenSet(read_tokens)
+        self.repository_tokens = {key: TokenSet(hashes) for key, hashes in (repository_tokens or {}).items()}
         self.limiter = limiter
         self.max_remembered = max_remembered
         self._verified: OrderedDict[bytes, None] = OrderedDict()
@@ -100,36 +125,48 @@ class Login:
 
     @property
     def configured(self) -> bool:
-        return bool(self.users) or len(self.read_tokens) > 0
+        return bool(self.users) or len(self.read_tokens) > 0 or any(len(t) for t in self.repository_tokens.values())
 
     def check(self, authorization: Authorization | None, client: str) -> str:
         """OK, MISSING (no credentials offered), BAD (wrong ones) or LIMITED (too many failures)."""
+        return self.authenticate(authorization, client)[0]
+
+    def authenticate(self, authorization: Authorization | None, client: str) -> tuple[str, Viewer | None]:
+        """``check``'s verdict, and with OK who logged in."""
         if authorization is None:
-            return self.MISSING
+            return self.MISSING, None
         if authorization.type == "bearer":
-            if self.read_tokens.matches(authorization.token or ""):
-                return self.OK
-            return self._failed(client)
+            token = authorization.token or ""
+            if self.read_tokens.matches(token):
+                return self.OK, OPERATOR
+            # Every repository's set is compared (no early exit): timing tells no repository apart.
+            owners = [key for key, tokens in self.repository_tokens.items() if tokens.matches(token)]
+            if len(owners) == 1:
+                return self.OK, Viewer(owners[0])
+            return self._failed(client), None  # (the config refuses a token shared by two repositories)
         if authorization.type != "basic":
-            return self.MISSING
+            return self.MISSING, None
+        return self._basic(authorization, client)
+
+    def _basic(self, authorization: Authorization, client: str) -> tuple[str, Viewer | None]:
         user, password = authorization.username or "", authorization.password or ""
         remembered = hashlib.sha256(user.encode("utf-8", "surrogateescape") + b"\0"
                                     + password.encode("utf-8", "surrogateescape")).digest()
         with self._lock:
             if remembered in self._verified:
                 self._verified.move_to_end(remembered)
-                return self.OK
+                return self.OK, OPERATOR
         if self.limiter.blocked(client):
-            return self.LIMITED
+            return self.LIMITED, None
         stored = self.users.get(user)
         valid = check_password_hash(stored or _dummy_hash(), password) and stored is not None
         if not valid:
-            return self._failed(client)
+            return self._failed(client), None
         with self._lock:
             self._verified[remembered] = None
             while len(self._verified) > self.max_remembered:
                 self._verified.popitem(last=False)
-        return self.OK
+        return self.OK, OPERATOR
 
     def _failed(self, client: str) -> str:
         self.limiter.fail(client)
@@ -141,16 +178,25 @@ class Login:
 OPEN_ENDPOINTS = frozenset({"api.healthz", "status.static", "static"})
 
 
+def current_viewer() -> Viewer:
+    """Who logged in for this request (set by ``require_login``)."""
+    from flask import g
+
+    return g.viewer
+
+
 def require_login():
     """``before_request``: the status page, ``/api/*`` and ``/metrics`` need a login unless the
-    request comes straight from loopback.  None lets the request through."""
-    from flask import jsonify, request
+    request comes straight from loopback (the operator).  None lets the request through, with
+    ``g.viewer`` saying who it is."""
+    from flask import g, jsonify, request
 
     from publisher.service.web import services
 
     if request.endpoint is None or request.blueprint == "webhooks" or request.endpoint in OPEN_ENDPOINTS:
         return None
     if ClientAddresses.is_local(request.environ):
+        g.viewer = OPERATOR
         return None
     shared = services()
     login = shared.login
@@ -158,8 +204,9 @@ def require_login():
         return jsonify(status="forbidden", reason="served only to loopback: configure [web] users or read_tokens"
                        " to read it from elsewhere"), 403
     client = shared.clients.client(request.environ)
-    verdict = login.check(request.authorization, client)
+    verdict, viewer = login.authenticate(request.authorization, client)
     if verdict == Login.OK:
+        g.viewer = viewer
         return None
     if verdict == Login.LIMITED:
         return jsonify(status="rate-limited", reason="too many failed logins; try again later"), 429
