@@ -260,3 +260,18 @@ def test_a_stopping_worker_hands_its_job_back_at_once(tmp_path):
     assert (resumed.id, resumed.attempts) == (first, 1)  # a stop is not the job's failure
     assert queue.claim("next:2", now=4.0).id == behind
     queue.close()
+
+
+def test_jobs_of_several_repositories_run_side_by_side_longest_waiting_first(tmp_path):
+    queue = JobQueue(tmp_path / "state.db", JobsConfig(retry_delay=10.0))
+    try:
+        first = queue.enqueue("a", now=0.0)
+        assert queue.claim("w", now=0.0).id == first.job_id
+        queue.retry(first.job_id, error="server down", now=1.0)  # due again at 11
+        other = queue.enqueue("b", now=5.0)
+        also = queue.enqueue("c", now=6.0)
+        # b has waited since 5, c since 6, a's retry only since 11: b, then c, then a, although a's id is lowest.
+        assert [queue.claim("w", now=20.0).id for _ in range(3)] == [other.job_id, also.job_id, first.job_id]
+        assert queue.claim("w", now=20.0) is None  # one running job per repository, and each has one
+    finally:
+        queue.close()

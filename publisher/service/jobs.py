@@ -86,6 +86,11 @@ _COLUMNS = {"jobs": {"lease_until": "REAL", "attempts": "INTEGER NOT NULL DEFAUL
 _CLAIMABLE = ("((state = 'queued' AND COALESCE(not_before, 0) <= ?)"
               " OR (state = 'running' AND COALESCE(lease_until, 0) <= ?))"
               " AND repository NOT IN (SELECT repository FROM jobs WHERE state = 'running' AND lease_until > ?)")
+# The claim order: first a job whose worker lost its lease (it was already running; closed or merged
+# into its repository's waiting job before that one runs), then the job that has waited longest
+# since it became claimable (queued, or a retry's delay over), across repositories.  By id alone, a
+# retry that comes due would jump ahead of every job queued after its first attempt.
+_CLAIM_ORDER = "CASE WHEN state = 'running' THEN 0 ELSE 1 END, COALESCE(not_before, created), id"
 
 
 def source_key(source) -> str:
@@ -205,14 +210,14 @@ class JobQueue(PerThreadStore):
                                         (now, now, now)).fetchone() is not None
 
     def claim(self, owner: str, *, now: float | None = None) -> Job | None:
-        """Take the oldest claimable job (see ``_CLAIMABLE``) under a lease of ``settings.lease``
-        seconds, or None.  A job whose lease ran out is merged into the repository's waiting job
+        """Take the longest-waiting claimable job (``_CLAIMABLE``, in ``_CLAIM_ORDER``) under a lease of
+        ``settings.lease`` seconds, or None.  A job whose lease ran out is merged into the repository's waiting job
         when there is one, and failed once it has used up its attempts."""
         now = time.time() if now is None else now
         db = self._connection
         with transaction(db):
             while True:
-                row = db.execute(f"SELECT * FROM jobs WHERE {_CLAIMABLE} ORDER BY id LIMIT 1",
+                row = db.execute(f"SELECT * FROM jobs WHERE {_CLAIMABLE} ORDER BY {_CLAIM_ORDER} LIMIT 1",
                                  (now, now, now)).fetchone()
                 if row is None:
                     return None

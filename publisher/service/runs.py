@@ -175,8 +175,13 @@ class RunStore(PerThreadStore):
         row = self._connection.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return self._from_row(row) if row else None
 
-    def recent(self, limit: int = 50, *, with_zones: bool = True) -> list[RunRecord]:
-        rows = self._connection.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    def recent(self, limit: int = 50, *, with_zones: bool = True, repository: str | None = None) -> list[RunRecord]:
+        """The newest runs, of ``repository`` only when given."""
+        if repository is None:
+            rows = self._connection.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        else:
+            rows = self._connection.execute("SELECT * FROM runs WHERE repository = ? ORDER BY id DESC LIMIT ?",
+                                            (repository, limit)).fetchall()
         return [self._from_row(row, with_zones) for row in rows]
 
     def zone_states(self) -> list[tuple[int, float, ZoneOutcome]]:
