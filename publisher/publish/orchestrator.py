@@ -288,15 +288,7 @@ class _Run:
         return bool(self.config.name)
 
     def ownership_refusal(self, result: ZoneResult) -> Finding | None:
-        origin = result.origin
-        if not self.config.may_own(origin):
-            return Finding(ERROR, "zone-not-allowed", origin, result.file, 0,
-                           f"zone {origin.rstrip('.')} is not among the zones this repository may publish "
-                           "(owns in its [[repository]] table); it is not published")
-        owner = self.owners.get(origin)
-        if owner is not None and owner != self.config.key:
-            return _owned_elsewhere(origin, result.file)
-        return None
+        return ownership_refusal(self.config, result.origin, result.file, self.owners)
 
     def refused_works(self, result: ZoneResult, refusal: Finding) -> list[_Work]:
         """One blocked outcome per provider the zone would go to (or one without a provider): no read,
@@ -587,6 +579,19 @@ class _Run:
         work.status = FAILED
         work.error = message
         return work
+
+
+def ownership_refusal(config: Config, origin: str, file: str, owners: Mapping[str, str]) -> Finding | None:
+    """Why the repository of ``config`` must not publish ``origin``: ``owns`` does not let it, or
+    another repository owns it (``owners``: zone -> repository key); None when it may."""
+    if not config.may_own(origin):
+        return Finding(ERROR, "zone-not-allowed", origin, file, 0,
+                       f"zone {origin.rstrip('.')} is not among the zones this repository may publish "
+                       "(owns in its [[repository]] table); it is not published")
+    owner = owners.get(origin)
+    if owner is not None and owner != config.key:
+        return _owned_elsewhere(origin, file)
+    return None
 
 
 def _owned_elsewhere(origin: str, file: str) -> Finding:
