@@ -356,3 +356,284 @@ def test_serve_names_each_repository_and_never_a_token(tmp_path):
     assert [line.split()[2] for line in lines] == list(NAMES)
     assert all("/notifications/<token>/push" in line for line in lines)
     assert not any(token in "\n".join(lines) or hash_token(token) in "\n".join(lines) for token in TOKENS.values())
+
+
+# -- for real: ten repositories, a bare git remote each, one BIND, one `zone-publisher serve` -------
+
+def lua_zone(address: str) -> str:
+    """The zone as named.new_zone() made it (its NS and glue), plus the www address under test."""
+    return f'ns("", concat("ns1", _a))\na("ns1", "127.0.0.1")\na("www", "{address}")\n'
+
+
+def www(named, origin: str) -> set[str]:
+    import dns.message
+    import dns.query
+    import dns.rdatatype
+
+    query = dns.message.make_query(f"www.{origin}", dns.rdatatype.A)
+    try:
+        response = dns.query.udp(query, named.address, port=named.port, timeout=1)
+    except Exception:
+        return set()
+    return {rdata.address for rrset in response.answer for rdata in rrset}
+
+
+class Tenant:
+    """One customer: a bare git remote with one zone in a real BIND, a webhook token and secret."""
+
+    def __init__(self, root: Path, named, index: int) -> None:
+        from tests.test_fetch import Remote
+        from publisher.service.tokens import generate_token
+
+        self.name = f"customer-{index}"
+        self.named = named
+        self.origin = named.new_zone()
+        self.remote = Remote(root / self.name)
+        self.token = generate_token()
+        self.secret = generate_token(16)
+
+    def commit(self, address: str, message: str = "update", origin: str | None = None) -> str:
+        return self.remote.commit({f"{(origin or self.origin).rstrip('.')}.lua": lua_zone(address)}, message)
+
+    def table(self, extra: str = "") -> str:
+        return f"""
+[[repository]]
+name = "{self.name}"
+{extra}
+[repository.source]
+url = "{self.remote.bare}"
+branch = "main"
+[repository.webhook]
+tokens = ["{hash_token(self.token)}"]
+secret = "{self.secret}"
+repository = "acme/{self.name}"
+"""
+
+    def served(self, origin: str | None = None) -> set[str]:
+        return www(self.named, origin or self.origin)
+
+
+def service_config(root: Path, named, tenants: list[Tenant], extra: dict[str, str] | None = None,
+                   workers: int = 3) -> Path:
+    text = f"""
+[state]
+path = "state.db"
+[jobs]
+workers = {workers}
+retry_delay = 1
+[[provider]]
+name = "bind"
+type = "rfc2136"
+server = "{named.address}"
+port = {named.port}
+tsig_keyfile = "{named.keyfile}"
+timeout = 5
+""" + "".join(tenant.table((extra or {}).get(tenant.name, "")) for tenant in tenants)
+    path = root / "publisher.toml"
+    path.write_text(text)
+    return path
+
+
+def signed_push(tenant: Tenant, commit: str, *, repository: str | None = None, secret: str | None = None):
+    from publisher.service.tokens import generate_token
+
+    body = json.dumps({"ref": "refs/heads/main", "after": commit, "head_commit": {"id": commit},
+                       "repository": {"full_name": repository or f"acme/{tenant.name}"}}).encode()
+    signature = "sha256=" + hmac.new((secret or tenant.secret).encode(), body, hashlib.sha256).hexdigest()
+    return body, {"X-GitHub-Event": "push", "X-GitHub-Delivery": generate_token(8),
+                  "Content-Type": "application/json", "X-Hub-Signature-256": signature}
+
+
+def last_run(state: Path, repository: str) -> tuple[int, str, list[tuple[str, str, str]]] | None:
+    """(id, status, [(zone, status, findings json)]) of the repository's newest run, read from the database."""
+    import sqlite3
+
+    with sqlite3.connect(state) as db:
+        row = db.execute("SELECT id, status FROM runs WHERE repository = ? ORDER BY id DESC LIMIT 1",
+                         (repository,)).fetchone()
+        if row is None:
+            return None
+        zones = db.execute("SELECT zone, status, findings FROM run_zones WHERE run_id = ?", (row[0],)).fetchall()
+    return row[0], row[1], zones
+
+
+def jobs_of(state: Path, repository: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(state) as db:
+        return db.execute("SELECT COUNT(*) FROM jobs WHERE repository = ?", (repository,)).fetchone()[0]
+
+
+@pytest.mark.slow
+def test_ten_repositories_on_one_serve_into_bind(tmp_path, named_server):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import requests
+
+    from tests.mailserver import free_port
+    from tests.test_service_e2e import ROOT, wait_until
+
+    tenants = [Tenant(tmp_path, named_server, index) for index in range(10)]
+    for index, tenant in enumerate(tenants):
+        tenant.commit(f"192.0.2.{index + 1}", "first version")
+    owner, other, deleter = tenants[0], tenants[1], tenants[2]
+    config = service_config(tmp_path, named_server, tenants,
+                            {deleter.name: "[repository.defaults]\nallow_zone_deletion = true"})
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PUBLISHER_WEB_WORKERS": "2"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    with log.open("ab") as stream:
+        process = subprocess.Popen([sys.executable, "-m", "publisher", "serve", "--config", str(config),
+                                    "--listen", f"127.0.0.1:{port}"], cwd=tmp_path, env=env, stdout=stream,
+                                   stderr=stream, start_new_session=True)
+
+    def hook(tenant: Tenant, commit: str, token: str | None = None, **kwargs) -> requests.Response:
+        body, headers = signed_push(tenant, commit, **kwargs)
+        return requests.post(f"{url}/notifications/{token or tenant.token}/push", data=body, headers=headers,
+                             timeout=10)
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(log.read_text()[-3000:])
+        try:
+            return requests.get(url + "/healthz", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    state = tmp_path / "state.db"
+    try:
+        wait_until(healthy, "serve to answer")
+        printed = log.read_text()
+        assert all(f"repository {t.name} " in printed for t in tenants)
+        assert not any(t.token in printed for t in tenants)
+        # Each publishes its own zone (the start-up poll, then a push each through its own token).
+        for index, tenant in enumerate(tenants):
+            wait_until(lambda: tenant.served() == {f"192.0.2.{index + 1}"}, f"{tenant.name}'s first version")
+        for index, tenant in enumerate(tenants):
+            assert hook(tenant, tenant.commit(f"198.51.100.{index + 1}", "second")).status_code == 202
+        for index, tenant in enumerate(tenants):
+            wait_until(lambda: tenant.served() == {f"198.51.100.{index + 1}"}, f"{tenant.name}'s push")
+
+        # A token of one repository can neither trigger nor publish another.
+        waiting = other.commit("203.0.113.7", "not announced yet")
+        jobs_before = jobs_of(state, other.name)
+        assert hook(other, waiting, token=owner.token, secret=owner.secret).status_code == 403  # names `other`
+        assert hook(other, waiting, token=owner.token).status_code == 401  # signed with other's secret
+        assert hook(owner, waiting, token=other.token, secret=owner.secret).status_code == 401
+        assert jobs_of(state, other.name) == jobs_before and other.served() == {"198.51.100.2"}
+        assert hook(other, waiting).status_code == 202
+        wait_until(lambda: other.served() == {"203.0.113.7"}, "the announced push")
+
+        # One repository cannot publish a zone another owns: an error on its run, the zone untouched.
+        run_before = last_run(state, owner.name)[0]
+        takeover = owner.commit("203.0.113.66", "take over", origin=other.origin)
+        assert hook(owner, takeover).status_code == 202
+        run = wait_until(lambda: (lambda r: r if r and r[0] != run_before else None)(last_run(state, owner.name)),
+                         "the takeover run")
+        zones = {zone: (status, json.loads(findings)) for zone, status, findings in run[2]}
+        status, findings = zones[other.origin]
+        assert status == BLOCKED and run[1] == "problems"
+        assert [f["code"] for f in findings if f["severity"] == "error"] == ["zone-owned-elsewhere"]
+        assert not any(other.name in f["message"] for f in findings)
+        assert zones[owner.origin][0] in ("applied", "unchanged")
+        assert other.served() == {"203.0.113.7"} and owner.served() == {"198.51.100.1"}
+        assert hook(other, other.commit("203.0.113.8", "the owner goes on")).status_code == 202
+        wait_until(lambda: other.served() == {"203.0.113.8"}, "the owner's next push")
+        assert last_run(state, other.name)[1] == "ok"
+
+        # A repository allowed to delete zones never deletes another's (a shared provider).
+        assert hook(deleter, deleter.commit("198.51.100.99", "deleter runs")).status_code == 202
+        wait_until(lambda: deleter.served() == {"198.51.100.99"}, "the deleting repository's run")
+        assert [zone for zone, _, _ in last_run(state, deleter.name)[2]] == [deleter.origin]
+        for index, tenant in enumerate(tenants[3:], start=3):
+            assert tenant.served() == {f"198.51.100.{index + 1}"}
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.mark.slow
+def test_ten_repositories_through_the_flask_app_into_bind(tmp_path, named_server):
+    """The real app and the real worker in this process: a token publishes only its own repository."""
+    from publisher.config import load_config
+
+    tenants = [Tenant(tmp_path, named_server, index) for index in range(10)]
+    commits = {t.name: t.commit(f"192.0.2.{index + 1}", "first") for index, t in enumerate(tenants)}
+    config = load_config(service_config(tmp_path, named_server, tenants))
+    app = create_app(config, {"TESTING": True})
+    client = app.test_client()
+    worker = Worker(config)
+    try:
+        for index, tenant in enumerate(tenants):
+            body, headers = signed_push(tenant, commits[tenant.name])
+            assert client.post(f"/notifications/{tenant.token}/push", data=body, headers=headers).status_code == 202
+        while worker.run_once() is not None:
+            pass
+        assert [t.served() for t in tenants] == [{f"192.0.2.{index + 1}"} for index in range(10)]
+        first, second = tenants[0], tenants[1]
+        second.commit("203.0.113.1", "waiting")
+        body, headers = signed_push(second, commits[second.name], secret=first.secret)
+        assert client.post(f"/notifications/{first.token}/push", data=body, headers=headers).status_code == 403
+        assert worker.run_once() is None and second.served() == {"192.0.2.2"}
+    finally:
+        worker.close()
+
+
+@pytest.mark.slow
+def test_a_repository_spinning_to_its_cpu_limit_holds_one_thread_of_the_pool(tmp_path):
+    from tests.test_fetch import Remote
+
+    spinning, quick = Remote(tmp_path / "spinning"), Remote(tmp_path / "quick")
+    spinning.commit({f"spin{index}.example.lua": "while true do end\n" for index in range(4)}, "spin")
+    config = load_config_text(f"""
+[state]
+path = "state.db"
+[jobs]
+workers = 2
+[sandbox]
+cpu_seconds = 1
+wall_seconds = 5
+[defaults]
+nameservers = ["ns1.host.example."]
+[[provider]]
+name = "files"
+type = "zonefile"
+directory = "served"
+[[repository]]
+name = "spinning"
+[repository.source]
+url = "{spinning.bare}"
+[[repository]]
+name = "quick"
+[repository.source]
+url = "{quick.bare}"
+""", base=tmp_path)
+    worker = Worker(config)
+    stop = threading.Event()
+    try:
+        spun = worker.queue.enqueue("spinning")
+        worker.start(stop)  # the quick repository has no branch yet: its start-up poll finds nothing
+        from tests.test_service_e2e import wait_until
+        wait_until(lambda: worker.queue.get(spun.job_id).state == "running", "the spinning run to start")
+        worker.queue.enqueue("spinning", sender="again")  # it keeps having work: one job waits
+        quick.commit({"quick.example.lua": zone_text("192.0.2.1")}, "quick")
+        worker.queue.enqueue("quick")
+        wait_until(lambda: served(tmp_path, "quick.example"), "the quick repository's zone")
+        assert worker.queue.get(spun.job_id).state == "running"  # still spinning: the quick run did not wait for it
+        assert [run.repository for run in worker.runs.recent()] == ["quick"]
+        wait_until(lambda: worker.queue.get(spun.job_id).state == "done", "the spinning run to end", timeout=120)
+        [spin] = worker.runs.recent(repository="spinning", limit=1)
+        assert {z.status for z in spin.zones} == {"kept-last-good"}
+        assert any("cpu" in f.message.lower() for f in spin.all_findings)
+    finally:
+        stop.set()
+        worker.close()
