@@ -637,3 +637,57 @@ url = "{quick.bare}"
     finally:
         stop.set()
         worker.close()
+
+
+@pytest.mark.slow
+def test_sigterm_hands_every_running_job_of_the_pool_back(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from publisher.service.jobs import JobQueue
+    from tests.test_fetch import Remote
+    from tests.test_service_e2e import ROOT, wait_until
+
+    tables = ""
+    for name in NAMES:
+        remote = Remote(tmp_path / name)
+        remote.commit({f"spin{index}.{name}.example.lua": "while true do end\n" for index in range(3)}, "spin")
+        tables += f'[[repository]]\nname = "{name}"\n[repository.source]\nurl = "{remote.bare}"\n'
+    config_path = tmp_path / "publisher.toml"
+    config_path.write_text(f"""
+[state]
+path = "state.db"
+[jobs]
+workers = 2
+[sandbox]
+cpu_seconds = 20
+wall_seconds = 30
+[defaults]
+nameservers = ["ns1.host.example."]
+[[provider]]
+name = "files"
+type = "zonefile"
+directory = "served"
+{tables}""")
+    queue = JobQueue(tmp_path / "state.db")
+    jobs = [queue.enqueue(name).job_id for name in NAMES]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    worker = subprocess.Popen([sys.executable, "-m", "publisher.service.worker", "--config", str(config_path)],
+                              stdout=subprocess.DEVNULL, stderr=(tmp_path / "worker.log").open("ab"), env=env,
+                              start_new_session=True)
+    try:
+        wait_until(lambda: all(queue.get(job).state == "running" for job in jobs), "both repositories to run at once")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        try:
+            os.killpg(worker.pid, signal.SIGKILL)  # the sandboxes still spinning
+        except ProcessLookupError:
+            pass
+        worker.wait()
+    handed_back = [queue.get(job) for job in jobs]
+    assert [(job.state, job.attempts, job.lease_until) for job in handed_back] == [("queued", 0, None)] * 2, \
+        (tmp_path / "worker.log").read_text()
+    queue.close()
