@@ -328,8 +328,11 @@ class _Run:
         for work in works:
             if work.plan is not None and work.plan.delete_zone:
                 deleted[work.origin] = deleted.get(work.origin, True) and work.status == APPLIED
+        if not any(deleted.values()):
+            return
+        still_published = {zone for _, zone in self.state.zones()}
         for origin, done in deleted.items():
-            if done and not any(z == origin for _, z in self.state.zones()):
+            if done and origin not in still_published:
                 self.ownership.release(origin, self.config.key)
 
     # -- evaluation -------------------------------------------------------------------------
