@@ -691,3 +691,60 @@ directory = "served"
     assert [(job.state, job.attempts, job.lease_until) for job in handed_back] == [("queued", 0, None)] * 2, \
         (tmp_path / "worker.log").read_text()
     queue.close()
+
+
+def test_each_repository_reports_to_its_own_forge_with_its_own_token(tmp_path):
+    from tests.forge_servers import GitHubServer
+    from tests.test_fetch import Remote
+
+    forges = {name: GitHubServer(token=f"forge-token-of-{name}").start() for name in NAMES}
+    tables, commits = "", {}
+    for name in NAMES:
+        remote = Remote(tmp_path / name)
+        commits[name] = remote.commit({f"{name}.example.lua": zone_text("192.0.2.1")}, "first")
+        tables += f"""
+[[repository]]
+name = "{name}"
+[repository.source]
+url = "{remote.bare}"
+[repository.webhook]
+tokens = ["{hash_token(TOKENS[name])}"]
+secret = "{SECRETS[name]}"
+repository = "acme/{name}"
+[repository.forge]
+type = "github"
+api_url = "{forges[name].api_url}"
+token = "forge-token-of-{name}"
+repository = "acme/{name}"
+"""
+    config = load_config_text(f"""
+[state]
+path = "state.db"
+[defaults]
+nameservers = ["ns1.host.example."]
+[[provider]]
+name = "files"
+type = "zonefile"
+directory = "served"
+{tables}""", base=tmp_path)
+    client = create_app(config, {"TESTING": True}).test_client()
+    worker = Worker(config, notify_delays=(0.0, 0.0))
+    try:
+        for name in NAMES:
+            body = json.dumps({"ref": "refs/heads/main", "after": commits[name],
+                               "repository": {"full_name": f"acme/{name}"}}).encode()
+            signature = "sha256=" + hmac.new(SECRETS[name].encode(), body, hashlib.sha256).hexdigest()
+            answer = client.post(f"/notifications/{TOKENS[name]}/push", data=body, headers={
+                "X-GitHub-Event": "push", "X-GitHub-Delivery": name, "Content-Type": "application/json",
+                "X-Hub-Signature-256": signature})
+            assert answer.status_code == 202
+        while worker.run_once() is not None:
+            pass
+        assert worker.notifier.send_due() == 4 and worker.outbox.pending() == 0
+        for name in NAMES:  # each forge refuses any other token: every status reached the right one
+            assert [(s.commit, s.state) for s in forges[name].ok_statuses()] == [(commits[name], "pending"),
+                                                                                (commits[name], "success")]
+    finally:
+        worker.close()
+        for forge in forges.values():
+            forge.stop()
