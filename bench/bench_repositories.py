@@ -186,7 +186,7 @@ include "{directory}/named.conf.zones";
 
 def write_config(root: Path, repositories: list[Repository], workers: int, named: bool) -> Path:
     rndc = f"rndc -c {root}/rndc.conf"
-    provider = f"""
+    provider = """
 [[provider]]
 name = "files"
 type = "zonefile"

@@ -314,7 +314,7 @@ def test_each_repository_has_its_own_deploy_branch_at_the_webhook(tmp_path):
 def config_file(tmp_path: Path) -> Path:
     instance(tmp_path)  # makes the source directories
     path = tmp_path / "publisher.toml"
-    text = f"""
+    text = """
 [state]
 path = "state.db"
 [defaults]
