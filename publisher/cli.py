@@ -8,6 +8,9 @@ import importlib
 import sys
 
 
+REPOSITORY_HELP = "with [[repository]] tables in the configuration: the repository to use (required there)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zone-publisher",
@@ -27,11 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("path", nargs="?", default=".", help="a zone repository (default .)")
     build.add_argument("--out", required=True, metavar="DIR")
     build.add_argument("--config", metavar="FILE", help="the SOA and apex NS of this configuration (default: the embedded default)")
+    build.add_argument("--repository", metavar="NAME", help=REPOSITORY_HELP)
 
     for name, help_text in (("plan", "show what would change, per zone and provider"),
                             ("apply", "apply the plan to every provider")):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--config", required=True, metavar="FILE")
+        command.add_argument("--repository", metavar="NAME", help=REPOSITORY_HELP)
         if name == "plan":
             command.add_argument("--format", choices=("text", "json", "markdown"), default="text")
         else:

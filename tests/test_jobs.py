@@ -296,3 +296,39 @@ def test_stuck_counts_the_free_workers_of_the_pool(tmp_path):
     assert queue.live_leases(now=120.0) == 1 and queue.live_leases(now=161.0) == 0
     assert queue.stuck_since(now=161.0) == 10.0
     queue.close()
+
+def test_jobs_of_several_repositories_run_side_by_side_longest_waiting_first(tmp_path):
+    queue = JobQueue(tmp_path / "state.db", JobsConfig(retry_delay=10.0))
+    try:
+        first = queue.enqueue("a", now=0.0)
+        assert queue.claim("w", now=0.0).id == first.job_id
+        queue.retry(first.job_id, error="server down", now=1.0)  # due again at 11
+        other = queue.enqueue("b", now=5.0)
+        also = queue.enqueue("c", now=6.0)
+        # b and c never ran, b has waited longer; a ran last: b, then c, then a, although a's id is lowest.
+        assert [queue.claim("w", now=20.0).id for _ in range(3)] == [other.job_id, also.job_id, first.job_id]
+        assert queue.claim("w", now=20.0) is None  # one running job per repository, and each has one
+    finally:
+        queue.close()
+
+
+def test_a_repository_that_always_has_work_cannot_starve_a_quiet_one(tmp_path):
+    queue = JobQueue(tmp_path / "state.db")
+    try:
+        busy = [f"busy-{index}" for index in range(5)]
+        now = 0.0
+        for name in busy:
+            queue.enqueue(name, now=now)
+        served = []
+        for _ in range(12):  # two workers' worth of claims, the busy ones pushed again as soon as they ran
+            now += 1.0
+            job = queue.claim("w", now=now)
+            served.append(job.repository)
+            queue.finish(job.id, now=now)
+            queue.enqueue(job.repository, now=now)
+            if len(served) == 6:
+                queue.enqueue("quiet", now=now)  # a push to a repository that has not run for long
+        # every busy repository had its turn before any ran twice, and the quiet push went next
+        assert sorted(served[:5]) == sorted(busy) and served[6] == "quiet"
+    finally:
+        queue.close()

@@ -1,5 +1,6 @@
-"""`zone-publisher build [PATH] --out DIR [--config FILE]`: canonical BIND text for every zone
-without errors, with the SOA and apex NS that ``apply`` publishes.
+"""`zone-publisher build [PATH] --out DIR [--config FILE [--repository NAME]]`: canonical BIND text
+for every zone without errors, with the SOA and apex NS that ``apply`` publishes (with
+``[[repository]]`` tables, those of ``--repository``, and none of the zones it may not publish).
 
 The SOA and the apex NS come from configuration, as at publish time, through the orchestrator's
 own definition (``managed_records``, ``soa.zone_soa``): ``--config FILE``, or else the embedded
@@ -17,8 +18,10 @@ from argparse import Namespace
 from dataclasses import replace
 from pathlib import Path
 
+from publisher.commands.apply import select_repository
 from publisher.config import Config, ConfigError, load_config
-from publisher.publish.orchestrator import evaluate_configured, managed_records
+from publisher.publish.orchestrator import evaluate_configured, managed_records, ownership_refusal
+from publisher.publish.ownership import OwnershipStore
 from publisher.publish.soa import next_serial, zone_soa
 from publisher.zone.render import zone_to_text
 
@@ -36,6 +39,9 @@ def run(args: Namespace) -> int:
         return 2
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    config = select_repository(config, getattr(args, "repository", None))
+    if config is None:
+        return 2
     source = (f"configuration {config_file}" if config_file else
               "the embedded default configuration (publisher/default.toml); pass --config FILE for yours")
     out_dir = Path(args.out)
@@ -43,9 +49,16 @@ def run(args: Namespace) -> int:
     result = evaluate_configured(config, repo)
     serial = next_serial(None)
     written = errors = 0
+    owners: dict[str, str] = {}
+    if config.name and Path(config.state.path).exists():  # a repository of an instance: never another's zones
+        with OwnershipStore(config.state.path) as ownership:
+            owners = ownership.owners()
     for zone_result in result.zones:
         findings = zone_result.findings
         zone = zone_result.zone
+        refusal = ownership_refusal(config, zone_result.origin, zone_result.file, owners)
+        if refusal is not None:
+            findings += (refusal,)
         if zone is not None and not zone_result.has_errors:
             records, managed = managed_records(config, zone)
             findings += managed

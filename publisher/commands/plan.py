@@ -1,4 +1,5 @@
-"""`zone-publisher plan --config FILE [--format text|json|markdown]`: what would change; exit 0.
+"""`zone-publisher plan --config FILE [--repository NAME] [--format text|json|markdown]`: what would
+change; exit 0.  With ``[[repository]]`` tables, ``--repository`` names the repository to plan.
 
 Exit 2 when the configuration cannot be loaded.  Problems that keep a zone out of the plan (a zone
 with errors, a provider that cannot be reached) go to stderr, so ``--format json`` stays pure JSON;
@@ -33,7 +34,7 @@ def plan_document(report: PublishReport) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load_for_command(args.config)
+    loaded = load_for_command(args.config, getattr(args, "repository", None))
     if loaded is None:
         return 2
     config, repo = loaded

@@ -193,6 +193,21 @@ def development_token(config: Config) -> str | None:
     return token
 
 
+def repository_lines(config: Config, base_url: str) -> list[str]:
+    """One line per repository of a several-repositories instance: its name, source and webhook
+    URL, never a token (only their hashes are configured)."""
+    lines = []
+    for view in config.repositories:
+        source = view.source.display_url or view.source.path
+        if view.webhook.tokens:
+            hook = (f"webhook {base_url}/notifications/<token>/push (the token whose sha256 is in its "
+                    "[repository.webhook] tokens)")
+        else:
+            hook = "no webhook token: published by polling only"
+        lines.append(f"zone-publisher: repository {view.name} ({source}): {hook}")
+    return lines
+
+
 def _child_exit(server, worker) -> None:
     """Drop a dead web worker's live gauges from the shared Prometheus files."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -245,7 +260,7 @@ def run(args) -> int:
         print(f"warning: {warning}", file=sys.stderr)
 
     token = None
-    if not config.webhook.tokens:
+    if not config.repositories and not config.webhook.tokens:  # several repositories: no development token
         from publisher.service.tokens import hash_token
         token = development_token(config)
         config = replace(config, webhook=replace(config.webhook, tokens=(hash_token(token),)))
@@ -264,6 +279,9 @@ def run(args) -> int:
         # Shown on the terminal only for the development token (make run); never logged.
         print(f"zone-publisher: webhook token kept in {Path(config.state.path).parent / 'webhook-token'}; try:\n"
               f"  curl -i -X POST {base_url}/notifications/{token}/push", flush=True)
+    elif config.repositories:
+        for line in repository_lines(config, base_url):
+            print(line, flush=True)
     else:
         print(f"zone-publisher: webhook URL {base_url}/notifications/<token>/push "
               "(the token whose sha256 is in [webhook] tokens)", flush=True)

@@ -27,6 +27,7 @@ from publisher.outcome import (APPLIED, BLOCKED, FAILED, KEPT_LAST_GOOD, PLANNED
                                PROBLEM_WARNINGS, UNCHANGED, ZoneOutcome, run_has_problems, run_status)
 from publisher.publish.plan import (SERVER_MANAGED_TYPES, Plan, ZonePlan, apply_changes, capability_findings,
                             diff_records, safety_findings)
+from publisher.publish.ownership import OwnershipStore
 from publisher.publish.providers import create_provider
 from publisher.publish.providers.base import Provider, ProviderError
 from publisher.zone.repository import BIND, Layout, discover
@@ -150,31 +151,39 @@ def publish(
     checksum: str | None = None,
     state: StateStore | None = None,
     providers: Mapping[str, Provider] | None = None,
+    ownership: OwnershipStore | None = None,
 ) -> PublishReport:
     """Plan (and with ``apply`` apply) the repository at ``repo_path`` to every configured provider.
 
     ``providers`` maps provider names to ready instances (tests, or a service that keeps them);
     missing ones are built with ``publisher.publish.providers.create_provider`` and, when ``providers`` is
     a dict, added to it so the next run reuses them.  ``state`` defaults to the
-    store at ``[state] path``.
+    store at ``[state] path``; ``ownership`` (which repository owns which zone) to the store in
+    the same database as ``state``.
     """
     started = time.perf_counter()
-    own_state = state is None
+    own_state, own_ownership = state is None, ownership is None
     store = state if state is not None else StateStore(config.state.path)
+    owners = ownership if ownership is not None else OwnershipStore(store.path)
     try:
         instances = providers if isinstance(providers, dict) else dict(providers or {})
-        return _Run(config, store, force, instances).run(Path(repo_path), apply, checksum, started)
+        return _Run(config, store, force, instances, owners).run(Path(repo_path), apply, checksum, started)
     finally:
         if own_state:
             store.close()
+        if own_ownership:
+            owners.close()
 
 
 class _Run:
     """One publish run; the methods are its steps, in order."""
 
-    def __init__(self, config: Config, state: StateStore, force: bool, providers: dict[str, Provider]) -> None:
+    def __init__(self, config: Config, state: StateStore, force: bool, providers: dict[str, Provider],
+                 ownership: OwnershipStore) -> None:
         self.config = config
         self.state = state
+        self.ownership = ownership
+        self.owners: dict[str, str] = {}  # zone -> owning repository, read once at the start of the run
         self.force = force
         self.providers = providers
         self.provider_errors: dict[str, str] = {}
@@ -197,7 +206,12 @@ class _Run:
         # Findings about the repository as a whole (a .clones without its zone, an unreadable
         # file name); an empty repository is reported below, once, as empty-repository.
         run_findings: list[Finding] = [f for f in evaluated.findings if f.code != "no-zones"]
+        self.owners = self.ownership.owners()
         for result in zone_results:
+            refusal = self.ownership_refusal(result)
+            if refusal is not None:  # another repository's zone (or not one of ours): never read, never touched
+                works.extend(self.refused_works(result, refusal))
+                continue
             targets = self.config.providers_for(result.origin)
             if not targets:
                 run_findings.append(Finding(WARNING, "no-provider", result.origin, result.file, 0,
@@ -213,19 +227,82 @@ class _Run:
             error = (f"the plan changed since it was reviewed (checksum {plan.checksum}, reviewed {checksum}); "
                      "nothing applied")
         mark = time.perf_counter()
+        claims: dict[str, bool] = {}
         for work in works:
             if not apply or error:
                 continue  # a plan, or a plan that no longer matches the review: touch nothing
+            if not self.claimed(work, claims):
+                continue
             if work.status == PLANNED:
                 self.apply_zone(work)
             elif work.status == UNCHANGED and work.full_read:
                 # Remember what the server serves, so the next run skips the full read.
                 self.state.put(work.provider_name, work.origin, work.plan.serial_before, work.current,
                                work.current_soa)
+        if apply and not error:
+            self.release_deleted(works)
         timings["apply"] = time.perf_counter() - mark
         timings["total"] = time.perf_counter() - started
         return PublishReport(tuple(w.outcome() for w in works), plan, apply, self.force, error,
                              tuple(run_findings), timings)
+
+    # -- ownership --------------------------------------------------------------------------
+    # A zone belongs to one repository of the instance.  The messages never name the owner: one
+    # customer must not learn another's name (nor that a given zone is hosted here, beyond "not yours").
+
+    @property
+    def claims_zones(self) -> bool:
+        """Several repositories (``[[repository]]``): an apply claims what it publishes.  A one-repository
+        instance owns everything not claimed by another key, as before ownership existed."""
+        return bool(self.config.name)
+
+    def ownership_refusal(self, result: ZoneResult) -> Finding | None:
+        return ownership_refusal(self.config, result.origin, result.file, self.owners)
+
+    def refused_works(self, result: ZoneResult, refusal: Finding) -> list[_Work]:
+        """One blocked outcome per provider the zone would go to (or one without a provider): no read,
+        no plan against a provider, nothing applied."""
+        names = [p.name for p in self.config.providers_for(result.origin)] or [""]
+        works = []
+        for name in names:
+            work = _Work(result.origin, name, file=result.file, findings=result.findings, status=BLOCKED)
+            work.plan = ZonePlan(result.origin, name, (), (refusal,))
+            works.append(work)
+        return works
+
+    def claimed(self, work: _Work, claims: dict[str, bool]) -> bool:
+        """Before the first apply of a zone this run publishes, claim it (atomically: of two repositories
+        racing for a new zone, one wins); a zone lost to another repository is blocked, untouched."""
+        if not self.claims_zones or work.status not in (PLANNED, UNCHANGED) or (work.plan and work.plan.delete_zone):
+            return True
+        origin = work.origin
+        if origin not in claims:
+            claims[origin] = self.ownership.claim(origin, self.config.key)
+        if not claims[origin]:
+            work.status = BLOCKED
+            refusal = _owned_elsewhere(origin, work.file)
+            work.plan = replace(work.plan, findings=work.plan.findings + (refusal,)) if work.plan else \
+                ZonePlan(origin, work.provider_name, (), (refusal,))
+        return claims[origin]
+
+    def owns_published(self, origin: str) -> bool:
+        """A zone in the state database is this repository's to delete: claimed by it, or (one-repository
+        form) claimed by nobody.  Another repository's zones on a shared provider never look "removed"."""
+        owner = self.owners.get(origin)
+        return owner == self.config.key or (owner is None and not self.claims_zones)
+
+    def release_deleted(self, works: Sequence[_Work]) -> None:
+        """Ownership of a zone whose deletion was applied at every provider goes back to the instance."""
+        deleted: dict[str, bool] = {}
+        for work in works:
+            if work.plan is not None and work.plan.delete_zone:
+                deleted[work.origin] = deleted.get(work.origin, True) and work.status == APPLIED
+        if not any(deleted.values()):
+            return
+        still_published = {zone for _, zone in self.state.zones()}
+        for origin, done in deleted.items():
+            if done and origin not in still_published:
+                self.ownership.release(origin, self.config.key)
 
     # -- evaluation -------------------------------------------------------------------------
 
@@ -399,7 +476,7 @@ class _Run:
     def plan_deletions(self, evaluated: set[str], run_findings: list[Finding]) -> list[_Work]:
         """Zones published before whose files are gone: deleted only with --force or allow_deletion."""
         known = {p.name for p in self.config.providers}
-        gone = [(p, z) for p, z in self.state.zones() if z not in evaluated and p in known]
+        gone = [(p, z) for p, z in self.state.zones() if z not in evaluated and p in known and self.owns_published(z)]
         if gone and not evaluated:
             run_findings.append(Finding(ERROR, "empty-repository", "", "", 0,
                                         f"the repository has no zones; not deleting the {len(gone)} zone(s) "
@@ -474,6 +551,25 @@ class _Run:
         work.status = FAILED
         work.error = message
         return work
+
+
+def ownership_refusal(config: Config, origin: str, file: str, owners: Mapping[str, str]) -> Finding | None:
+    """Why the repository of ``config`` must not publish ``origin``: ``owns`` does not let it, or
+    another repository owns it (``owners``: zone -> repository key); None when it may."""
+    if not config.may_own(origin):
+        return Finding(ERROR, "zone-not-allowed", origin, file, 0,
+                       f"zone {origin.rstrip('.')} is not among the zones this repository may publish "
+                       "(owns in its [[repository]] table); it is not published")
+    owner = owners.get(origin)
+    if owner is not None and owner != config.key:
+        return _owned_elsewhere(origin, file)
+    return None
+
+
+def _owned_elsewhere(origin: str, file: str) -> Finding:
+    return Finding(ERROR, "zone-owned-elsewhere", origin, file, 0,
+                   f"zone {origin.rstrip('.')} belongs to another repository on this instance; it is not "
+                   "published from this one (nothing was read or changed)")
 
 
 def managed_records(config: Config, zone: Zone) -> tuple[tuple[Record, ...], tuple[Finding, ...]]:

@@ -73,9 +73,9 @@ class ForgeStore(PerThreadStore):
 
     def queue_status(self, outbox: Outbox, commit: str, state: str, description: str, *, context: str,
                      job_id: int | None = None, run_id: int | None = None,
-                     db: sqlite3.Connection | None = None) -> int:
-        """Queue one commit status.  A pending one is remembered against ``job_id``; the link is
-        the run page when ``run_id`` is given, else the status page."""
+                     db: sqlite3.Connection | None = None, repository: str = "") -> int:
+        """Queue one commit status (for ``repository``'s forge).  A pending one is remembered against
+        ``job_id``; the link is the run page when ``run_id`` is given, else the status page."""
         own = db is None
         db = self._connection if own else db
         payload = {"action": "status", "commit": commit, "state": state, "context": context,
@@ -84,16 +84,18 @@ class ForgeStore(PerThreadStore):
             if state == PENDING and job_id is not None:
                 db.execute("INSERT OR IGNORE INTO forge_job_commits (job_id, commit_sha, context) VALUES (?, ?, ?)",
                            (job_id, commit, context))
-            return outbox.add(FORGE, ("status",), json.dumps(payload, sort_keys=True).encode(), run_id=run_id, db=db)
+            return outbox.add(FORGE, ("status",), json.dumps(payload, sort_keys=True).encode(), run_id=run_id, db=db,
+                              repository=repository)
 
     def queue_comment(self, outbox: Outbox, request: str, number: int, body: str, *, run_id: int | None = None,
-                      db: sqlite3.Connection | None = None) -> int:
+                      db: sqlite3.Connection | None = None, repository: str = "") -> int:
         """Queue the comment of request ``number`` (``request`` is its key in ``forge_comments``):
         created the first time, edited in place afterwards."""
         if len(body) > MAX_COMMENT:
             body = body[:MAX_COMMENT].rsplit("\n", 1)[0] + "\n\n… (plan truncated; the run page has it all)\n"
         payload = {"action": "comment", "request": request, "number": number, "body": body}
-        return outbox.add(FORGE, ("comment",), json.dumps(payload, sort_keys=True).encode(), run_id=run_id, db=db)
+        return outbox.add(FORGE, ("comment",), json.dumps(payload, sort_keys=True).encode(), run_id=run_id, db=db,
+                          repository=repository)
 
     def pending_commits(self, job_id: int, db: sqlite3.Connection | None = None) -> list[tuple[str, str]]:
         """(commit, context) of every pending status queued for ``job_id``, oldest first."""

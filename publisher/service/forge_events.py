@@ -47,6 +47,11 @@ def request_number(queue_key: str) -> int:
     return int(queue_key.rsplit(_REQUEST, 1)[1])
 
 
+def repository_of(queue_key: str) -> str:
+    """The repository a job or run is filed under: its queue key, less a request's suffix."""
+    return queue_key.split(_REQUEST, 1)[0]
+
+
 def plan_context(forge: ForgeConfig) -> str:
     return f"{forge.context}/plan"
 
@@ -66,9 +71,11 @@ def forge_store(extensions: dict[str, Any], path: str) -> ForgeStore:
     return store
 
 
-def queue_push_pending(store: ForgeStore, outbox: Outbox, forge: ForgeConfig, job_id: int, commit: str) -> None:
-    """``pending`` on a pushed commit that job ``job_id`` will publish."""
-    store.queue_status(outbox, commit, PENDING, f"queued as job {job_id}", context=forge.context, job_id=job_id)
+def queue_push_pending(store: ForgeStore, outbox: Outbox, forge: ForgeConfig, job_id: int, commit: str,
+                       repository: str = "") -> None:
+    """``pending`` on a pushed commit that job ``job_id`` of ``repository`` will publish."""
+    store.queue_status(outbox, commit, PENDING, f"queued as job {job_id}", context=forge.context, job_id=job_id,
+                       repository=repository)
 
 
 def enqueue_request_plan(config: Config, queue: JobQueue, store: ForgeStore, outbox: Outbox, repository: str,
@@ -93,7 +100,7 @@ def enqueue_request_plan(config: Config, queue: JobQueue, store: ForgeStore, out
         return 200, "duplicate", {"job": queued.job_id, "reason": "delivery seen before"}
     if head is not None:
         store.queue_status(outbox, head, PENDING, f"plan queued as job {queued.job_id}",
-                           context=plan_context(forge), job_id=queued.job_id)
+                           context=plan_context(forge), job_id=queued.job_id, repository=repository)
     log.info("request %d from %s: plan queued as job %s (%s)", request.number, push.sender, queued.job_id,
              queued.status)
     return 202, queued.status, {"job": queued.job_id, "reason": f"plan of request {request.number} queued"}
@@ -126,7 +133,7 @@ def queue_run_statuses(store: ForgeStore, outbox: Outbox, forge: ForgeConfig, ru
         text = (summary if commit == run.commit or not run.commit
                 else f"{'planned' if planned else 'published'} with {run.commit[:12]}: {summary}")
         store.queue_status(outbox, commit, FAILURE if broken else SUCCESS, text, context=context, run_id=run.id,
-                           db=db)
+                           db=db, repository=repository_of(run.repository))
         count += 1
     return count
 
@@ -135,7 +142,8 @@ def queue_skipped_statuses(store: ForgeStore, outbox: Outbox, forge: ForgeConfig
     """A job skipped because its commit was already published still answers its "pending"."""
     for commit, context in store.pending_commits(job.id):
         if context == forge.context:
-            store.queue_status(outbox, commit, SUCCESS, "already published by an earlier run", context=context)
+            store.queue_status(outbox, commit, SUCCESS, "already published by an earlier run", context=context,
+                               repository=repository_of(job.repository))
 
 
 def request_cache(source: SourceConfig) -> Path:
@@ -152,16 +160,18 @@ def fetch_request(source: SourceConfig, ref: str, number: int, cache: Path,
     return fetch(source, cache, limits=limits, ref=ref, local_ref=f"refs/zone-publisher/requests/{number}")
 
 
-def run_request_plan(worker, job: Job) -> RunRecord:
-    """Plan the request of ``job`` (a PLAN job) for ``worker`` and record it; never applies."""
+def run_request_plan(worker, job: Job, config: Config | None = None) -> RunRecord:
+    """Plan the request of ``job`` (a PLAN job) for ``worker`` with ``config``, the view of the job's
+    repository (default: the worker's one repository), and record it; never applies."""
     from publisher.publish.request_plan import plan_request, request_comment, request_outcomes
 
-    config, forge = worker.config, worker.config.forge
+    config = config or worker.config
+    forge = config.forge
     number = request_number(job.repository)
     started = time.time()
     base = RunRecord(job.repository, PLAN, OK, started, started, commit=job.commit, sender=job.sender, job_id=job.id)
     report = None
-    with worker.checkout_lock:
+    with worker.checkout_lock_of(config):
         try:
             if forge is None:
                 raise FetchError("no [forge] table: request plans are off")
@@ -183,7 +193,7 @@ def run_request_plan(worker, job: Job) -> RunRecord:
             if report is not None:
                 body = request_comment(report, recorded.commit or "", run_url=run_url(forge, worker.status_url, run_id))
                 store.queue_comment(worker.outbox, f"{forge.type}:{forge.repository}#{number}", number, body,
-                                    run_id=run_id, db=db)
+                                    run_id=run_id, db=db, repository=config.key)
             queue_run_statuses(store, worker.outbox, forge, recorded, db, context=plan_context(forge), planned=True,
                                outcomes=request_outcomes(report) if report is not None else None)
         worker.queue.finish(job.id, state=JOB_FAILED if run.status == FAILED else DONE, run_id=run_id,

@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, repository);
 CREATE INDEX IF NOT EXISTS jobs_repository ON jobs(repository, id);
+CREATE INDEX IF NOT EXISTS jobs_repository_started ON jobs(repository, started);
 CREATE TABLE IF NOT EXISTS job_deliveries (
     delivery_key TEXT PRIMARY KEY,
     job_id INTEGER,
@@ -90,6 +91,15 @@ _COLUMNS = {"jobs": {"lease_until": "REAL", "attempts": "INTEGER NOT NULL DEFAUL
 _CLAIMABLE = ("((state = 'queued' AND COALESCE(not_before, 0) <= ?)"
               " OR (state = 'running' AND COALESCE(lease_until, 0) <= ?))"
               " AND repository NOT IN (SELECT repository FROM jobs WHERE state = 'running' AND lease_until > ?)")
+# The claim order, across repositories: first a job whose worker lost its lease (it was running;
+# it is closed, or merged into its repository's waiting job, before that one runs); then the job of
+# the repository served least recently (its newest claim is oldest, or it never ran), so a repository
+# that always has work goes to the back of the line after each run and cannot starve the others,
+# and a push to a quiet repository waits only for the runs in progress; then the job waiting
+# longest since it became claimable (queued, or a retry's delay over).
+_CLAIM_ORDER = ("CASE WHEN state = 'running' THEN 0 ELSE 1 END,"
+                " COALESCE((SELECT MAX(served.started) FROM jobs served WHERE served.repository = jobs.repository), 0),"
+                " COALESCE(not_before, created), id")
 
 
 # A pull request's plan is queued (and its run filed) under its repository's key, this, and the
@@ -228,14 +238,14 @@ class JobQueue(PerThreadStore):
                                         (now, now, now)).fetchone() is not None
 
     def claim(self, owner: str, *, now: float | None = None) -> Job | None:
-        """Take the oldest claimable job (see ``_CLAIMABLE``) under a lease of ``settings.lease``
-        seconds, or None.  A job whose lease ran out is merged into the repository's waiting job
+        """Take the first claimable job (``_CLAIMABLE``, in ``_CLAIM_ORDER``) under a lease of
+        ``settings.lease`` seconds, or None.  A job whose lease ran out is merged into the repository's waiting job
         when there is one, and failed once it has used up its attempts."""
         now = time.time() if now is None else now
         db = self._connection
         with transaction(db):
             while True:
-                row = db.execute(f"SELECT * FROM jobs WHERE {_CLAIMABLE} ORDER BY id LIMIT 1",
+                row = db.execute(f"SELECT * FROM jobs WHERE {_CLAIMABLE} ORDER BY {_CLAIM_ORDER} LIMIT 1",
                                  (now, now, now)).fetchone()
                 if row is None:
                     return None

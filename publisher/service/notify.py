@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt REAL NOT NULL,
     sent REAL,
-    last_error TEXT NOT NULL DEFAULT ''
+    last_error TEXT NOT NULL DEFAULT '',
+    repository TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(sent, next_attempt);
 """
@@ -69,23 +70,27 @@ class OutboxItem:
     payload: bytes  # the whole RFC 5322 message, or the JSON body
     attempts: int
     created: float
+    repository: str = ""  # whose message: its SMTP settings and forge deliver it ("" before several repositories)
 
 
 class Outbox(PerThreadStore):
     """The persisted queue of outgoing messages (one connection per thread)."""
 
     SCHEMA = _SCHEMA
+    COLUMNS = {"outbox": {"repository": "TEXT NOT NULL DEFAULT ''"}}
 
     def add(self, kind: str, destination: Sequence[str], payload: bytes, *, run_id: int | None = None,
-            now: float | None = None, db: sqlite3.Connection | None = None) -> int:
-        """Queue one message; with ``db``, inside the caller's open transaction on that connection."""
+            now: float | None = None, db: sqlite3.Connection | None = None, repository: str = "") -> int:
+        """Queue one message of ``repository`` (the key its run is filed under); with ``db``, inside the
+        caller's open transaction on that connection."""
         now = time.time() if now is None else now
         own = db is None
         db = self._connection if own else db
         with transaction(db) if own else nullcontext():
             cursor = db.execute(
-                "INSERT INTO outbox (kind, run_id, destination, payload, created, next_attempt) VALUES (?, ?, ?, ?, ?, ?)",
-                (kind, run_id, json.dumps(list(destination)), payload, now, now))
+                "INSERT INTO outbox (kind, run_id, destination, payload, created, next_attempt, repository)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (kind, run_id, json.dumps(list(destination)), payload, now, now, repository))
             return cursor.lastrowid
 
     def due(self, now: float | None = None, limit: int = 50) -> list[OutboxItem]:
@@ -97,7 +102,7 @@ class Outbox(PerThreadStore):
             " AND e.sent IS NULL AND e.id < o.id AND e.next_attempt > ?)) ORDER BY id LIMIT ?",
             (now, *ORDERED_KINDS, now, limit)).fetchall()
         return [OutboxItem(row["id"], row["kind"], row["run_id"], tuple(json.loads(row["destination"])),
-                           bytes(row["payload"]), row["attempts"], row["created"]) for row in rows]
+                           bytes(row["payload"]), row["attempts"], row["created"], row["repository"]) for row in rows]
 
     def mark_sent(self, item_id: int, now: float | None = None) -> None:
         with transaction(self._connection) as db:
@@ -254,11 +259,12 @@ def queue_run_notifications(outbox: Outbox, run: RunRecord, settings: NotifyConf
     people = recipients(run, settings)
     if people and (settings.smtp_host or settings.outbox):
         queued.append(outbox.add(MAIL, people, bytes(compose_mail(run, settings, status_url)), run_id=run.id,
-                                 db=db))
+                                 db=db, repository=run.repository))
     if settings.webhook_url:
         body = json.dumps({"event": "run", "summary": run_summary(run), "text": run_text(run, status_url),
                            "run": run.to_dict()}, sort_keys=True).encode()
-        queued.append(outbox.add(WEBHOOK, (settings.webhook_url,), body, run_id=run.id, db=db))
+        queued.append(outbox.add(WEBHOOK, (settings.webhook_url,), body, run_id=run.id, db=db,
+                                 repository=run.repository))
     return queued
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 from urllib.parse import unquote
 
@@ -26,7 +26,7 @@ from flask import Flask, jsonify, request
 
 from publisher.config import Config
 from publisher.redaction import REDACTED, redact as redact_credentials
-from publisher.service.jobs import JobQueue, source_key
+from publisher.service.jobs import JobQueue
 from publisher.service.notify import Outbox
 from publisher.service.runs import RunRecord, RunStore
 from publisher.service.tokens import TokenSet
@@ -77,6 +77,16 @@ class PublisherFlask(Flask):
         self.logger.error("Exception on %s [%s]", redact(request.path), request.method, exc_info=exc_info)
 
 
+@dataclass(frozen=True)
+class Webhook:
+    """One repository's push webhook: the URL tokens that name it, the secrets that sign its
+    deliveries, and its view of the configuration (source, branches, forge, queue key)."""
+
+    view: Config
+    tokens: TokenSet
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+
 @dataclass
 class Services:
     """What the blueprints share: the stores on the state database and the webhook settings."""
@@ -85,11 +95,17 @@ class Services:
     queue: JobQueue
     runs: RunStore
     outbox: Outbox
-    tokens: TokenSet
+    webhooks: tuple[Webhook, ...]  # one per repository
     limiter: FailureLimiter  # webhook token failures
     clients: ClientAddresses
     login: Login
-    repository: str  # the job queue's key for the configured source
+    repository: str  # the job queue's key for the configured source ("" with several repositories)
+
+    def webhook_for(self, token: str) -> Webhook | None:
+        """The repository whose webhook ``token`` is, or None.  Every repository's tokens are
+        compared, with no early exit: the time taken says nothing about which one (if any) was close."""
+        matched = [hook for hook in self.webhooks if hook.tokens.matches(token)]
+        return matched[0] if matched else None
 
 
 # The largest id SQLite stores: a bigger one in a URL is a 404, not an OverflowError.
@@ -112,13 +128,15 @@ def create_app(config: Config | None = None, test_config: Mapping[str, Any] | No
     """Build the app for ``config`` (default: the embedded default configuration).
 
     ``test_config`` overrides Flask settings and these service settings: ``TOKEN_HASHES``,
-    ``WEBHOOK_SECRETS``, ``AUTH_FAILURE_LIMIT`` (failures per ``AUTH_FAILURE_WINDOW`` seconds
-    before 429), ``STATE_PATH``.
+    ``WEBHOOK_SECRETS`` (the one repository's, in the one-repository form), ``AUTH_FAILURE_LIMIT``
+    (failures per ``AUTH_FAILURE_WINDOW`` seconds before 429), ``STATE_PATH``.
     """
     config = config or Config.default()
     app = PublisherFlask(__name__)
     app.config.update(
-        MAX_CONTENT_LENGTH=config.webhook.max_body,
+        # With several repositories, the largest body any of them takes; each one's own limit is
+        # applied once its token has named it.
+        MAX_CONTENT_LENGTH=max(view.webhook.max_body for view in config.views()),
         TOKEN_HASHES=list(config.webhook.tokens),
         WEBHOOK_SECRETS=[config.webhook.secret] if config.webhook.secret else [],
         AUTH_FAILURE_LIMIT=20,
@@ -130,13 +148,19 @@ def create_app(config: Config | None = None, test_config: Mapping[str, Any] | No
         app.config.update(test_config)
     state = app.config["STATE_PATH"]
     limit, window = app.config["AUTH_FAILURE_LIMIT"], app.config["AUTH_FAILURE_WINDOW"]
+    if config.repositories:
+        webhooks = tuple(Webhook(view, TokenSet(view.webhook.tokens),
+                                 (view.webhook.secret,) if view.webhook.secret else ())
+                         for view in config.repositories)
+    else:
+        webhooks = (Webhook(config, TokenSet(app.config["TOKEN_HASHES"]), tuple(app.config["WEBHOOK_SECRETS"])),)
     app.extensions["publisher"] = Services(
         config=config, queue=JobQueue(state), runs=RunStore(state), outbox=Outbox(state),
-        tokens=TokenSet(app.config["TOKEN_HASHES"]), limiter=FailureLimiter(limit, window),
+        webhooks=webhooks, limiter=FailureLimiter(limit, window),
         clients=ClientAddresses(config.web.trusted_proxies),
         login=Login(config.web.users, config.web.read_tokens, FailureLimiter(limit, window),
                     repository_tokens={view.key: view.read_tokens for view in config.repositories}),
-        repository=source_key(config.source))
+        repository="" if config.repositories else config.key)
 
     from publisher.service.web import access, api, metrics, status, webhooks
     app.before_request(access.require_login)

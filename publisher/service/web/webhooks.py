@@ -2,6 +2,9 @@
 
 Order of checks, cheapest first: URL token (a bad one counts towards the failure limit, and once
 over it is answered 429), body size, signature on the raw body, then what the push is about.  The
+token identifies the repository (with ``[[repository]]`` tables, each has its own tokens): from then
+on that repository's secret, branches, repository name, forge and queue key apply, so a token of
+one repository can neither trigger nor publish another.  The
 limiter never refuses a request with a valid token.  Only the queue insert happens here.
 Nothing that means "nothing to do" is ever a 5xx: Bitbucket retries those and GitLab disables hooks
 that keep failing.
@@ -106,9 +109,11 @@ def push(token: str):
     started = time.perf_counter()
     shared = services()
     client = shared.clients.client(request.environ)
-    # The token first: a request that names a valid token is never refused by the limiter, however
-    # many bad ones came from its address (a forge's shared egress, a proxy).  It costs one SHA-256.
-    if not shared.tokens.matches(token):
+    # The token first, and it names the repository: a request that names a valid token is never
+    # refused by the limiter, however many bad ones came from its address (a forge's shared egress,
+    # a proxy).  It costs one SHA-256 per repository's token set.
+    hook = shared.webhook_for(token)
+    if hook is None:
         was_blocked = shared.limiter.blocked(client)
         shared.limiter.fail(client)
         if was_blocked:  # a flood: answered and counted, not logged one by one
@@ -118,9 +123,16 @@ def push(token: str):
             return _answer(429, "rate-limited", started, reason="too many failed attempts; try again later")
         return _refuse(client, 403, "bad-token", "unknown token", started, counts=False)
 
-    body = read_body(current_app.config["MAX_CONTENT_LENGTH"])
-    source = shared.config.source
-    result = parse_request(request.headers, body, current_app.config["WEBHOOK_SECRETS"], branch=source.branch)
+    # From here on, everything is that repository's: its body limit, secret, source, branches, forge.
+    view = hook.view
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if shared.config.repositories:
+        limit = min(limit, view.webhook.max_body)
+        if request.content_length is not None and request.content_length > limit:
+            return _answer(413, "refused", started, reason=f"body larger than {limit} bytes")
+    body = read_body(limit)
+    source = view.source
+    result = parse_request(request.headers, body, hook.secrets, branch=source.branch)
     if isinstance(result, Refusal):
         return _refuse(client, result.status, "bad-signature" if result.status == 401 else "bad-request",
                        result.reason, started, counts=result.status == 401)
@@ -128,7 +140,7 @@ def push(token: str):
         return _answer(200, "pong", started, sender=result.sender)
     if not result.is_push and result.request is None:
         return _answer(200, "ignored", started, reason=f"{result.sender} event {result.event!r} is not a push")
-    configured = shared.config.webhook.repository
+    configured = view.webhook.repository
     if not repository_matches(result.repository, source.url, configured):
         expected = expected_repository(source.url, configured)
         return _refuse(client, 403, "wrong-repository",
@@ -137,25 +149,26 @@ def push(token: str):
                        started, counts=False)
     if result.request is not None:
         status, outcome, fields = forge_events.enqueue_request_plan(
-            shared.config, shared.queue, forge_events.forge_store(current_app.extensions, current_app.config["STATE_PATH"]),
-            shared.outbox, shared.repository, result)
+            view, shared.queue, forge_events.forge_store(current_app.extensions, current_app.config["STATE_PATH"]),
+            shared.outbox, view.key, result)
         return _answer(status, outcome, started, **fields)
     if result.is_tag:
         return _answer(200, "ignored", started, reason="tags are not published")
-    branches = {source.branch, *shared.config.webhook.allowed_branches}
+    branches = {source.branch, *view.webhook.allowed_branches}
     if result.ref is not None and result.branch not in branches:
         return _answer(200, "ignored", started, reason="not the deploy branch")
 
     kind = BRANCH_DELETED if result.deleted else PUSH
-    queued = shared.queue.enqueue(shared.repository, kind=kind, sender=result.sender, delivery_id=result.delivery_id,
+    queued = shared.queue.enqueue(view.key, kind=kind, sender=result.sender, delivery_id=result.delivery_id,
                                   ref=result.ref, commit=result.commit, replay_key=result.signed_key)
     if queued.status == "duplicate":
         return _answer(200, "duplicate", started, job=queued.job_id, reason="delivery seen before")
     if queued.status == "published":
         return _answer(200, "published", started, reason="commit already published")
-    if shared.config.forge is not None and result.commit and not result.deleted:
+    if view.forge is not None and result.commit and not result.deleted:
         forge_events.queue_push_pending(forge_events.forge_store(current_app.extensions, current_app.config["STATE_PATH"]),
-                                        shared.outbox, shared.config.forge, queued.job_id, result.commit)
-    log.info("push from %s queued as job %s (%s)", result.sender, queued.job_id, queued.status)
+                                        shared.outbox, view.forge, queued.job_id, result.commit, view.key)
+    log.info("push from %s for %s queued as job %s (%s)", result.sender, view.name or "the repository",
+             queued.job_id, queued.status)
     return _answer(202, queued.status, started, job=queued.job_id,
                    reason="deploy branch deleted: will be reported, nothing published" if result.deleted else "")
