@@ -18,8 +18,8 @@ REPO = "example/dns"
 
 
 @pytest.fixture
-def queue(tmp_path):
-    queue = JobQueue(tmp_path / "state.db")
+def queue(state_location):
+    queue = JobQueue(state_location)
     yield queue
     queue.close()
 
@@ -88,10 +88,10 @@ def test_branch_deletion_report_is_never_merged_into_a_publish(queue):
     assert queue.get(push.job_id).kind == "push"  # a push upgrades a waiting poll
 
 
-def test_a_job_whose_lease_ran_out_is_claimed_again_whatever_the_owner(tmp_path):
+def test_a_job_whose_lease_ran_out_is_claimed_again_whatever_the_owner(state_location):
     """In a container every worker is pid 1 or 2 on the same host name: a dead owner is told by its
     lease running out, never by looking for its pid."""
-    queue = JobQueue(tmp_path / "state.db", JobsConfig(lease=30))
+    queue = JobQueue(state_location, JobsConfig(lease=30))
     queue.enqueue(REPO, commit="d" * 40, now=100.0)
     job = queue.claim(f"{socket.gethostname()}:{os.getpid()}", now=100.0)  # a pid that exists: ours
     assert (job.state, job.attempts, job.lease_until) == (RUNNING, 1, 130.0)
@@ -104,8 +104,8 @@ def test_a_job_whose_lease_ran_out_is_claimed_again_whatever_the_owner(tmp_path)
     queue.close()
 
 
-def test_a_renewed_lease_keeps_the_job(tmp_path):
-    queue = JobQueue(tmp_path / "state.db", JobsConfig(lease=30))
+def test_a_renewed_lease_keeps_the_job(state_location):
+    queue = JobQueue(state_location, JobsConfig(lease=30))
     queue.enqueue(REPO, now=100.0)
     job = queue.claim("w:2", now=100.0)
     assert queue.renew(job.id, "w:2", now=125.0)
@@ -114,8 +114,8 @@ def test_a_renewed_lease_keeps_the_job(tmp_path):
     queue.close()
 
 
-def test_the_heartbeat_renews_a_long_running_job_until_it_ends(tmp_path):
-    queue = JobQueue(tmp_path / "state.db", JobsConfig(lease=0.6))
+def test_the_heartbeat_renews_a_long_running_job_until_it_ends(state_location):
+    queue = JobQueue(state_location, JobsConfig(lease=0.6))
     queue.enqueue(REPO)
     job = queue.claim("w:2")
     with Heartbeat(queue, job.id, "w:2") as heartbeat:
@@ -128,8 +128,8 @@ def test_the_heartbeat_renews_a_long_running_job_until_it_ends(tmp_path):
     queue.close()
 
 
-def test_a_job_that_keeps_killing_its_worker_is_failed_after_max_attempts(tmp_path):
-    queue = JobQueue(tmp_path / "state.db", JobsConfig(lease=10, max_attempts=3))
+def test_a_job_that_keeps_killing_its_worker_is_failed_after_max_attempts(state_location):
+    queue = JobQueue(state_location, JobsConfig(lease=10, max_attempts=3))
     job_id = queue.enqueue(REPO, now=0.0).job_id
     now = 0.0
     for attempt in (1, 2, 3):
@@ -143,9 +143,9 @@ def test_a_job_that_keeps_killing_its_worker_is_failed_after_max_attempts(tmp_pa
     queue.close()
 
 
-def test_a_failed_run_is_retried_after_a_doubling_delay_then_failed(tmp_path):
+def test_a_failed_run_is_retried_after_a_doubling_delay_then_failed(state_location):
     settings = JobsConfig(lease=10, max_attempts=3, retry_delay=5, retry_max_delay=8)
-    queue = JobQueue(tmp_path / "state.db", settings)
+    queue = JobQueue(state_location, settings)
     job_id = queue.enqueue(REPO, now=0.0).job_id
     assert queue.retry(queue.claim("w:2", now=0.0).id, error="fetch failed", now=1.0) == QUEUED
     assert queue.get(job_id).not_before == 6.0  # 5 s after the first attempt
@@ -159,8 +159,8 @@ def test_a_failed_run_is_retried_after_a_doubling_delay_then_failed(tmp_path):
     assert queue.claim("w:2", now=1000.0) is None
 
 
-def test_a_push_cuts_a_retry_delay_short(tmp_path):
-    queue = JobQueue(tmp_path / "state.db", JobsConfig(retry_delay=600))
+def test_a_push_cuts_a_retry_delay_short(state_location):
+    queue = JobQueue(state_location, JobsConfig(retry_delay=600))
     job_id = queue.enqueue(REPO, now=0.0).job_id
     queue.retry(queue.claim("w:2", now=0.0).id, error="provider down", now=1.0)
     assert queue.claim("w:2", now=2.0) is None
@@ -196,16 +196,16 @@ def test_a_state_file_from_before_leases_is_upgraded(tmp_path):
     queue.close()
 
 
-def test_queue_survives_reopening(tmp_path):
-    first = JobQueue(tmp_path / "s.db")
+def test_queue_survives_reopening(state_location):
+    first = JobQueue(state_location)
     queued = first.enqueue(REPO, sender="curl")
     first.close()
-    second = JobQueue(tmp_path / "s.db")
+    second = JobQueue(state_location)
     assert second.claim("w:2").id == queued.job_id
 
 
-def test_concurrent_enqueues_from_threads_and_processes_make_one_waiting_job(tmp_path):
-    path = tmp_path / "s.db"
+def test_concurrent_enqueues_from_threads_and_processes_make_one_waiting_job(state_location):
+    path = state_location
     queue = JobQueue(path)
     queue.enqueue(REPO)
     queue.claim("w:2")
@@ -223,9 +223,9 @@ def test_concurrent_enqueues_from_threads_and_processes_make_one_waiting_job(tmp
     assert queue.jobs(state=QUEUED)[0].deliveries == 120
 
 
-def test_prune_keeps_the_newest_and_the_young_and_never_touches_waiting_work(tmp_path):
+def test_prune_keeps_the_newest_and_the_young_and_never_touches_waiting_work(state_location):
     day = 86400.0
-    queue = JobQueue(tmp_path / "state.db")
+    queue = JobQueue(state_location)
     finished = []
     for i in range(1, 11):  # job i: delivered, run and finished on day i
         job_id = queue.enqueue(f"repo{i}", sender="github", delivery_id=f"d{i}", now=i * day).job_id
@@ -246,8 +246,8 @@ def test_prune_keeps_the_newest_and_the_young_and_never_touches_waiting_work(tmp
     queue.close()
 
 
-def test_a_stopping_worker_hands_its_job_back_at_once(tmp_path):
-    queue = JobQueue(tmp_path / "state.db", JobsConfig(lease=600))
+def test_a_stopping_worker_hands_its_job_back_at_once(state_location):
+    queue = JobQueue(state_location, JobsConfig(lease=600))
     first = queue.enqueue(REPO, now=0.0).job_id
     other = queue.enqueue("other/repo", now=0.0).job_id
     assert queue.claim("stopping:2", now=1.0).id == first

@@ -37,8 +37,8 @@ def problem_run(**overrides) -> RunRecord:
 
 
 @pytest.fixture
-def outbox(tmp_path):
-    box = Outbox(tmp_path / "state.db")
+def outbox(state_location):
+    box = Outbox(state_location)
     yield box
     box.close()
 
