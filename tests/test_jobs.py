@@ -1,5 +1,6 @@
 """The durable job queue: dedupe, coalescing, one run per repository, crash recovery."""
 
+import json
 import os
 import subprocess
 import sys
@@ -260,3 +261,66 @@ def test_a_stopping_worker_hands_its_job_back_at_once(state_location):
     assert (resumed.id, resumed.attempts) == (first, 1)  # a stop is not the job's failure
     assert queue.claim("next:2", now=4.0).id == behind
     queue.close()
+
+
+# -- several instances on one PostgreSQL -----------------------------------------------------------
+
+_INSTANCE = """
+import json, random, sys, time
+from publisher.config import JobsConfig
+from publisher.service.jobs import JobQueue
+url, name, pushes, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+queue = JobQueue(url, JobsConfig(lease=30))
+random.seed(name)
+log, statuses, pushed = [], [], 0
+deadline = time.time() + 90
+while time.time() < deadline:
+    if pushed < pushes:  # a webhook arrives at this instance
+        repository = f"repo{random.randrange(3)}"
+        statuses.append(queue.enqueue(repository, sender="github", delivery_id=f"{name}-{pushed}").status)
+        pushed += 1
+    job = queue.claim(name)
+    if job is not None:  # this instance's worker runs it
+        started = time.time()
+        time.sleep(random.uniform(0.005, 0.03))
+        log.append([job.repository, job.id, started, time.time()])
+        queue.finish(job.id)
+    elif pushed >= pushes and not queue.pending("repo0") and not queue.pending("repo1") and not queue.pending("repo2"):
+        break
+json.dump({"runs": log, "statuses": statuses}, open(out, "w"))
+"""
+
+
+def test_instances_on_one_postgresql_never_run_a_repository_twice_at_once(postgres_server, tmp_path):
+    """Four processes, each a webhook handler and a worker on one database: pushes to three
+    repositories from all of them at once.  No repository ever has two runs at once, no two jobs
+    of one repository ever wait at once (the burst coalesced), and every push is in exactly one job."""
+    url = postgres_server.new_database()
+    JobQueue(url)  # the schema, before the instances race for it
+    script = tmp_path / "instance.py"
+    script.write_text(_INSTANCE)
+    processes = [subprocess.Popen([sys.executable, str(script), url, f"instance{n}", "60", str(tmp_path / f"{n}.json")])
+                 for n in range(4)]
+    assert [process.wait(timeout=180) for process in processes] == [0, 0, 0, 0]
+    results = [json.loads((tmp_path / f"{n}.json").read_text()) for n in range(4)]
+    runs = [run for result in results for run in result["runs"]]
+    statuses = [status for result in results for status in result["statuses"]]
+    assert set(statuses) <= {"queued", "coalesced"} and len(statuses) == 240
+    by_repository: dict[str, list] = {}
+    for repository, job_id, started, ended in runs:
+        by_repository.setdefault(repository, []).append((started, ended, job_id))
+    for repository, intervals in by_repository.items():
+        intervals.sort()
+        for (_, first_end, first), (second_start, _, second) in zip(intervals, intervals[1:]):
+            assert first_end <= second_start, f"{repository}: jobs {first} and {second} ran at once"
+    assert sorted(job_id for _, job_id, _, _ in runs) == sorted({job_id for _, job_id, _, _ in runs})  # each once
+    queue = JobQueue(url)
+    jobs = queue.jobs(limit=1000)
+    assert {job.state for job in jobs} == {DONE} and len(jobs) == len(runs)
+    assert sum(job.deliveries for job in jobs) == 240  # no push lost, none counted twice
+    assert statuses.count("queued") == len(jobs)
+    for repository in by_repository:  # one waiting job at a time: waits [created, started) never overlap
+        waits = sorted((job.created, job.started) for job in jobs if job.repository == repository)
+        for (_, first_started), (second_created, _) in zip(waits, waits[1:]):
+            assert first_started <= second_created
+    assert len(by_repository) == 3 and len(runs) > 3  # enough happened to be a test

@@ -191,7 +191,7 @@ def publish(
     """
     started = time.perf_counter()
     own_state = state is None
-    store = state if state is not None else StateStore(config.state.path)
+    store = state if state is not None else StateStore(config.state.location)
     try:
         instances = providers if isinstance(providers, dict) else dict(providers or {})
         return _Run(config, store, force, instances).run(Path(repo_path), apply, checksum, started)

@@ -362,7 +362,8 @@ def open_database(location: "Database | Path | str") -> Database:
 
 
 def _without_secrets(message: str, url: str) -> str:
-    """A driver message with the URL's password taken out, should the driver ever quote it."""
+    """A driver message on one line, the URL's password taken out should the driver ever quote it."""
+    message = " ".join(message.split())
     try:
         password = _conninfo.conninfo_to_dict(url).get("password")
     except Exception:

@@ -61,12 +61,12 @@ class Worker:
 
         self.config = config
         self.repository = source_key(config.source)
-        self.queue = JobQueue(config.state.path, config.jobs)
+        self.queue = JobQueue(config.state.location, config.jobs)
         self.identity = worker_identity()  # the owner named on this worker's leases
-        self.runs = RunStore(config.state.path)
-        self.outbox = Outbox(config.state.path)
-        self.state = StateStore(config.state.path)
-        self.forge_store = ForgeStore(config.state.path) if config.forge else None
+        self.runs = RunStore(config.state.location)
+        self.outbox = Outbox(config.state.location)
+        self.state = StateStore(config.state.location)
+        self.forge_store = ForgeStore(config.state.location) if config.forge else None
         self.notifier = Notifier(self.outbox, config.notify, initial_delay=notify_delays[0],
                                  max_delay=notify_delays[1],
                                  deliveries=forge_events.forge_deliveries(config, self.forge_store, status_url))
