@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 
 from publisher.service.database import connect
 
@@ -187,3 +188,31 @@ def test_upgrade_adds_a_column_a_store_declares_later(state_location):
     assert upgrade(state_location, [after]) == ["added column widgets.size"]
     assert dict(connection.execute("SELECT * FROM widgets").fetchone()) == {"name": "w", "size": 3}
     assert upgrade(state_location, [after]) == []
+
+
+def test_a_lock_held_by_a_lost_instance_is_freed_and_never_waited_for_forever(postgres_server, monkeypatch):
+    """An instance whose host vanished mid-transaction sends no FIN: the server ends its idle
+    transaction (freeing the repository's lock), and a waiter gives up instead of hanging."""
+    import psycopg
+    from publisher.service.database import SESSION_LIMITS, Database
+
+    monkeypatch.setitem(SESSION_LIMITS, "lock_wait", 1)
+    database = Database(postgres_server.new_database())
+    holder, waiter = database.connect(), database.connect()
+    with transaction(holder):
+        holder.lock("jobs:example")
+        started = time.monotonic()
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            with transaction(waiter):
+                waiter.lock("jobs:example")
+        waited = time.monotonic() - started
+    assert 0.8 < waited < 5
+    monkeypatch.setitem(SESSION_LIMITS, "idle_in_transaction", 1)
+    lost = database.connect()
+    lost.raw.execute("BEGIN")
+    lost.lock("jobs:example")  # and then its host is gone: the transaction stays open, idle
+    with transaction(waiter):
+        assert not waiter.try_lock("jobs:example")
+    time.sleep(2)
+    with transaction(waiter):
+        assert waiter.try_lock("jobs:example")

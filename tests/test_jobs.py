@@ -272,13 +272,16 @@ from publisher.service.jobs import JobQueue
 url, name, pushes, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 queue = JobQueue(url, JobsConfig(lease=30))
 random.seed(name)
-log, statuses, pushed = [], [], 0
+log, statuses, pushed, most_waiting = [], [], 0, 0
 deadline = time.time() + 90
 while time.time() < deadline:
     if pushed < pushes:  # a webhook arrives at this instance
         repository = f"repo{random.randrange(3)}"
         statuses.append(queue.enqueue(repository, sender="github", delivery_id=f"{name}-{pushed}").status)
         pushed += 1
+        waiting = queue._connection.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'"
+                                            " GROUP BY repository ORDER BY 1 DESC LIMIT 1").fetchone()
+        most_waiting = max(most_waiting, waiting[0] if waiting else 0)
     job = queue.claim(name)
     if job is not None:  # this instance's worker runs it
         started = time.time()
@@ -287,7 +290,7 @@ while time.time() < deadline:
         queue.finish(job.id)
     elif pushed >= pushes and not queue.pending("repo0") and not queue.pending("repo1") and not queue.pending("repo2"):
         break
-json.dump({"runs": log, "statuses": statuses}, open(out, "w"))
+json.dump({"runs": log, "statuses": statuses, "most_waiting": most_waiting}, open(out, "w"))
 """
 
 
@@ -319,8 +322,6 @@ def test_instances_on_one_postgresql_never_run_a_repository_twice_at_once(postgr
     assert {job.state for job in jobs} == {DONE} and len(jobs) == len(runs)
     assert sum(job.deliveries for job in jobs) == 240  # no push lost, none counted twice
     assert statuses.count("queued") == len(jobs)
-    for repository in by_repository:  # one waiting job at a time: waits [created, started) never overlap
-        waits = sorted((job.created, job.started) for job in jobs if job.repository == repository)
-        for (_, first_started), (second_created, _) in zip(waits, waits[1:]):
-            assert first_started <= second_created
+    # One waiting job per repository at any moment (each instance looked after each of its pushes).
+    assert max(result["most_waiting"] for result in results) == 1
     assert len(by_repository) == 3 and len(runs) > 3  # enough happened to be a test
