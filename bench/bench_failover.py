@@ -9,7 +9,8 @@ many pushes two instances accept per second against one.
   lease``).  The killed instance is started again between rounds.
 * throughput: signed pushes (each a new commit id and delivery id, so none is a replay) from
   ``--clients`` client processes for ``--seconds`` seconds, spread over one instance, then over
-  two; the figure is pushes answered 202 per second.  Both instances share the machine's cores
+  two; the figure is pushes answered 202 per second.  For reference, one instance on an SQLite
+  state file (the embedded default) under the same load.  Both instances share the machine's cores
   with PostgreSQL, named and the clients: the ratio says what a second instance adds here, not on
   a second machine.
 
@@ -242,8 +243,14 @@ def main() -> int:
         load_before = open("/proc/loadavg").read().split()[0]
         one = throughput([instances[0].url], token, args.seconds, args.clients)
         two = throughput([instance.url for instance in instances], token, args.seconds, args.clients)
-        load_after = open("/proc/loadavg").read().split()[0]
         overlaps = len(proxy.overlaps())
+        for instance in instances:
+            instance.stop()
+        embedded = Instance(root / "sqlite", text.replace('url = "env:ZP_STATE_URL"', 'path = "state.db"'), "")
+        instances.append(embedded)
+        embedded.start()
+        sqlite = throughput([embedded.url], token, args.seconds, args.clients)
+        load_after = open("/proc/loadavg").read().split()[0]
     finally:
         for instance in instances:
             instance.stop()
@@ -257,11 +264,12 @@ def main() -> int:
          ", ".join(f"{t:.2f} s" for t in takeovers)],
         [f"pushes accepted (202) per second, one instance ({args.clients} clients)", f"{one:.0f}/s"],
         [f"pushes accepted (202) per second, two instances ({args.clients} clients)", f"{two:.0f}/s ({two / one:.2f}x)"],
+        [f"for reference: one instance on SQLite ({args.clients} clients)", f"{sqlite:.0f}/s"],
         ["updates of one zone in flight at once (provider side)", str(overlaps)],
         ["load average before / after the throughput runs", f"{load_before} / {load_after}"],
     ])
     write_results("failover", {"lease": args.lease, "failover_seconds": takeovers, "pushes_per_second_one": one,
-                               "pushes_per_second_two": two, "clients": args.clients, "seconds": args.seconds,
+                               "pushes_per_second_two": two, "pushes_per_second_sqlite": sqlite, "clients": args.clients, "seconds": args.seconds,
                                "overlapping_updates": overlaps, "load": [load_before, load_after]})
     return 0
 
