@@ -197,6 +197,13 @@ def test_two_instances_one_killed_mid_apply_lose_nothing_and_never_apply_twice(c
     for instance in instances:
         instance.start()
 
+    # A first version published and recorded (so the next runs have a last-applied state).
+    first = repository.commit("192.0.2.9", "First")
+    assert instances[1].hook(first, token).status_code == 202
+    wait_until(lambda: served(named, repository.origin) == {"192.0.2.9"}, "the first version", timeout=60)
+    queue = JobQueue(url)
+    wait_until(lambda: not queue.pending(queue.jobs(limit=1)[0].repository), "the first run to end", timeout=60)
+
     # Pushes spread over both instances: every one accepted, one waiting job at a time.
     answers = []
     for number in range(6):
@@ -217,7 +224,6 @@ def test_two_instances_one_killed_mid_apply_lose_nothing_and_never_apply_twice(c
     assert survivor.hook(newest, token).status_code == 202
     wait_until(lambda: served(named, repository.origin) == {"192.0.2.99"}, "the newest commit to be served", timeout=90)
     failover = time.monotonic() - killed
-    queue = JobQueue(url)
     wait_until(lambda: not queue.pending(queue.jobs(limit=1)[0].repository), "the queue to drain", timeout=60)
     assert failover < LEASE + 20, f"{failover:.1f} s from kill -9 to the newest commit served"
     dead_job = queue.get(job_id)  # merged into the newest push's job, or finished by the survivor
@@ -241,7 +247,12 @@ def test_two_instances_one_killed_mid_apply_lose_nothing_and_never_apply_twice(c
     mailed = sorted(int(message["X-Zone-Publisher-Run"]) for message in mail.messages)
     assert mailed == run_ids and len(run_ids) >= 2
     runs = RunStore(url).recent(500)
-    assert runs[0].commit == final and any(run.commit == newest for run in runs)
+    assert runs[0].commit == final
+    # The update the dead instance had on the wire reached BIND, but it never recorded it: the run
+    # that took over found the zone's serial not the one stored, read the zone back and planned
+    # against it (repaired, not applied twice on top of a stale state).
+    [taken_over] = [run for run in runs if run.commit == newest]
+    assert "zone-changed-outside" in {finding.code for finding in taken_over.all_findings}
     # The database password appears in no log.
     for instance in instances:
         assert postgres_server.password not in instance.log.read_text()
