@@ -3,11 +3,25 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
-from publisher.service.database import connect
+import pytest
+
+from publisher.config import ConfigError, load_config_text
+from publisher.model import Record
+from publisher.publish.state import StateStore
+from publisher.service.database import connect, display_url, open_database, transaction, upgrade
+from publisher.service.forge import ForgeStore
+from publisher.service.jobs import QUEUED, JobQueue
+from publisher.service.notify import Outbox
+from publisher.service.runs import RunStore
+from publisher.service.schema import tables
 
 
 def test_wal_switch_waits_for_a_process_holding_the_fresh_database(tmp_path):
@@ -28,23 +42,6 @@ def test_wal_switch_waits_for_a_process_holding_the_fresh_database(tmp_path):
 
 
 # -- one layer for SQLite and PostgreSQL -----------------------------------------------------------
-
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
-
-from publisher.config import ConfigError, load_config_text
-from publisher.model import Record
-from publisher.publish.state import StateStore
-from publisher.service.database import display_url, open_database, transaction, upgrade
-from publisher.service.forge import ForgeStore
-from publisher.service.jobs import QUEUED, JobQueue
-from publisher.service.notify import Outbox
-from publisher.service.runs import RunStore
-from publisher.service.schema import tables
 
 OLD_STATE = Path(__file__).parent / "data" / "database" / "state-before-postgres.sql"
 REPO = "example/dns#main"
