@@ -16,7 +16,7 @@ import pytest
 from publisher.config import ConfigError, load_config_text
 from publisher.model import Record
 from publisher.publish.state import StateStore
-from publisher.service.database import connect, display_url, open_database, transaction, upgrade
+from publisher.service.database import PostgresError, connect, display_url, open_database, transaction, upgrade
 from publisher.service.forge import ForgeStore
 from publisher.service.jobs import QUEUED, JobQueue
 from publisher.service.notify import Outbox
@@ -141,8 +141,9 @@ def test_a_lost_postgresql_connection_is_opened_again(postgres_server):
     import psycopg
     with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    with pytest.raises(psycopg.OperationalError):
+    with pytest.raises(PostgresError) as lost:  # the one call that met the break
         queue.counts()
+    assert isinstance(lost.value.__cause__, psycopg.OperationalError)
     assert queue.counts() == {QUEUED: 1}
 
 
@@ -190,7 +191,6 @@ def test_upgrade_adds_a_column_a_store_declares_later(state_location):
 def test_a_lock_held_by_a_lost_instance_is_freed_and_never_waited_for_forever(postgres_server, monkeypatch):
     """An instance whose host vanished mid-transaction sends no FIN: the server ends its idle
     transaction (freeing the repository's lock), and a waiter gives up instead of hanging."""
-    import psycopg
     from publisher.service.database import SESSION_LIMITS, Database
 
     monkeypatch.setitem(SESSION_LIMITS, "lock_wait", 1)
@@ -199,9 +199,10 @@ def test_a_lock_held_by_a_lost_instance_is_freed_and_never_waited_for_forever(po
     with transaction(holder):
         holder.lock("jobs:example")
         started = time.monotonic()
-        with pytest.raises(psycopg.errors.LockNotAvailable):
+        with pytest.raises(PostgresError) as gave_up:
             with transaction(waiter):
                 waiter.lock("jobs:example")
+        assert gave_up.value.sqlstate == "55P03"  # lock_not_available
         waited = time.monotonic() - started
     assert 0.8 < waited < 5
     monkeypatch.setitem(SESSION_LIMITS, "idle_in_transaction", 1)
@@ -213,3 +214,13 @@ def test_a_lock_held_by_a_lost_instance_is_freed_and_never_waited_for_forever(po
     time.sleep(2)
     with transaction(waiter):
         assert waiter.try_lock("jobs:example")
+
+
+def test_a_command_on_sqlite_never_imports_the_postgresql_driver(tmp_path):
+    """``plan``/``build``/``apply`` on the embedded default pay nothing for PostgreSQL."""
+    script = ("import sys; from publisher.publish.state import StateStore; from publisher.service.jobs import JobQueue;"
+              f"StateStore({str(tmp_path / 's.db')!r}).zones(); JobQueue({str(tmp_path / 's.db')!r}).counts();"
+              "print('psycopg' in sys.modules)")
+    answer = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    assert answer.stdout.strip() == "False"

@@ -32,16 +32,39 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-try:  # only [state] url needs it; the embedded default stays SQLite alone
-    import psycopg
-    from psycopg import conninfo as _conninfo
-except ImportError:  # pragma: no cover - psycopg is a dependency
-    psycopg = None
-
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
 
+
+def _psycopg():
+    """The driver, imported when a PostgreSQL database is first opened: a command on the embedded
+    SQLite default never pays its import (~55 ms)."""
+    import psycopg
+    import psycopg.conninfo
+    return psycopg
+
+
+class PostgresError(Exception):
+    """An error PostgreSQL or the driver reported (the driver's exception is ``__cause__``);
+    ``sqlstate`` is PostgreSQL's code for it ("55P03": a lock wait timed out), None for a lost
+    connection."""
+
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
 # Errors any database call may raise (a lost connection, a lock timeout, a refused write).
-DatabaseError: tuple[type[BaseException], ...] = (sqlite3.Error,) + ((psycopg.Error,) if psycopg else ())
+DatabaseError: tuple[type[BaseException], ...] = (sqlite3.Error, PostgresError)
+
+
+@contextmanager
+def _postgres_errors() -> Iterator[None]:
+    """The driver's errors as ``PostgresError``, on one line."""
+    psycopg = _psycopg()
+    try:
+        yield
+    except psycopg.Error as error:
+        raise PostgresError(" ".join(str(error).split()), getattr(error, "sqlstate", None)) from error
 
 # Column types: the name each database gives them.  PostgreSQL's INTEGER is 32-bit and its REAL is
 # single precision, too small for SOA serials and time stamps: BIGINT and DOUBLE PRECISION.
@@ -168,7 +191,10 @@ class Connection:
         return converted
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()):
-        return self.raw.execute(self._sql(sql), tuple(parameters))
+        if self.dialect == SQLITE:
+            return self.raw.execute(sql, tuple(parameters))
+        with _postgres_errors():
+            return self.raw.execute(self._sql(sql), tuple(parameters))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         rows = [tuple(row) for row in rows]
@@ -177,27 +203,26 @@ class Connection:
         if self.dialect == SQLITE:
             self.raw.executemany(sql, rows)
         else:
-            with self.raw.cursor() as cursor:
+            with _postgres_errors(), self.raw.cursor() as cursor:
                 cursor.executemany(self._sql(sql), rows)
 
     @property
     def in_transaction(self) -> bool:
         if self.dialect == SQLITE:
             return self.raw.in_transaction
-        return self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+        return self.raw.info.transaction_status != _psycopg().pq.TransactionStatus.IDLE
 
     def lock(self, key: str) -> None:
         """Wait for the transaction-scoped lock named ``key`` (PostgreSQL; on SQLite the
         transaction already holds the database's one write lock)."""
         if self.dialect == POSTGRESQL:
-            self.raw.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, key))
+            self.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (_LOCK_CLASS, key))
 
     def try_lock(self, key: str) -> bool:
         """Take the lock named ``key`` if no other transaction holds it; never waits."""
         if self.dialect == SQLITE:
             return True
-        return bool(self.raw.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))",
-                                     (_LOCK_CLASS, key)).fetchone()[0])
+        return bool(self.execute("SELECT pg_try_advisory_xact_lock(?, hashtext(?))", (_LOCK_CLASS, key)).fetchone()[0])
 
     @property
     def usable(self) -> bool:
@@ -218,7 +243,7 @@ def transaction(connection: Connection) -> Iterator[Connection]:
         yield connection
         return
     if connection.dialect == POSTGRESQL:
-        with connection.raw.transaction():
+        with _postgres_errors(), connection.raw.transaction():  # a failed COMMIT too
             yield connection
         return
     connection.raw.execute("BEGIN IMMEDIATE")
@@ -270,7 +295,7 @@ def display_url(url: str) -> str:
     """A PostgreSQL URL as logs, errors and pages may show it: no password, wherever it was written
     (``user:password@``, ``?password=``)."""
     try:
-        parts = _conninfo.conninfo_to_dict(url)
+        parts = _psycopg().conninfo.conninfo_to_dict(url)
     except Exception:  # unparsable: show nothing of it rather than risk the password
         return "postgresql://[unparsable URL]"
     user = f"{parts['user']}@" if parts.get("user") else ""
@@ -290,8 +315,10 @@ class Database:
     def __init__(self, location: Path | str) -> None:
         text = str(location)
         if is_postgresql_url(text):
-            if psycopg is None:
-                raise StateDatabaseError("[state] url needs psycopg (pip install 'psycopg[binary]')")
+            try:
+                _psycopg()
+            except ImportError:  # pragma: no cover - psycopg is a dependency
+                raise StateDatabaseError("[state] url needs psycopg (pip install 'psycopg[binary]')") from None
             self.dialect, self.url, self.path = POSTGRESQL, text, None
             self.display = display_url(text)
         else:
@@ -308,16 +335,17 @@ class Database:
         """A new connection (not the thread's shared one)."""
         if self.dialect == SQLITE:
             return Connection(SQLITE, connect(self.path))
+        psycopg = _psycopg()
         try:
             raw = psycopg.connect(self.url, autocommit=True, row_factory=_row_factory,
                                   connect_timeout=max(1, int(timeout)), application_name="zone-publisher")
+            # An instance lost in the middle of a transaction (its host gone, no FIN sent) must not
+            # hold a repository's lock until TCP gives up, nor may a waiter wait for it forever.
+            raw.execute(f"SET idle_in_transaction_session_timeout = '{SESSION_LIMITS['idle_in_transaction']}s'")
+            raw.execute(f"SET lock_timeout = '{SESSION_LIMITS['lock_wait']}s'")
         except psycopg.Error as error:
             raise StateDatabaseError(f"cannot connect to the state database {self.display}: "
                                      f"{_without_secrets(str(error), self.url)}") from None
-        # An instance lost in the middle of a transaction (its host gone, no FIN sent) must not hold
-        # a repository's lock until TCP gives up, nor may a waiter wait for it forever.
-        raw.execute(f"SET idle_in_transaction_session_timeout = '{SESSION_LIMITS['idle_in_transaction']}s'")
-        raw.execute(f"SET lock_timeout = '{SESSION_LIMITS['lock_wait']}s'")
         return Connection(POSTGRESQL, raw)
 
     def connection(self) -> Connection:
@@ -372,7 +400,7 @@ def _without_secrets(message: str, url: str) -> str:
     """A driver message on one line, the URL's password taken out should the driver ever quote it."""
     message = " ".join(message.split())
     try:
-        password = _conninfo.conninfo_to_dict(url).get("password")
+        password = _psycopg().conninfo.conninfo_to_dict(url).get("password")
     except Exception:
         password = None
     return message.replace(password, "[redacted]") if password else message
@@ -447,8 +475,8 @@ def write_problem(location: "Database | Path | str", timeout: float = 5.0) -> st
                 connection.execute("INSERT INTO health_probe (id, written) VALUES (1, ?)"
                                    " ON CONFLICT (id) DO UPDATE SET written = excluded.written", (time.time(),))
             return None
-        except psycopg.Error as error:
-            return _without_secrets(str(error).strip(), database.url)
+        except PostgresError as error:
+            return _without_secrets(str(error), database.url)
         finally:
             connection.close()
     try:
