@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--read", action="store_true",
                        help="a read token (Bearer) for the status page, /api and /metrics, for [web] read_tokens")
 
+    db = commands.add_parser("db", help="the state database: create or migrate its tables (SQLite or PostgreSQL)")
+    db.add_argument("action", choices=("upgrade",), help="upgrade: create missing tables and columns, keep every row")
+    db.add_argument("--config", metavar="FILE", help="configuration file (default: the embedded default)")
+
     passwd = commands.add_parser("passwd", help="hash a password for a [web.users] login to the status page and API")
     passwd.add_argument("user")
     passwd.add_argument("--stdin", action="store_true", help="read the password from the first line of stdin")

@@ -7,7 +7,7 @@ Shape (see ``examples/config.toml`` for every key)::
                   update_threshold, delete_threshold, threshold_min_records, allow_zone_deletion
     [[provider]]  name, type ("rfc2136" | "powerdns" | "zonefile" | "octodns"), zones = ["*"], + the keys
                   the type declares (``OPTIONS`` in its module under publisher/publish/providers/)
-    [state]       path = "var/state.db"
+    [state]       path = "var/state.db" (SQLite, the default)  |  url = "postgresql://…" (shared by instances)
     [webhook]     tokens = ["sha256:<hex>"], secret, max_body, allowed_branches, repository
     [web]         trusted_proxies = ["CIDR"], read_tokens = ["sha256:<hex>"], [web.users] name = "<hash>"
     [notify]      smtp_host, smtp_port, smtp_security, smtp_username, smtp_password, from, to, …
@@ -169,7 +169,16 @@ class ZoneSettings:
 
 @dataclass(frozen=True)
 class StateConfig:
+    """``path``: the SQLite file (and the folder of local files such as the development token);
+    ``url``: a PostgreSQL database several instances share instead (it may hold a password)."""
+
     path: Path = Path("var/state.db")
+    url: str | None = field(default=None, repr=False)
+
+    @property
+    def location(self) -> "Path | str":
+        """What the stores are opened on: the URL when set, else the SQLite file."""
+        return self.url or self.path
 
 
 @dataclass(frozen=True)
@@ -733,8 +742,15 @@ class _Loader:
         return options, secrets
 
     def state(self, table: Mapping[str, Any]) -> StateConfig:
-        self.check_keys("[state]", table, {"path"})
-        return StateConfig(self.path(self.typed("[state]", "path", table.get("path", "var/state.db"), str)))
+        where = "[state]"
+        self.check_keys(where, table, {"path", "url"})
+        path = self.path(self.typed(where, "path", table.get("path", "var/state.db"), str))
+        url = None
+        if "url" in table:  # may carry the password: "env:NAME" / "file:PATH" like every secret
+            url = self.secret(where, "url", self.typed(where, "url", table["url"], str))
+            if not url.startswith(("postgresql://", "postgres://")):
+                raise self.error(where, "url must be a postgresql:// URL (for SQLite, set path)")
+        return StateConfig(path, url)
 
     def webhook(self, table: Mapping[str, Any]) -> WebhookConfig:
         where = "[webhook]"

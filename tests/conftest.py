@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.servers"]  # named_server, knot_server, pdns_server
+pytest_plugins = ["tests.servers", "tests.postgres"]  # named_server, knot_server, pdns_server; postgres_server, state_location
 
 TESTS = Path(__file__).parent
 DATA = TESTS / "data"

@@ -294,3 +294,38 @@ def test_nginx_error_log_never_quotes_a_webhook_token():
     assert "connect() failed" in logs  # the error log is written: /healthz's failure is in it
     assert token not in logs
     assert logs.count("/notifications/[redacted]/push") == 14
+
+
+# -- two instances on PostgreSQL (examples/compose/postgresql) -------------------------------------
+
+def test_compose_example_with_two_instances_on_postgresql(tmp_path, monkeypatch):
+    import subprocess
+
+    directory = ROOT / "examples" / "compose" / "postgresql"
+    compose = yaml.safe_load((directory / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) == {"postgres", "bind", "publisher-a", "publisher-b", "nginx"}
+    a, b = services["publisher-a"], services["publisher-b"]
+    assert a["command"] == b["command"] and a["environment"] == b["environment"]  # one definition
+    assert "publisher-a-cache:/var/lib/zone-publisher" in a["volumes"]
+    assert "publisher-b-cache:/var/lib/zone-publisher" in b["volumes"]  # each its own git cache
+    assert a["environment"]["STATE_URL"].startswith("postgresql://zone_publisher:${POSTGRES_PASSWORD")
+    # nginx's upstream is the shipped site with both instances in place of the one server.
+    render = services["nginx"]["entrypoint"][2].split(" > ")[0]  # the sed, without writing the file
+    assert render.startswith("sed ") and render.endswith(" /etc/zone-publisher/nginx.conf")
+    rendered = subprocess.run(["sh", "-c", render.replace("/etc/zone-publisher/nginx.conf", str(NGINX_EXAMPLE))],
+                              capture_output=True, text=True, check=True).stdout
+    upstream = re.search(r"upstream zone_publisher \{(.*?)\}", rendered, re.S).group(1)
+    assert re.findall(r"^\s*server (\S+)", upstream, re.M) == ["publisher-a:8053", "publisher-b:8053"]
+    assert rendered.replace(upstream, "") == NGINX_EXAMPLE.read_text().replace(
+        re.search(r"upstream zone_publisher \{(.*?)\}", NGINX_EXAMPLE.read_text(), re.S).group(1), "")
+    nginx_address = services["nginx"]["networks"]["web"]["ipv4_address"]
+    # The instances' configuration: the shared database from the environment, nginx as the one proxy.
+    monkeypatch.setenv("STATE_URL", "postgresql://zone_publisher:pw@postgres:5432/zone_publisher")
+    monkeypatch.setenv("SMTP_PASSWORD", "pw")
+    secret = tmp_path / "webhook-secret"
+    secret.write_text("s3cret")
+    text = (directory / "config.toml").read_text().replace("/etc/zone-publisher/webhook-secret", str(secret))
+    config = load_config_text(text, base=tmp_path)
+    assert config.state.location == "postgresql://zone_publisher:pw@postgres:5432/zone_publisher"
+    assert config.web.trusted_proxies == (f"{nginx_address}/32",)

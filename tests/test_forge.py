@@ -23,13 +23,13 @@ REPOSITORY = {"github": "example/dns", "gitea": "example/dns", "forgejo": "examp
 class Forge:
     """One vendor's server, and the publisher's outbox and notifier pointed at it."""
 
-    def __init__(self, kind: str, tmp_path, server=None, **config) -> None:
+    def __init__(self, kind: str, location, server=None, **config) -> None:
         self.kind = kind
         self.server = (server or SERVERS[kind]()).start()
         self.config = ForgeConfig(type=kind, api_url=self.server.api_url, repository=REPOSITORY[kind], token=TOKEN,
                                   status_url="https://dns.example.org/", **config)
-        self.outbox = Outbox(tmp_path / "state.db")
-        self.store = ForgeStore(tmp_path / "state.db")
+        self.outbox = Outbox(location)
+        self.store = ForgeStore(location)
         self.notifier = Notifier(self.outbox, NotifyConfig(), initial_delay=0.0, max_delay=0.0,
                                  deliveries={FORGE: ForgeDelivery(self.config, self.store)})
 
@@ -40,11 +40,11 @@ class Forge:
 
 
 @pytest.fixture
-def forge_for(tmp_path):
+def forge_for(new_state_location):
     made = []
 
     def make(kind: str, **kwargs) -> Forge:
-        made.append(Forge(kind, tmp_path / kind, **kwargs))
+        made.append(Forge(kind, new_state_location(kind), **kwargs))
         return made[-1]
 
     yield make

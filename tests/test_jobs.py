@@ -1,5 +1,6 @@
 """The durable job queue: dedupe, coalescing, one run per repository, crash recovery."""
 
+import json
 import os
 import subprocess
 import sys
@@ -18,8 +19,8 @@ REPO = "example/dns"
 
 
 @pytest.fixture
-def queue(tmp_path):
-    queue = JobQueue(tmp_path / "state.db")
+def queue(state_location):
+    queue = JobQueue(state_location)
     yield queue
     queue.close()
 
@@ -88,10 +89,10 @@ def test_branch_deletion_report_is_never_merged_into_a_publish(queue):
     assert queue.get(push.job_id).kind == "push"  # a push upgrades a waiting poll
 
 
-def test_a_job_whose_lease_ran_out_is_claimed_again_whatever_the_owner(tmp_path):
+def test_a_job_whose_lease_ran_out_is_claimed_again_whatever_the_owner(state_location):
     """In a container every worker is pid 1 or 2 on the same host name: a dead owner is told by its
     lease running out, never by looking for its pid."""
-    queue = JobQueue(tmp_path / "state.db", JobsConfig(lease=30))
+    queue = JobQueue(state_location, JobsConfig(lease=30))
     queue.enqueue(REPO, commit="d" * 40, now=100.0)
     job = queue.claim(f"{socket.gethostname()}:{os.getpid()}", now=100.0)  # a pid that exists: ours
     assert (job.state, job.attempts, job.lease_until) == (RUNNING, 1, 130.0)
@@ -104,8 +105,8 @@ def test_a_job_whose_lease_ran_out_is_claimed_again_whatever_the_owner(tmp_path)
     queue.close()
 
 
-def test_a_renewed_lease_keeps_the_job(tmp_path):
-    queue = JobQueue(tmp_path / "state.db", JobsConfig(lease=30))
+def test_a_renewed_lease_keeps_the_job(state_location):
+    queue = JobQueue(state_location, JobsConfig(lease=30))
     queue.enqueue(REPO, now=100.0)
     job = queue.claim("w:2", now=100.0)
     assert queue.renew(job.id, "w:2", now=125.0)
@@ -114,8 +115,8 @@ def test_a_renewed_lease_keeps_the_job(tmp_path):
     queue.close()
 
 
-def test_the_heartbeat_renews_a_long_running_job_until_it_ends(tmp_path):
-    queue = JobQueue(tmp_path / "state.db", JobsConfig(lease=0.6))
+def test_the_heartbeat_renews_a_long_running_job_until_it_ends(state_location):
+    queue = JobQueue(state_location, JobsConfig(lease=0.6))
     queue.enqueue(REPO)
     job = queue.claim("w:2")
     with Heartbeat(queue, job.id, "w:2") as heartbeat:
@@ -128,8 +129,8 @@ def test_the_heartbeat_renews_a_long_running_job_until_it_ends(tmp_path):
     queue.close()
 
 
-def test_a_job_that_keeps_killing_its_worker_is_failed_after_max_attempts(tmp_path):
-    queue = JobQueue(tmp_path / "state.db", JobsConfig(lease=10, max_attempts=3))
+def test_a_job_that_keeps_killing_its_worker_is_failed_after_max_attempts(state_location):
+    queue = JobQueue(state_location, JobsConfig(lease=10, max_attempts=3))
     job_id = queue.enqueue(REPO, now=0.0).job_id
     now = 0.0
     for attempt in (1, 2, 3):
@@ -143,9 +144,9 @@ def test_a_job_that_keeps_killing_its_worker_is_failed_after_max_attempts(tmp_pa
     queue.close()
 
 
-def test_a_failed_run_is_retried_after_a_doubling_delay_then_failed(tmp_path):
+def test_a_failed_run_is_retried_after_a_doubling_delay_then_failed(state_location):
     settings = JobsConfig(lease=10, max_attempts=3, retry_delay=5, retry_max_delay=8)
-    queue = JobQueue(tmp_path / "state.db", settings)
+    queue = JobQueue(state_location, settings)
     job_id = queue.enqueue(REPO, now=0.0).job_id
     assert queue.retry(queue.claim("w:2", now=0.0).id, error="fetch failed", now=1.0) == QUEUED
     assert queue.get(job_id).not_before == 6.0  # 5 s after the first attempt
@@ -159,8 +160,8 @@ def test_a_failed_run_is_retried_after_a_doubling_delay_then_failed(tmp_path):
     assert queue.claim("w:2", now=1000.0) is None
 
 
-def test_a_push_cuts_a_retry_delay_short(tmp_path):
-    queue = JobQueue(tmp_path / "state.db", JobsConfig(retry_delay=600))
+def test_a_push_cuts_a_retry_delay_short(state_location):
+    queue = JobQueue(state_location, JobsConfig(retry_delay=600))
     job_id = queue.enqueue(REPO, now=0.0).job_id
     queue.retry(queue.claim("w:2", now=0.0).id, error="provider down", now=1.0)
     assert queue.claim("w:2", now=2.0) is None
@@ -196,16 +197,16 @@ def test_a_state_file_from_before_leases_is_upgraded(tmp_path):
     queue.close()
 
 
-def test_queue_survives_reopening(tmp_path):
-    first = JobQueue(tmp_path / "s.db")
+def test_queue_survives_reopening(state_location):
+    first = JobQueue(state_location)
     queued = first.enqueue(REPO, sender="curl")
     first.close()
-    second = JobQueue(tmp_path / "s.db")
+    second = JobQueue(state_location)
     assert second.claim("w:2").id == queued.job_id
 
 
-def test_concurrent_enqueues_from_threads_and_processes_make_one_waiting_job(tmp_path):
-    path = tmp_path / "s.db"
+def test_concurrent_enqueues_from_threads_and_processes_make_one_waiting_job(state_location):
+    path = state_location
     queue = JobQueue(path)
     queue.enqueue(REPO)
     queue.claim("w:2")
@@ -223,9 +224,9 @@ def test_concurrent_enqueues_from_threads_and_processes_make_one_waiting_job(tmp
     assert queue.jobs(state=QUEUED)[0].deliveries == 120
 
 
-def test_prune_keeps_the_newest_and_the_young_and_never_touches_waiting_work(tmp_path):
+def test_prune_keeps_the_newest_and_the_young_and_never_touches_waiting_work(state_location):
     day = 86400.0
-    queue = JobQueue(tmp_path / "state.db")
+    queue = JobQueue(state_location)
     finished = []
     for i in range(1, 11):  # job i: delivered, run and finished on day i
         job_id = queue.enqueue(f"repo{i}", sender="github", delivery_id=f"d{i}", now=i * day).job_id
@@ -246,8 +247,8 @@ def test_prune_keeps_the_newest_and_the_young_and_never_touches_waiting_work(tmp
     queue.close()
 
 
-def test_a_stopping_worker_hands_its_job_back_at_once(tmp_path):
-    queue = JobQueue(tmp_path / "state.db", JobsConfig(lease=600))
+def test_a_stopping_worker_hands_its_job_back_at_once(state_location):
+    queue = JobQueue(state_location, JobsConfig(lease=600))
     first = queue.enqueue(REPO, now=0.0).job_id
     other = queue.enqueue("other/repo", now=0.0).job_id
     assert queue.claim("stopping:2", now=1.0).id == first
@@ -332,3 +333,67 @@ def test_a_repository_that_always_has_work_cannot_starve_a_quiet_one(tmp_path):
         assert sorted(served[:5]) == sorted(busy) and served[6] == "quiet"
     finally:
         queue.close()
+
+
+# -- several instances on one PostgreSQL -----------------------------------------------------------
+
+_INSTANCE = """
+import json, random, sys, time
+from publisher.config import JobsConfig
+from publisher.service.jobs import JobQueue
+url, name, pushes, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+queue = JobQueue(url, JobsConfig(lease=30))
+random.seed(name)
+log, statuses, pushed, most_waiting = [], [], 0, 0
+deadline = time.time() + 90
+while time.time() < deadline:
+    if pushed < pushes:  # a webhook arrives at this instance
+        repository = f"repo{random.randrange(3)}"
+        statuses.append(queue.enqueue(repository, sender="github", delivery_id=f"{name}-{pushed}").status)
+        pushed += 1
+        waiting = queue._connection.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'"
+                                            " GROUP BY repository ORDER BY 1 DESC LIMIT 1").fetchone()
+        most_waiting = max(most_waiting, waiting[0] if waiting else 0)
+    job = queue.claim(name)
+    if job is not None:  # this instance's worker runs it
+        started = time.time()
+        time.sleep(random.uniform(0.005, 0.03))
+        log.append([job.repository, job.id, started, time.time()])
+        queue.finish(job.id)
+    elif pushed >= pushes and not queue.pending("repo0") and not queue.pending("repo1") and not queue.pending("repo2"):
+        break
+json.dump({"runs": log, "statuses": statuses, "most_waiting": most_waiting}, open(out, "w"))
+"""
+
+
+def test_instances_on_one_postgresql_never_run_a_repository_twice_at_once(postgres_server, tmp_path):
+    """Four processes, each a webhook handler and a worker on one database: pushes to three
+    repositories from all of them at once.  No repository ever has two runs at once, no two jobs
+    of one repository ever wait at once (the burst coalesced), and every push is in exactly one job."""
+    url = postgres_server.new_database()
+    JobQueue(url)  # the schema, before the instances race for it
+    script = tmp_path / "instance.py"
+    script.write_text(_INSTANCE)
+    processes = [subprocess.Popen([sys.executable, str(script), url, f"instance{n}", "60", str(tmp_path / f"{n}.json")])
+                 for n in range(4)]
+    assert [process.wait(timeout=180) for process in processes] == [0, 0, 0, 0]
+    results = [json.loads((tmp_path / f"{n}.json").read_text()) for n in range(4)]
+    runs = [run for result in results for run in result["runs"]]
+    statuses = [status for result in results for status in result["statuses"]]
+    assert set(statuses) <= {"queued", "coalesced"} and len(statuses) == 240
+    by_repository: dict[str, list] = {}
+    for repository, job_id, started, ended in runs:
+        by_repository.setdefault(repository, []).append((started, ended, job_id))
+    for repository, intervals in by_repository.items():
+        intervals.sort()
+        for (_, first_end, first), (second_start, _, second) in zip(intervals, intervals[1:]):
+            assert first_end <= second_start, f"{repository}: jobs {first} and {second} ran at once"
+    assert sorted(job_id for _, job_id, _, _ in runs) == sorted({job_id for _, job_id, _, _ in runs})  # each once
+    queue = JobQueue(url)
+    jobs = queue.jobs(limit=1000)
+    assert {job.state for job in jobs} == {DONE} and len(jobs) == len(runs)
+    assert sum(job.deliveries for job in jobs) == 240  # no push lost, none counted twice
+    assert statuses.count("queued") == len(jobs)
+    # One waiting job per repository at any moment (each instance looked after each of its pushes).
+    assert max(result["most_waiting"] for result in results) == 1
+    assert len(by_repository) == 3 and len(runs) > 3  # enough happened to be a test

@@ -38,8 +38,8 @@ def problem_run(**overrides) -> RunRecord:
 
 
 @pytest.fixture
-def outbox(tmp_path):
-    box = Outbox(tmp_path / "state.db")
+def outbox(state_location):
+    box = Outbox(state_location)
     yield box
     box.close()
 
@@ -180,3 +180,52 @@ def test_webhook_error_status_is_retried(outbox):
     queue_run_notifications(outbox, problem_run(), settings)
     assert Notifier(outbox, settings).send_due() == 0
     assert outbox.pending() == 1 and outbox.items()[0]["kind"] != MAIL
+
+
+_SENDER = """
+import sys, time
+from publisher.config import NotifyConfig
+from publisher.service.notify import Notifier, Outbox
+url, port = sys.argv[1], int(sys.argv[2])
+outbox = Outbox(url)
+notifier = Notifier(outbox, NotifyConfig(smtp_host="127.0.0.1", smtp_port=port, from_="zp@example.org"), lease=60)
+deadline = time.time() + 90
+while outbox.pending() and time.time() < deadline:
+    notifier.send_due()
+"""
+
+
+def test_senders_of_several_instances_send_each_mail_exactly_once(postgres_server, tmp_path):
+    """Four instances' notifiers on one PostgreSQL outbox, delivering to a real SMTP server: every
+    message arrives, none twice (each is claimed under a lease before it is sent)."""
+    import subprocess
+    import sys
+
+    url = postgres_server.new_database()
+    outbox = Outbox(url)
+    for n in range(120):
+        outbox.add(MAIL, ["ops@example.org"], f"Subject: message {n}\r\n\r\nbody {n}\r\n".encode())
+    server = MailServer().start()
+    try:
+        script = tmp_path / "sender.py"
+        script.write_text(_SENDER)
+        senders = [subprocess.Popen([sys.executable, str(script), url, str(server.port)]) for _ in range(4)]
+        assert [sender.wait(timeout=180) for sender in senders] == [0, 0, 0, 0]
+        subjects = sorted(str(message["Subject"]) for message in server.wait_for(120, timeout=10))
+    finally:
+        server.stop()
+    assert subjects == sorted(f"message {n}" for n in range(120))
+    assert outbox.pending() == 0
+    claimed_by = {row[0] for row in outbox._connection.execute("SELECT claimed_by FROM outbox").fetchall()}
+    assert len(claimed_by) > 1  # the work was shared, or this proves nothing
+
+
+def test_a_message_claimed_by_a_dead_sender_is_sent_by_another_after_its_lease(state_location):
+    outbox = Outbox(state_location)
+    item_id = outbox.add(MAIL, ["ops@example.org"], b"Subject: x\r\n\r\nbody\r\n", now=100.0)
+    assert outbox.claim("dead:1", lease=60, now=100.0).id == item_id  # then its instance was killed
+    assert outbox.claim("alive:1", lease=60, now=159.0) is None
+    assert outbox.due(now=159.0) == []
+    assert outbox.claim("alive:1", lease=60, now=160.0).id == item_id
+    outbox.mark_sent(item_id)
+    assert outbox.claim("alive:1", lease=60, now=1000.0) is None and outbox.pending() == 0

@@ -7,8 +7,8 @@ from publisher.service.runs import RunRecord, RunStore
 FINDING = Finding("error", "bad-ttl", "example.com.", "example.com.zone", 3, "TTL out of range")
 
 
-def test_record_round_trip_and_zone_states(tmp_path):
-    store = RunStore(tmp_path / "state.db")
+def test_record_round_trip_and_zone_states(state_location):
+    store = RunStore(state_location)
     first = RunRecord("example/dns", "push", PROBLEMS, 1.0, 2.0, commit="a" * 40, author_email="a@example.org",
                       zones=(ZoneOutcome("example.com.", "p", "kept-last-good", (), (FINDING,)),
                              ZoneOutcome("example.net.", "p", "applied",
@@ -32,12 +32,12 @@ def test_record_round_trip_and_zone_states(tmp_path):
     assert not RunRecord("r", "push", OK, 0, 0).has_problems
 
 
-def test_record_and_what_follows_commit_together_or_not_at_all(tmp_path):
+def test_record_and_what_follows_commit_together_or_not_at_all(state_location):
     import pytest
 
     from publisher.service.notify import MAIL, Outbox
 
-    store, outbox = RunStore(tmp_path / "state.db"), Outbox(tmp_path / "state.db")
+    store, outbox = RunStore(state_location), Outbox(state_location)
 
     def mail_then_crash(db, run_id):
         outbox.add(MAIL, ["ops@example.org"], b"mail", run_id=run_id, db=db)
@@ -51,9 +51,9 @@ def test_record_and_what_follows_commit_together_or_not_at_all(tmp_path):
     assert store.get(run_id) is not None and outbox.pending() == 1
 
 
-def test_prune_keeps_the_newest_n_and_everything_younger_than_the_age(tmp_path):
+def test_prune_keeps_the_newest_n_and_everything_younger_than_the_age(state_location):
     day = 86400.0
-    store = RunStore(tmp_path / "state.db")
+    store = RunStore(state_location)
     ids = {}
     for i in range(1, 21):  # run i finished on day i
         zones = (ZoneOutcome("example.com.", "p", "applied", (), ()),) if i != 3 else (
@@ -66,9 +66,8 @@ def test_prune_keeps_the_newest_n_and_everything_younger_than_the_age(tmp_path):
     # The status page still knows every zone's latest outcome, and no zone row is left orphaned.
     assert {(o.zone, run_id) for run_id, _, o in store.zone_states()} == {("old.example.", ids[3]),
                                                                           ("example.com.", ids[20])}
-    import sqlite3
-    with sqlite3.connect(tmp_path / "state.db") as db:
-        assert db.execute("SELECT COUNT(*) FROM run_zones WHERE run_id NOT IN (SELECT id FROM runs)").fetchone()[0] == 0
+    orphans = "SELECT COUNT(*) FROM run_zones WHERE run_id NOT IN (SELECT id FROM runs)"
+    assert store._connection.execute(orphans).fetchone()[0] == 0
     assert store.prune(before=100 * day, keep_newest=0) == 2  # only the zones' latest runs stay
     store.close()
 

@@ -1,4 +1,5 @@
-"""The SQLite state store: round trips, compact storage, concurrent readers."""
+"""The last-applied zone state: round trips, compact storage, concurrent readers; on SQLite and on
+PostgreSQL (``state_location``), shared by instances there."""
 
 from __future__ import annotations
 
@@ -11,18 +12,23 @@ from publisher.publish.state import StateStore, decode_records, encode_records
 SOA = Record("example.com.", "SOA", 3600, "ns1.example.net. hostmaster.example.net. 7 3600 600 1209600 300")
 
 
-def test_round_trip_keeps_every_field(tmp_path):
+def test_round_trip_keeps_every_field(state_location):
     records = (Record("example.com.", "TXT", 300, '"two words" "and more"'), Record("a.example.com.", "A", 60, "192.0.2.1"))
-    with StateStore(tmp_path / "var" / "state.db") as store:
+    with StateStore(state_location) as store:
         assert store.get("primary", "example.com.") is None
         store.put("primary", "example.com.", 7, records, SOA)
         state = store.get("primary", "example.com.")
     assert state.serial == 7 and state.records == records and state.soa == SOA
+
+
+def test_a_new_state_file_is_made_with_its_folder(tmp_path):
+    with StateStore(tmp_path / "var" / "state.db") as store:
+        store.put("primary", "example.com.", 7, [], SOA)
     assert (tmp_path / "var" / "state.db").exists()
 
 
-def test_records_survive_reopening_and_forget_drops_them(tmp_path):
-    path = tmp_path / "state.db"
+def test_records_survive_reopening_and_forget_drops_them(state_location):
+    path = state_location
     with StateStore(path) as store:
         store.put("primary", "example.com.", 1, [], SOA)
         store.put("files", "example.org.", 2, [], None)
@@ -35,13 +41,13 @@ def test_records_survive_reopening_and_forget_drops_them(tmp_path):
         assert [row["zone"] for row in store.summary()] == ["example.org."]
 
 
-def test_100k_records_are_one_small_row(tmp_path):
+def test_100k_records_are_one_small_row(state_location):
     records = tuple(Record(f"host{i}.example.com.", "A", 3600, f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}")
                     for i in range(100_000))
     blob = encode_records(records)
     assert len(blob) < 1_000_000  # about 40 bytes of text per record, compressed well under that
     assert decode_records(blob) == records
-    with StateStore(tmp_path / "state.db") as store:
+    with StateStore(state_location) as store:
         store.put("primary", "example.com.", 1, records, SOA)
         assert store.get("primary", "example.com.").records == records
 
@@ -50,7 +56,7 @@ def test_wal_mode_lets_another_connection_read_while_writing(tmp_path):
     path = tmp_path / "state.db"
     with StateStore(path) as store:
         store.put("primary", "example.com.", 1, [], SOA)
-        assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store._connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         writer = sqlite3.connect(path, isolation_level=None)
         writer.execute("BEGIN IMMEDIATE")
         writer.execute("UPDATE published_zones SET serial = 2")
@@ -60,8 +66,8 @@ def test_wal_mode_lets_another_connection_read_while_writing(tmp_path):
         assert store.serial("primary", "example.com.") == 2
 
 
-def test_store_is_shared_safely_between_threads(tmp_path):
-    with StateStore(tmp_path / "state.db") as store:
+def test_store_is_shared_safely_between_threads(state_location):
+    with StateStore(state_location) as store:
         def write(n):
             for i in range(20):
                 store.put("p", f"z{n}-{i}.example.", i, [Record("a.", "A", 1, "192.0.2.1")], None)
@@ -71,3 +77,15 @@ def test_store_is_shared_safely_between_threads(tmp_path):
         for thread in threads:
             thread.join()
         assert len(store.zones()) == 80
+
+
+def test_two_instances_share_what_was_applied(postgres_server):
+    """Two stores on one PostgreSQL database, as two instances have: what one applied, the other
+    reads (so it plans against the zone as it is, not as it last saw it)."""
+    url = postgres_server.new_database()
+    first, second = StateStore(url), StateStore(url)
+    first.put("primary", "example.com.", 9, [Record("a.example.com.", "A", 60, "192.0.2.9")], SOA)
+    assert second.get("primary", "example.com.").serial == 9
+    second.put("primary", "example.com.", 10, [], SOA)
+    assert first.serial("primary", "example.com.") == 10
+    first.close()

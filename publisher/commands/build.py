@@ -50,8 +50,9 @@ def run(args: Namespace) -> int:
     serial = next_serial(None)
     written = errors = 0
     owners: dict[str, str] = {}
-    if config.name and Path(config.state.path).exists():  # a repository of an instance: never another's zones
-        with OwnershipStore(config.state.path) as ownership:
+    # A repository of an instance: never another's zones (a fresh SQLite file has no owners yet).
+    if config.name and (config.state.url or Path(config.state.path).exists()):
+        with OwnershipStore(config.state.location) as ownership:
             owners = ownership.owners()
     for zone_result in result.zones:
         findings = zone_result.findings

@@ -174,6 +174,22 @@ class WorkerSupervisor:
             self.process.kill()
 
 
+def upgrade_state(config: Config) -> str | None:
+    """Create or migrate the state database's tables before anything uses them (several instances
+    starting at once do it one after the other); why it failed, or None."""
+    from publisher.service.database import DatabaseError, StateDatabaseError, open_database
+    from publisher.service.schema import upgrade_all
+
+    try:
+        upgrade_all(config.state.location)
+    except StateDatabaseError as error:
+        return str(error)
+    except DatabaseError as error:
+        return (f"the state database {open_database(config.state.location).display} refused the schema upgrade: "
+                f"{type(error).__name__}: {str(error).strip()}")
+    return None
+
+
 def development_token(config: Config) -> str | None:
     """With no ``[webhook] tokens`` configured (``make run``), a token kept beside the state
     database (mode 0600) so the printed URL stays valid across restarts."""
@@ -255,6 +271,12 @@ def run(args) -> int:
         return 2
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    problem = upgrade_state(config)
+    if problem:
+        print(f"zone-publisher serve: {problem}", file=sys.stderr)
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+        return 2
     warning = clear_text_warning(host, port, tls)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)

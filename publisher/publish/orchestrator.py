@@ -158,21 +158,20 @@ def publish(
     ``providers`` maps provider names to ready instances (tests, or a service that keeps them);
     missing ones are built with ``publisher.publish.providers.create_provider`` and, when ``providers`` is
     a dict, added to it so the next run reuses them.  ``state`` defaults to the
-    store at ``[state] path``; ``ownership`` (which repository owns which zone) to the store in
+    store at ``[state] path`` (or ``url``); ``ownership`` (which repository owns which zone) to the store in
     the same database as ``state``.
     """
     started = time.perf_counter()
-    own_state, own_ownership = state is None, ownership is None
-    store = state if state is not None else StateStore(config.state.path)
-    owners = ownership if ownership is not None else OwnershipStore(store.path)
+    own_state = state is None
+    store = state if state is not None else StateStore(config.state.location)
+    # On the same database as ``state``, sharing its connection (closed with it when it is ours).
+    owners = ownership if ownership is not None else OwnershipStore(store.database)
     try:
         instances = providers if isinstance(providers, dict) else dict(providers or {})
         return _Run(config, store, force, instances, owners).run(Path(repo_path), apply, checksum, started)
     finally:
         if own_state:
             store.close()
-        if own_ownership:
-            owners.close()
 
 
 class _Run:

@@ -1,37 +1,30 @@
-"""What the publisher last applied, per (provider, zone), in SQLite.
+"""What the publisher last applied, per (provider, zone), in the state database (SQLite, or the
+PostgreSQL database several instances share: each sees what the others applied).
 
 One row per zone: the serial the provider served after our apply, the SOA we set, and the whole
 record set as canonical text compressed with zlib, so a 100,000-record zone is one small blob read
 in milliseconds instead of an 11-second AXFR.  The rows also list the zones published, which is
 how a zone whose file was removed from git is recognised.
 
-WAL mode lets the status page read while the worker writes; the service keeps its own tables
-(jobs, outbox) in the same file through its own modules.
+The service keeps its own tables (jobs, outbox) in the same database through its own modules.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 import zlib
-from pathlib import Path
 from typing import Iterable, NamedTuple
 
 from publisher.model import Record
+from publisher.service.database import BLOB, INTEGER, REAL, TEXT, Column, PerThreadStore, Table
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS published_zones (
-    provider   TEXT NOT NULL,
-    zone       TEXT NOT NULL,
-    serial     INTEGER NOT NULL,
-    soa        TEXT NOT NULL,
-    records    BLOB NOT NULL,
-    count      INTEGER NOT NULL,
-    applied_at REAL NOT NULL,
-    PRIMARY KEY (provider, zone)
+TABLES = (
+    Table("published_zones", (
+        Column("provider", TEXT, True), Column("zone", TEXT, True), Column("serial", INTEGER, True),
+        Column("soa", TEXT, True), Column("records", BLOB, True), Column("count", INTEGER, True),
+        Column("applied_at", REAL, True)),
+        primary_key=("provider", "zone")),
 )
-"""
 
 
 class ZoneState(NamedTuple):
@@ -73,23 +66,11 @@ def _soa_from_text(text: str) -> Record | None:
     return Record(name, "SOA", int(ttl), data)
 
 
-class StateStore:
-    """The publisher's state database.  Safe to share between threads (one connection, a lock)."""
+class StateStore(PerThreadStore):
+    """The publisher's state database.  Safe to share between threads (one connection per thread)
+    and between instances (PostgreSQL)."""
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.execute(_SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+    TABLES = TABLES
 
     def __enter__(self) -> "StateStore":
         return self
@@ -98,52 +79,44 @@ class StateStore:
         self.close()
 
     def get(self, provider: str, zone: str) -> ZoneState | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT serial, soa, records, applied_at FROM published_zones WHERE provider = ? AND zone = ?",
-                (provider, zone),
-            ).fetchone()
+        row = self._connection.execute(
+            "SELECT serial, soa, records, applied_at FROM published_zones WHERE provider = ? AND zone = ?",
+            (provider, zone)).fetchone()
         if row is None:
             return None
         serial, soa, blob, applied_at = row
-        return ZoneState(provider, zone, serial, _soa_from_text(soa), decode_records(blob), applied_at)
+        return ZoneState(provider, zone, serial, _soa_from_text(soa), decode_records(bytes(blob)), applied_at)
 
     def serial(self, provider: str, zone: str) -> int | None:
         """The stored serial alone (no record decoding)."""
-        with self._lock:
-            row = self._db.execute("SELECT serial FROM published_zones WHERE provider = ? AND zone = ?",
-                                   (provider, zone)).fetchone()
+        row = self._connection.execute("SELECT serial FROM published_zones WHERE provider = ? AND zone = ?",
+                                       (provider, zone)).fetchone()
         return None if row is None else row[0]
 
     def put(self, provider: str, zone: str, serial: int, records: Iterable[Record], soa: Record | None = None) -> None:
         records = tuple(records)
         blob = encode_records(records)
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO published_zones (provider, zone, serial, soa, records, count, applied_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (provider, zone, serial, _soa_to_text(soa), blob, len(records), time.time()),
-            )
+        self._connection.execute(
+            "INSERT INTO published_zones (provider, zone, serial, soa, records, count, applied_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, zone) DO UPDATE SET serial = excluded.serial,"
+            " soa = excluded.soa, records = excluded.records, count = excluded.count, applied_at = excluded.applied_at",
+            (provider, zone, serial, _soa_to_text(soa), blob, len(records), time.time()))
 
     def forget(self, provider: str, zone: str) -> None:
         """Drop what is known, so the next run reads the server in full (after a failed apply)."""
-        with self._lock:
-            self._db.execute("DELETE FROM published_zones WHERE provider = ? AND zone = ?", (provider, zone))
+        self._connection.execute("DELETE FROM published_zones WHERE provider = ? AND zone = ?", (provider, zone))
 
     def zones(self, provider: str | None = None) -> tuple[tuple[str, str], ...]:
         """(provider, zone) pairs published, sorted."""
-        with self._lock:
-            if provider is None:
-                rows = self._db.execute("SELECT provider, zone FROM published_zones ORDER BY provider, zone")
-            else:
-                rows = self._db.execute("SELECT provider, zone FROM published_zones WHERE provider = ? ORDER BY zone",
-                                        (provider,))
-            return tuple((p, z) for p, z in rows.fetchall())
+        if provider is None:
+            rows = self._connection.execute("SELECT provider, zone FROM published_zones ORDER BY provider, zone")
+        else:
+            rows = self._connection.execute("SELECT provider, zone FROM published_zones WHERE provider = ? ORDER BY zone",
+                                            (provider,))
+        return tuple((p, z) for p, z in rows.fetchall())
 
     def summary(self) -> tuple[dict, ...]:
         """Per (provider, zone): serial, record count and time of the last apply, for the status page."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT provider, zone, serial, count, applied_at FROM published_zones ORDER BY zone, provider"
-            ).fetchall()
+        rows = self._connection.execute(
+            "SELECT provider, zone, serial, count, applied_at FROM published_zones ORDER BY zone, provider").fetchall()
         return tuple({"provider": p, "zone": z, "serial": s, "records": c, "applied_at": t} for p, z, s, c, t in rows)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import sqlite3
 import time
 import urllib.error
 import urllib.request
@@ -34,7 +33,8 @@ from urllib.parse import quote
 
 from publisher.config import ForgeConfig
 from publisher.redaction import redact
-from publisher.service.database import PerThreadStore, transaction
+from publisher.service.database import (INTEGER, REAL, TEXT, Column, Connection, PerThreadStore, Table, copy_rowid,
+                                        transaction)
 from publisher.service.notify import FORGE, DeliveryError, Outbox, OutboxItem, RejectedDelivery
 
 log = logging.getLogger(__name__)
@@ -43,20 +43,16 @@ PENDING, SUCCESS, FAILURE = "pending", "success", "failure"
 MAX_DESCRIPTION = 140  # GitHub refuses longer descriptions; the others show one line anyway
 MAX_COMMENT = 60_000  # under GitHub's 65,536 and Bitbucket's comment limits
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS forge_job_commits (
-    job_id INTEGER NOT NULL,
-    commit_sha TEXT NOT NULL,
-    context TEXT NOT NULL,
-    PRIMARY KEY (job_id, commit_sha, context)
-);
-CREATE TABLE IF NOT EXISTS forge_comments (
-    request TEXT PRIMARY KEY,
-    comment_id TEXT NOT NULL,
-    version INTEGER,
-    updated REAL NOT NULL
-);
-"""
+TABLES = (
+    Table("forge_job_commits", (Column("job_id", INTEGER, True), Column("commit_sha", TEXT, True),
+                                Column("context", TEXT, True),
+                                Column("position", INTEGER, True, "0")),  # order queued (older files: rowid)
+          primary_key=("job_id", "commit_sha", "context")),
+    Table("forge_comments", (Column("request", TEXT, True), Column("comment_id", TEXT, True),
+                             Column("version", INTEGER), Column("updated", REAL, True)),
+          primary_key=("request",)),
+)
+MIGRATIONS = (copy_rowid("forge_job_commits", "position"),)
 
 
 def one_line(text: str, limit: int = MAX_DESCRIPTION) -> str:
@@ -69,11 +65,12 @@ class ForgeStore(PerThreadStore):
     """What must outlive a restart besides the outbox: which commits were told "pending" for a job
     (so each gets its final state), and the comment kept per request (edited, never duplicated)."""
 
-    SCHEMA = _SCHEMA
+    TABLES = TABLES
+    MIGRATIONS = MIGRATIONS
 
     def queue_status(self, outbox: Outbox, commit: str, state: str, description: str, *, context: str,
                      job_id: int | None = None, run_id: int | None = None,
-                     db: sqlite3.Connection | None = None, repository: str = "") -> int:
+                     db: Connection | None = None, repository: str = "") -> int:
         """Queue one commit status (for ``repository``'s forge).  A pending one is remembered against
         ``job_id``; the link is the run page when ``run_id`` is given, else the status page."""
         own = db is None
@@ -82,13 +79,14 @@ class ForgeStore(PerThreadStore):
                    "description": one_line(description), "run": run_id}
         with transaction(db) if own else nullcontext():
             if state == PENDING and job_id is not None:
-                db.execute("INSERT OR IGNORE INTO forge_job_commits (job_id, commit_sha, context) VALUES (?, ?, ?)",
-                           (job_id, commit, context))
+                db.execute("INSERT INTO forge_job_commits (job_id, commit_sha, context, position) VALUES (?, ?, ?,"
+                           " (SELECT COALESCE(MAX(position), 0) + 1 FROM forge_job_commits WHERE job_id = ?))"
+                           " ON CONFLICT (job_id, commit_sha, context) DO NOTHING", (job_id, commit, context, job_id))
             return outbox.add(FORGE, ("status",), json.dumps(payload, sort_keys=True).encode(), run_id=run_id, db=db,
                               repository=repository)
 
     def queue_comment(self, outbox: Outbox, request: str, number: int, body: str, *, run_id: int | None = None,
-                      db: sqlite3.Connection | None = None, repository: str = "") -> int:
+                      db: Connection | None = None, repository: str = "") -> int:
         """Queue the comment of request ``number`` (``request`` is its key in ``forge_comments``):
         created the first time, edited in place afterwards."""
         if len(body) > MAX_COMMENT:
@@ -97,10 +95,10 @@ class ForgeStore(PerThreadStore):
         return outbox.add(FORGE, ("comment",), json.dumps(payload, sort_keys=True).encode(), run_id=run_id, db=db,
                           repository=repository)
 
-    def pending_commits(self, job_id: int, db: sqlite3.Connection | None = None) -> list[tuple[str, str]]:
+    def pending_commits(self, job_id: int, db: Connection | None = None) -> list[tuple[str, str]]:
         """(commit, context) of every pending status queued for ``job_id``, oldest first."""
         db = db or self._connection
-        rows = db.execute("SELECT commit_sha, context FROM forge_job_commits WHERE job_id = ? ORDER BY rowid",
+        rows = db.execute("SELECT commit_sha, context FROM forge_job_commits WHERE job_id = ? ORDER BY position",
                           (job_id,)).fetchall()
         return [(row["commit_sha"], row["context"]) for row in rows]
 

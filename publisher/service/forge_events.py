@@ -15,7 +15,6 @@ pull requests.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 from publisher.config import Config, FetchConfig, ForgeConfig, SourceConfig
 from publisher.redaction import redact
 from publisher.service.fetch import Checkout, FetchError, fetch
+from publisher.service.database import Connection
 from publisher.service.forge import FAILURE, PENDING, SUCCESS, ForgeStore
 from publisher.service.jobs import DONE, FAILED as JOB_FAILED, REQUEST_SEPARATOR, Job, JobQueue
 from publisher.service.notify import Outbox
@@ -109,7 +109,7 @@ def enqueue_request_plan(config: Config, queue: JobQueue, store: ForgeStore, out
 # --- the worker side --------------------------------------------------------------------------
 
 def queue_run_statuses(store: ForgeStore, outbox: Outbox, forge: ForgeConfig, run: RunRecord,
-                       db: sqlite3.Connection, *, outcomes=None, context: str | None = None,
+                       db: Connection, *, outcomes=None, context: str | None = None,
                        planned: bool = False) -> int:
     """The final status of ``run`` on its commit and on every commit told "pending" for its job,
     inside the caller's transaction ``db``.  ``outcomes`` (a plan's) default to the run's zones.
@@ -186,7 +186,7 @@ def run_request_plan(worker, job: Job, config: Config | None = None) -> RunRecor
                           error=redact(report.error), plan_markdown=report.plan.to_markdown(),
                           timings=dict(report.timings))
 
-    def statuses_and_finish(db: sqlite3.Connection, run_id: int) -> None:
+    def statuses_and_finish(db: Connection, run_id: int) -> None:
         recorded = replace(run, id=run_id)
         if forge is not None:
             store = worker.forge_store

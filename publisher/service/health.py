@@ -10,13 +10,12 @@ error, which may quote a user name, stays on the status page).
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from publisher.config import HealthConfig
-from publisher.service.database import write_problem
+from publisher.service.database import DatabaseError, write_problem
 from publisher.service.jobs import JobQueue
 from publisher.service.notify import Outbox
 
@@ -38,7 +37,7 @@ def check_health(queue: JobQueue, outbox: Outbox, settings: HealthConfig, *, now
     leases are live than that means the workers are not taking it."""
     now = time.time() if now is None else now
     reasons = []
-    problem = write_problem(queue.path, timeout=write_timeout)
+    problem = write_problem(queue.database, timeout=write_timeout)
     if problem:
         reasons.append(f"the state database cannot be written: {problem}")
     facts: dict[str, Any] = {}
@@ -56,6 +55,6 @@ def check_health(queue: JobQueue, outbox: Outbox, settings: HealthConfig, *, now
         if oldest is not None and now - oldest > settings.mail_failing:
             reasons.append(f"notifications have stayed undelivered for {now - oldest:.0f} s (more than [health] "
                            f"mail_failing {settings.mail_failing:g} s); {facts['outbox_pending']} waiting")
-    except sqlite3.Error as error:
+    except DatabaseError as error:
         reasons.append(f"the state database cannot be read: {error}")
     return Health(tuple(reasons), facts)

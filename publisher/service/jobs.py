@@ -18,7 +18,12 @@ Rules the queue enforces:
 * a job that fails, crashes, or loses its lease is retried after a growing delay, at most
   ``max_attempts`` times, then marked failed: a poison job never blocks the queue.
 
-The SQL is plain (no SQLite-only clauses in the claim) so another database can run it unchanged.
+On SQLite every write transaction holds the file's one write lock.  On PostgreSQL, shared by
+several instances, each transaction that reads a repository's jobs to decide what to write takes
+that repository's advisory lock (``Connection.lock``) first, and a claim picks its job with ``FOR
+UPDATE SKIP LOCKED`` and takes the repository's lock without waiting (``try_lock``): two instances
+never claim the same job nor two jobs of one repository, and a burst of pushes spread over the
+instances still coalesces into one waiting job.
 """
 
 from __future__ import annotations
@@ -26,7 +31,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import sqlite3
 import threading
 import time
 import uuid
@@ -36,7 +40,8 @@ from pathlib import Path
 
 from publisher.config import JobsConfig
 from publisher.outcome import BRANCH_DELETED, FAILED
-from publisher.service.database import PerThreadStore, transaction
+from publisher.service.database import (ID, INTEGER, REAL, TEXT, Column, Connection, DatabaseError, Index,
+                                        PerThreadStore, Table, transaction)
 
 # Job states (a job's lifecycle); FAILED is the outcome vocabulary's word, not a second definition.
 QUEUED, RUNNING, DONE, SUPERSEDED = "queued", "running", "done", "superseded"
@@ -46,44 +51,23 @@ FINISHED_STATES = (DONE, FAILED, SUPERSEDED)
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    repository TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    sender TEXT NOT NULL DEFAULT '',
-    ref TEXT,
-    commit_sha TEXT,
-    state TEXT NOT NULL,
-    deliveries INTEGER NOT NULL DEFAULT 1,
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
-    started REAL,
-    finished REAL,
-    claimed_by TEXT,
-    run_id INTEGER,
-    error TEXT,
-    lease_until REAL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    not_before REAL
-);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, repository);
-CREATE INDEX IF NOT EXISTS jobs_repository ON jobs(repository, id);
-CREATE INDEX IF NOT EXISTS jobs_repository_started ON jobs(repository, started);
-CREATE TABLE IF NOT EXISTS job_deliveries (
-    delivery_key TEXT PRIMARY KEY,
-    job_id INTEGER,
-    received REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS job_deliveries_received ON job_deliveries(received);
-CREATE TABLE IF NOT EXISTS published_commits (
-    repository TEXT PRIMARY KEY,
-    commit_sha TEXT NOT NULL,
-    published REAL NOT NULL
-);
-"""
-# Columns added since the first version (a state file written by it is upgraded in place).
-_COLUMNS = {"jobs": {"lease_until": "REAL", "attempts": "INTEGER NOT NULL DEFAULT 0", "not_before": "REAL"}}
+TABLES = (
+    Table("jobs", (
+        Column("id", ID), Column("repository", TEXT, True), Column("kind", TEXT, True),
+        Column("sender", TEXT, True, "''"), Column("ref", TEXT), Column("commit_sha", TEXT),
+        Column("state", TEXT, True), Column("deliveries", INTEGER, True, "1"), Column("created", REAL, True),
+        Column("updated", REAL, True), Column("started", REAL), Column("finished", REAL), Column("claimed_by", TEXT),
+        Column("run_id", INTEGER), Column("error", TEXT),
+        # added since the first version (an older state file gets them in place)
+        Column("lease_until", REAL), Column("attempts", INTEGER, True, "0"), Column("not_before", REAL)),
+        indexes=(Index("jobs_state", "state, repository"), Index("jobs_repository", "repository, id"),
+                  Index("jobs_repository_started", "repository, started"))),
+    Table("job_deliveries", (Column("delivery_key", TEXT, True), Column("job_id", INTEGER),
+                             Column("received", REAL, True)),
+          primary_key=("delivery_key",), indexes=(Index("job_deliveries_received", "received"),)),
+    Table("published_commits", (Column("repository", TEXT, True), Column("commit_sha", TEXT, True),
+                                Column("published", REAL, True)), primary_key=("repository",)),
+)
 
 # One definition of "a worker may take this job now" (parameters: now, now, now), shared by the
 # cheap idle check and the claim: queued and due, or running under a lease that ran out; and no
@@ -121,6 +105,11 @@ def repository_clause(repository: str, column: str = "repository") -> tuple[str,
     return f"({column} = ? OR substr({column}, 1, ?) = ?)", (repository, len(prefix), prefix)
 
 
+def _repository_lock(repository: str) -> str:
+    """The lock that serialises the decisions about one repository's jobs across instances."""
+    return f"jobs:{repository}"
+
+
 def source_key(source) -> str:
     """The queue's name for a ``[source]``: its git URL without credentials (and branch), else its
     directory.  It is stored with every job and run, and shown: never with a password in it."""
@@ -148,7 +137,7 @@ class Job:
     not_before: float | None = None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Job":
+    def from_row(cls, row) -> "Job":
         return cls(row["id"], row["repository"], row["kind"], row["sender"], row["ref"], row["commit_sha"],
                    row["state"], row["deliveries"], row["created"], row["started"], row["finished"],
                    row["run_id"], row["error"], row["attempts"], row["claimed_by"], row["lease_until"],
@@ -173,8 +162,7 @@ def worker_identity() -> str:
 class JobQueue(PerThreadStore):
     """The queue on one state database.  Safe to use from several processes at once."""
 
-    SCHEMA = _SCHEMA
-    COLUMNS = _COLUMNS
+    TABLES = TABLES
 
     def __init__(self, path: Path | str, settings: JobsConfig = JobsConfig()) -> None:
         super().__init__(path)
@@ -189,6 +177,7 @@ class JobQueue(PerThreadStore):
                                 f"signed:{replay_key}" if replay_key else None) if key is not None]
         db = self._connection
         with transaction(db):
+            db.lock(_repository_lock(repository))
             for key in keys:
                 seen = db.execute("SELECT job_id FROM job_deliveries WHERE delivery_key = ?", (key,)).fetchone()
                 if seen is not None:
@@ -214,20 +203,21 @@ class JobQueue(PerThreadStore):
                            (commit, sender, ref, POLL, kind, now, waiting["id"]))
                 self._remember(db, keys, waiting["id"], now)
                 return Enqueued("coalesced", waiting["id"])
-            cursor = db.execute(
+            job_id = db.execute(
                 "INSERT INTO jobs (repository, kind, sender, ref, commit_sha, state, created, updated)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (repository, kind, sender, ref, commit, QUEUED, now, now))
-            self._remember(db, keys, cursor.lastrowid, now)
-            return Enqueued("queued", cursor.lastrowid)
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (repository, kind, sender, ref, commit, QUEUED, now, now)).fetchone()[0]
+            self._remember(db, keys, job_id, now)
+            return Enqueued("queued", job_id)
 
     @staticmethod
-    def _remember(db: sqlite3.Connection, keys: list[str], job_id: int | None, now: float) -> None:
+    def _remember(db: Connection, keys: list[str], job_id: int | None, now: float) -> None:
         for key in keys:
-            db.execute("INSERT OR IGNORE INTO job_deliveries (delivery_key, job_id, received) VALUES (?, ?, ?)",
-                       (key, job_id, now))
+            db.execute("INSERT INTO job_deliveries (delivery_key, job_id, received) VALUES (?, ?, ?)"
+                       " ON CONFLICT (delivery_key) DO NOTHING", (key, job_id, now))
 
     @staticmethod
-    def _published(db: sqlite3.Connection, repository: str) -> str | None:
+    def _published(db: Connection, repository: str) -> str | None:
         row = db.execute("SELECT commit_sha FROM published_commits WHERE repository = ?", (repository,)).fetchone()
         return row["commit_sha"] if row else None
 
@@ -239,16 +229,28 @@ class JobQueue(PerThreadStore):
 
     def claim(self, owner: str, *, now: float | None = None) -> Job | None:
         """Take the first claimable job (``_CLAIMABLE``, in ``_CLAIM_ORDER``) under a lease of
-        ``settings.lease`` seconds, or None.  A job whose lease ran out is merged into the repository's waiting job
-        when there is one, and failed once it has used up its attempts."""
+        ``settings.lease`` seconds, or None.  A job whose lease ran out is merged into the repository's
+        waiting job when there is one, and failed once it has used up its attempts.
+
+        Several instances claim at once: the candidate row is locked with ``FOR UPDATE SKIP
+        LOCKED`` (another claimer's candidate is passed over, not waited for), then its
+        repository's lock is tried; when another transaction holds it, or a live lease on the
+        repository became visible meanwhile, the repository is passed over for this claim."""
         now = time.time() if now is None else now
         db = self._connection
         with transaction(db):
+            passed: list[str] = []
             while True:
-                row = db.execute(f"SELECT * FROM jobs WHERE {_CLAIMABLE} ORDER BY {_CLAIM_ORDER} LIMIT 1",
-                                 (now, now, now)).fetchone()
+                others = f" AND repository NOT IN ({', '.join('?' * len(passed))})" if passed else ""
+                row = db.execute(f"SELECT * FROM jobs WHERE {_CLAIMABLE}{others} ORDER BY {_CLAIM_ORDER} LIMIT 1"
+                                 f"{db.skip_locked}", (now, now, now, *passed)).fetchone()
                 if row is None:
                     return None
+                if not db.try_lock(_repository_lock(row["repository"])) or db.execute(
+                        "SELECT 1 FROM jobs WHERE repository = ? AND state = ? AND lease_until > ? AND id != ? LIMIT 1",
+                        (row["repository"], RUNNING, now, row["id"])).fetchone() is not None:
+                    passed.append(row["repository"])
+                    continue
                 if row["state"] == QUEUED or not self._give_up_lost(db, row, now):
                     break
             db.execute("UPDATE jobs SET state = ?, started = ?, updated = ?, claimed_by = ?, lease_until = ?,"
@@ -256,7 +258,7 @@ class JobQueue(PerThreadStore):
                        (RUNNING, now, now, owner, now + self.settings.lease, row["id"]))
         return self.get(row["id"])
 
-    def _give_up_lost(self, db: sqlite3.Connection, row: sqlite3.Row, now: float) -> bool:
+    def _give_up_lost(self, db: Connection, row, now: float) -> bool:
         """For a job whose worker lost the lease: True when it is closed instead of claimed again."""
         waiting = db.execute("SELECT id FROM jobs WHERE repository = ? AND state = ? AND kind != ? ORDER BY id LIMIT 1",
                              (row["repository"], QUEUED, BRANCH_DELETED)).fetchone()
@@ -281,9 +283,9 @@ class JobQueue(PerThreadStore):
 
     def finish(self, job_id: int, *, state: str = DONE, run_id: int | None = None, error: str | None = None,
                published_commit: str | None = None, now: float | None = None,
-               db: sqlite3.Connection | None = None) -> None:
+               db: Connection | None = None) -> None:
         """Close a job; ``published_commit`` marks that commit as published.  With ``db``, run inside
-        the caller's open transaction on that connection (same database file)."""
+        the caller's open transaction on that connection (same database)."""
         now = time.time() if now is None else now
         own = db is None
         db = self._connection if own else db
@@ -297,7 +299,7 @@ class JobQueue(PerThreadStore):
                            " published = excluded.published", (row["repository"], published_commit, now))
 
     def retry(self, job_id: int, *, error: str, run_id: int | None = None, now: float | None = None,
-              db: sqlite3.Connection | None = None) -> str:
+              db: Connection | None = None) -> str:
         """A run of the job failed: queue it again after ``settings.retry_after(attempts)`` seconds,
         merge it into the repository's waiting job, or fail it once its attempts are used up.
         Returns the job's new state (QUEUED, SUPERSEDED or FAILED)."""
@@ -308,6 +310,7 @@ class JobQueue(PerThreadStore):
             row = db.execute("SELECT repository, attempts, kind FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 return FAILED
+            db.lock(_repository_lock(row["repository"]))
             waiting = db.execute("SELECT id FROM jobs WHERE repository = ? AND state = ? AND kind != ? AND id != ?"
                                  " ORDER BY id LIMIT 1", (row["repository"], QUEUED, BRANCH_DELETED, job_id)).fetchone()
             if waiting is not None and row["kind"] != BRANCH_DELETED:
@@ -332,6 +335,7 @@ class JobQueue(PerThreadStore):
         with transaction(self._connection) as db:
             for row in db.execute("SELECT id, repository, kind FROM jobs WHERE state = ? AND claimed_by = ?",
                                   (RUNNING, owner)).fetchall():
+                db.lock(_repository_lock(row["repository"]))
                 waiting = db.execute("SELECT id FROM jobs WHERE repository = ? AND state = ? AND kind != ?"
                                      " ORDER BY id LIMIT 1", (row["repository"], QUEUED, BRANCH_DELETED)).fetchone()
                 if waiting is not None and row["kind"] != BRANCH_DELETED:
@@ -459,7 +463,7 @@ class Heartbeat:
                         self.lost = True
                         log.warning("job %d: lease lost (it ran out before it could be renewed)", self.job_id)
                         return
-                except sqlite3.Error as error:  # try again at the next beat, the lease has time left
+                except DatabaseError as error:  # try again at the next beat, the lease has time left
                     log.warning("job %d: cannot renew the lease yet: %s", self.job_id, error)
         finally:
             self.queue.close()  # this thread's connection

@@ -2,8 +2,13 @@
 
 A run's messages are written to the ``outbox`` table of the state database first; a sender thread
 delivers them and retries with exponential backoff, so a mail server outage (or a restart, or a
-``kill -9``) loses nothing.  Delivery is at-least-once: a crash between sending and recording
-the success sends that message again, which beats losing it.
+``kill -9``) loses nothing.
+
+Several instances on one PostgreSQL database each run a sender: a message is **claimed** under a
+lease before it is sent (``Outbox.claim``), so exactly one instance sends it; a sender that dies
+leaves its message to another once the lease runs out.  The one window left is a crash between
+the receiver's acceptance and the commit of "sent": that message is sent again (with the same
+Message-ID, so a mail store can tell), which beats losing it.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ import json
 import logging
 import os
 import smtplib
-import sqlite3
 import ssl
 import tempfile
 import threading
@@ -31,8 +35,10 @@ from typing import Callable, Mapping, Sequence
 
 from publisher.config import NotifyConfig
 from publisher.redaction import redact
-from publisher.service.database import PerThreadStore, transaction
+from publisher.service.database import (BLOB, ID, INTEGER, REAL, TEXT, Column, Connection, Index, PerThreadStore,
+                                        Table, transaction)
 from publisher.outcome import BLOCKED, BRANCH_DELETED, FAILED, UNCHANGED
+from publisher.service.jobs import worker_identity
 from publisher.service.runs import RunRecord
 
 log = logging.getLogger(__name__)
@@ -43,22 +49,29 @@ MAIL, WEBHOOK, FORGE = "mail", "webhook", "forge"
 ORDERED_KINDS = (FORGE,)
 MAX_PLAN_CHARS = 100_000
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    run_id INTEGER,
-    destination TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    created REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt REAL NOT NULL,
-    sent REAL,
-    last_error TEXT NOT NULL DEFAULT '',
-    repository TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox(sent, next_attempt);
-"""
+TABLES = (
+    Table("outbox", (
+        Column("id", ID), Column("kind", TEXT, True), Column("run_id", INTEGER), Column("destination", TEXT, True),
+        Column("payload", BLOB, True), Column("created", REAL, True), Column("attempts", INTEGER, True, "0"),
+        Column("next_attempt", REAL, True), Column("sent", REAL), Column("last_error", TEXT, True, "''"),
+        # the sender delivering it now (several instances share the outbox)
+        Column("claimed_by", TEXT), Column("lease_until", REAL),
+        Column("repository", TEXT, True, "''")),  # the key of the repository whose run queued it
+        indexes=(Index("outbox_due", "sent, next_attempt"),)),
+)
+
+# One definition of "a sender may take this message now" (parameters: now, now, *ORDERED_KINDS,
+# now, now): unsent, due, not under a live lease, and for a kind delivered in order, no earlier
+# unsent message of its kind waiting for a retry or being sent.
+_ORDERED = ", ".join("?" * len(ORDERED_KINDS))
+_DUE = ("sent IS NULL AND next_attempt <= ? AND COALESCE(lease_until, 0) <= ?"
+        f" AND NOT (kind IN ({_ORDERED}) AND EXISTS (SELECT 1 FROM outbox e WHERE e.kind = o.kind"
+        " AND e.sent IS NULL AND e.id < o.id AND (e.next_attempt > ? OR COALESCE(e.lease_until, 0) > ?)))")
+
+
+def _item(row) -> "OutboxItem":
+    return OutboxItem(row["id"], row["kind"], row["run_id"], tuple(json.loads(row["destination"])),
+                      bytes(row["payload"]), row["attempts"], row["created"], row["repository"])
 
 
 @dataclass(frozen=True)
@@ -76,49 +89,63 @@ class OutboxItem:
 class Outbox(PerThreadStore):
     """The persisted queue of outgoing messages (one connection per thread)."""
 
-    SCHEMA = _SCHEMA
-    COLUMNS = {"outbox": {"repository": "TEXT NOT NULL DEFAULT ''"}}
+    TABLES = TABLES
 
     def add(self, kind: str, destination: Sequence[str], payload: bytes, *, run_id: int | None = None,
-            now: float | None = None, db: sqlite3.Connection | None = None, repository: str = "") -> int:
+            now: float | None = None, db: Connection | None = None, repository: str = "") -> int:
         """Queue one message of ``repository`` (the key its run is filed under); with ``db``, inside the
         caller's open transaction on that connection."""
         now = time.time() if now is None else now
         own = db is None
         db = self._connection if own else db
         with transaction(db) if own else nullcontext():
-            cursor = db.execute(
+            return db.execute(
                 "INSERT INTO outbox (kind, run_id, destination, payload, created, next_attempt, repository)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (kind, run_id, json.dumps(list(destination)), payload, now, now, repository))
-            return cursor.lastrowid
+                " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (kind, run_id, json.dumps(list(destination)), payload, now, now, repository)).fetchone()[0]
 
     def due(self, now: float | None = None, limit: int = 50) -> list[OutboxItem]:
+        """The messages a sender may take now, oldest first (a read: nothing is claimed)."""
         now = time.time() if now is None else now
-        ordered = ", ".join("?" * len(ORDERED_KINDS))
-        rows = self._connection.execute(
-            "SELECT * FROM outbox o WHERE sent IS NULL AND next_attempt <= ?"
-            f" AND NOT (kind IN ({ordered}) AND EXISTS (SELECT 1 FROM outbox e WHERE e.kind = o.kind"
-            " AND e.sent IS NULL AND e.id < o.id AND e.next_attempt > ?)) ORDER BY id LIMIT ?",
-            (now, *ORDERED_KINDS, now, limit)).fetchall()
-        return [OutboxItem(row["id"], row["kind"], row["run_id"], tuple(json.loads(row["destination"])),
-                           bytes(row["payload"]), row["attempts"], row["created"], row["repository"]) for row in rows]
+        rows = self._connection.execute(f"SELECT * FROM outbox o WHERE {_DUE} ORDER BY id LIMIT ?",
+                                        (now, now, *ORDERED_KINDS, now, now, limit)).fetchall()
+        return [_item(row) for row in rows]
+
+    def claim(self, owner: str, *, lease: float, now: float | None = None, skip_ids: Sequence[int] = (),
+              skip_kinds: Sequence[str] = ()) -> OutboxItem | None:
+        """Take the oldest message a sender may send now (see ``_DUE``) under a lease of ``lease``
+        seconds, or None; ``skip_*`` leave out what this round already tried.  One claim at a time
+        across instances (the ``outbox`` lock): the in-order kinds stay in order."""
+        now = time.time() if now is None else now
+        skip = ""
+        if skip_ids:
+            skip += f" AND id NOT IN ({', '.join('?' * len(skip_ids))})"
+        if skip_kinds:
+            skip += f" AND kind NOT IN ({', '.join('?' * len(skip_kinds))})"
+        with transaction(self._connection) as db:
+            db.lock("outbox")
+            row = db.execute(f"SELECT * FROM outbox o WHERE {_DUE}{skip} ORDER BY id LIMIT 1",
+                             (now, now, *ORDERED_KINDS, now, now, *skip_ids, *skip_kinds)).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE outbox SET claimed_by = ?, lease_until = ? WHERE id = ?", (owner, now + lease, row["id"]))
+        return _item(row)
 
     def mark_sent(self, item_id: int, now: float | None = None) -> None:
         with transaction(self._connection) as db:
-            db.execute("UPDATE outbox SET sent = ?, attempts = attempts + 1, last_error = '' WHERE id = ?",
-                       (time.time() if now is None else now, item_id))
+            db.execute("UPDATE outbox SET sent = ?, attempts = attempts + 1, last_error = '', lease_until = NULL"
+                       " WHERE id = ?", (time.time() if now is None else now, item_id))
 
     def mark_failed(self, item_id: int, error: str, next_attempt: float) -> None:
         with transaction(self._connection) as db:
-            db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt = ? WHERE id = ?",
-                       (error[:500], next_attempt, item_id))
+            db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt = ?, lease_until = NULL"
+                       " WHERE id = ?", (error[:500], next_attempt, item_id))
 
     def mark_dropped(self, item_id: int, error: str) -> None:
         """The receiver refused the message for good: stop retrying it (the error stays recorded)."""
         with transaction(self._connection) as db:
-            db.execute("UPDATE outbox SET sent = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
-                       (time.time(), "dropped: " + error[:490], item_id))
+            db.execute("UPDATE outbox SET sent = ?, attempts = attempts + 1, last_error = ?, lease_until = NULL"
+                       " WHERE id = ?", (time.time(), "dropped: " + error[:490], item_id))
 
     def pending(self) -> int:
         return self._connection.execute("SELECT COUNT(*) FROM outbox WHERE sent IS NULL").fetchone()[0]
@@ -250,7 +277,7 @@ def compose_mail(run: RunRecord, settings: NotifyConfig, status_url: str = "") -
 
 
 def queue_run_notifications(outbox: Outbox, run: RunRecord, settings: NotifyConfig, *, status_url: str = "",
-                            db: sqlite3.Connection | None = None) -> list[int]:
+                            db: Connection | None = None) -> list[int]:
     """Write the run's messages to the outbox (before anything is sent); returns their ids.
     ``db``: add them inside the caller's transaction (see ``Outbox.add``)."""
     if not wants_notification(run, settings):
@@ -337,12 +364,17 @@ def deliver_webhook(item: OutboxItem, settings: NotifyConfig) -> None:
 class Notifier:
     """Delivers due outbox items; failures are retried after ``initial_delay * 2**attempts``
     seconds, capped at ``max_delay``, forever (a message is dropped only by hand, or when its receiver
-    refuses it in a way no retry can change: ``RejectedDelivery``)."""
+    refuses it in a way no retry can change: ``RejectedDelivery``).  Each message is claimed under
+    a lease of ``lease`` seconds (default: four delivery timeouts, at least a minute) before it is
+    sent, so senders of several instances never send one twice."""
 
     def __init__(self, outbox: Outbox, settings: NotifyConfig, *, initial_delay: float = 2.0,
                  max_delay: float = 600.0,
-                 deliveries: Mapping[str, Callable[[OutboxItem], None]] | None = None) -> None:
+                 deliveries: Mapping[str, Callable[[OutboxItem], None]] | None = None,
+                 lease: float | None = None) -> None:
         self.outbox = outbox
+        self.owner = worker_identity()
+        self.lease = lease if lease is not None else max(60.0, 4 * settings.timeout)
         self.deliveries = {MAIL: lambda item: deliver_mail(item, self.settings),
                            WEBHOOK: lambda item: deliver_webhook(item, self.settings), **(deliveries or {})}
         self.settings = settings
@@ -353,13 +385,16 @@ class Notifier:
     def backoff(self, attempts: int) -> float:
         return min(self.max_delay, self.initial_delay * (2 ** min(attempts, 30)))
 
-    def send_due(self, now: float | None = None) -> int:
-        """Try every due item once; returns how many were delivered."""
+    def send_due(self, now: float | None = None, limit: int = 50) -> int:
+        """Claim and try every due item once (at most ``limit``); returns how many were delivered."""
         delivered = 0
         stalled: set[str] = set()
-        for item in self.outbox.due(now):
-            if item.kind in stalled:
-                continue
+        tried: list[int] = []
+        while len(tried) < limit:
+            item = self.outbox.claim(self.owner, lease=self.lease, now=now, skip_ids=tried, skip_kinds=sorted(stalled))
+            if item is None:
+                break
+            tried.append(item.id)
             deliver = self.deliveries.get(item.kind)
             try:
                 if deliver is None:

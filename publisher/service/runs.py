@@ -4,52 +4,37 @@ timings), kept in the state database for the status page, the API and the notifi
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from publisher.service.database import PerThreadStore, transaction
+from publisher.service.database import (ID, INTEGER, REAL, TEXT, Column, Connection, Index, PerThreadStore, Table,
+                                        copy_rowid, transaction)
 from publisher.service.jobs import where_repository
 from publisher.model import Change, Finding
 from publisher.outcome import BRANCH_DELETED, FAILED, OK, PROBLEMS, ZoneOutcome  # noqa: F401 (re-exported)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id INTEGER,
-    repository TEXT NOT NULL,
-    trigger TEXT NOT NULL,
-    sender TEXT NOT NULL DEFAULT '',
-    commit_sha TEXT,
-    author_name TEXT NOT NULL DEFAULT '',
-    author_email TEXT NOT NULL DEFAULT '',
-    subject TEXT NOT NULL DEFAULT '',
-    status TEXT NOT NULL,
-    started REAL NOT NULL,
-    finished REAL NOT NULL,
-    timings TEXT NOT NULL DEFAULT '{}',
-    findings TEXT NOT NULL DEFAULT '[]',
-    error TEXT NOT NULL DEFAULT '',
-    plan_markdown TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS run_zones (
-    run_id INTEGER NOT NULL,
-    zone TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    status TEXT NOT NULL,
-    changes TEXT NOT NULL DEFAULT '[]',
-    findings TEXT NOT NULL DEFAULT '[]',
-    error TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS run_zones_run ON run_zones(run_id);
-CREATE INDEX IF NOT EXISTS run_zones_zone ON run_zones(zone, provider, run_id);
-CREATE INDEX IF NOT EXISTS runs_repository ON runs(repository, id);
-"""
+TABLES = (
+    Table("runs", (
+        Column("id", ID), Column("job_id", INTEGER), Column("repository", TEXT, True), Column("trigger", TEXT, True),
+        Column("sender", TEXT, True, "''"), Column("commit_sha", TEXT), Column("author_name", TEXT, True, "''"),
+        Column("author_email", TEXT, True, "''"), Column("subject", TEXT, True, "''"), Column("status", TEXT, True),
+        Column("started", REAL, True), Column("finished", REAL, True), Column("timings", TEXT, True, "'{}'"),
+        Column("findings", TEXT, True, "'[]'"), Column("error", TEXT, True, "''"),
+        Column("plan_markdown", TEXT, True, "''")),
+        indexes=(Index("runs_repository", "repository, id"),)),
+    Table("run_zones", (
+        Column("run_id", INTEGER, True), Column("zone", TEXT, True), Column("provider", TEXT, True),
+        Column("status", TEXT, True), Column("changes", TEXT, True, "'[]'"), Column("findings", TEXT, True, "'[]'"),
+        Column("error", TEXT, True, "''"),
+        Column("position", INTEGER, True, "0"),  # the outcome's place in its run (older files: their rowid)
+        # added with the one outcome type: a state file written before them reads with the defaults
+        Column("serial_before", INTEGER), Column("serial_after", INTEGER), Column("file", TEXT, True, "''"),
+        Column("timings", TEXT, True, "'{}'")),
+        indexes=(Index("run_zones_run", "run_id"), Index("run_zones_zone", "zone, provider, run_id"))),
+)
+MIGRATIONS = (copy_rowid("run_zones", "position"),)
 
 
-# Added after the first release: a state file written before them reads with the defaults.
-_COLUMNS = {"run_zones": {"serial_before": "INTEGER", "serial_after": "INTEGER", "file": "TEXT NOT NULL DEFAULT ''",
-                          "timings": "TEXT NOT NULL DEFAULT '{}'"}}
 
 
 @dataclass(frozen=True)
@@ -119,35 +104,34 @@ def _outcome(row, changes: tuple[Change, ...]) -> ZoneOutcome:
 class RunStore(PerThreadStore):
     """Run records on one state database (thread-safe: one connection per thread)."""
 
-    SCHEMA = _SCHEMA
-    COLUMNS = _COLUMNS
+    TABLES = TABLES
+    MIGRATIONS = MIGRATIONS
 
-    def record(self, run: RunRecord, *, then: Callable[[sqlite3.Connection, int], None] | None = None) -> int:
+    def record(self, run: RunRecord, *, then: Callable[[Connection, int], None] | None = None) -> int:
         """Store ``run``; returns its id.  ``then(connection, run_id)`` runs inside the same
         transaction, so what it writes (the run's mail, the job's end) commits with the record or
         not at all."""
         db = self._connection
         with transaction(db):
-            cursor = db.execute(
+            run_id = db.execute(
                 "INSERT INTO runs (job_id, repository, trigger, sender, commit_sha, author_name, author_email, subject,"
                 " status, started, finished, timings, findings, error, plan_markdown)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (run.job_id, run.repository, run.trigger, run.sender, run.commit, run.author_name, run.author_email,
                  run.subject, run.status, run.started, run.finished, json.dumps(dict(run.timings)),
-                 json.dumps([f.to_dict() for f in run.findings]), run.error, run.plan_markdown))
-            run_id = cursor.lastrowid
+                 json.dumps([f.to_dict() for f in run.findings]), run.error, run.plan_markdown)).fetchone()[0]
             db.executemany(
                 "INSERT INTO run_zones (run_id, zone, provider, status, changes, findings, error, serial_before,"
-                " serial_after, file, timings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " serial_after, file, timings, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, z.zone, z.provider, z.status, json.dumps([c.to_dict() for c in z.changes]),
                   json.dumps([f.to_dict() for f in z.findings]), z.error, z.serial_before, z.serial_after, z.file,
-                  json.dumps(dict(z.timings))) for z in run.zones])
+                  json.dumps(dict(z.timings)), position) for position, z in enumerate(run.zones)])
             if then is not None:
                 then(db, run_id)
         return run_id
 
     def _zones(self, run_id: int) -> tuple[ZoneOutcome, ...]:
-        rows = self._connection.execute("SELECT * FROM run_zones WHERE run_id = ? ORDER BY rowid", (run_id,))
+        rows = self._connection.execute("SELECT * FROM run_zones WHERE run_id = ? ORDER BY position", (run_id,))
         return tuple(_outcome(row, tuple(_change(c) for c in json.loads(row["changes"]))) for row in rows.fetchall())
 
     def _from_row(self, row, with_zones: bool = True) -> RunRecord:

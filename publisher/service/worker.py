@@ -66,13 +66,13 @@ class Worker:
         self.config = config  # the instance's configuration; each repository's is ``self.views[key]``
         self.views: dict[str, Config] = {view.key: view for view in config.views()}
         self.repository = config.views()[0].key  # the one repository of a one-repository instance
-        self.queue = JobQueue(config.state.path, config.jobs)
+        self.queue = JobQueue(config.state.location, config.jobs)
         self.identity = worker_identity()  # the owner named on this worker's leases (every job thread's)
-        self.runs = RunStore(config.state.path)
-        self.outbox = Outbox(config.state.path)
-        self.state = StateStore(config.state.path)
-        self.ownership = OwnershipStore(config.state.path)
-        self.forge_store = ForgeStore(config.state.path) if any(v.forge for v in self.views.values()) else None
+        self.runs = RunStore(config.state.location)
+        self.outbox = Outbox(config.state.location)
+        self.state = StateStore(config.state.location)
+        self.ownership = OwnershipStore(config.state.location)
+        self.forge_store = ForgeStore(config.state.location) if any(v.forge for v in self.views.values()) else None
         self.status_url = status_url
         self._forge_deliveries = {key: forge_events.forge_deliveries(view, self.forge_store, status_url).get(FORGE)
                                   for key, view in self.views.items()}

@@ -141,7 +141,7 @@ def create_app(config: Config | None = None, test_config: Mapping[str, Any] | No
         WEBHOOK_SECRETS=[config.webhook.secret] if config.webhook.secret else [],
         AUTH_FAILURE_LIMIT=20,
         AUTH_FAILURE_WINDOW=60.0,
-        STATE_PATH=str(config.state.path),
+        STATE_PATH=str(config.state.location),
         JSON_SORT_KEYS=False,
     )
     if test_config:
