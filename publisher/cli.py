@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="whose verdict makes a finding an error: BIND 9.18 (default) or Knot")
     lint.add_argument("--format", choices=("text", "json", "github"), default="text")
     lint.add_argument("--verbose", "-v", action="store_true", help="also list skipped files and zones without findings")
+    lint.add_argument("--cache", metavar="DIR", help="keep evaluated zones in DIR and evaluate again only those whose "
+                      "files changed (as plan and apply do with [cache]); default: no cache, as suits a CI run")
 
     build = commands.add_parser("build", help="write DIR/<zone>.zone (canonical BIND text) for every zone without errors")
     build.add_argument("path", nargs="?", default=".", help="a zone repository (default .)")

@@ -8,6 +8,7 @@ Shape (see ``examples/config.toml`` for every key)::
     [[provider]]  name, type ("rfc2136" | "powerdns" | "zonefile" | "octodns"), zones = ["*"], + the keys
                   the type declares (``OPTIONS`` in its module under publisher/publish/providers/)
     [state]       path = "var/state.db"
+    [cache]       path = "var/cache/evaluations", max_size (bytes), enabled
     [webhook]     tokens = ["sha256:<hex>"], secret, max_body, allowed_branches, repository
     [web]         trusted_proxies = ["CIDR"], read_tokens = ["sha256:<hex>"], [web.users] name = "<hash>"
     [notify]      smtp_host, smtp_port, smtp_security, smtp_username, smtp_password, from, to, …
@@ -148,6 +149,16 @@ class StateConfig:
 
 
 @dataclass(frozen=True)
+class CacheConfig:
+    """``[cache]``: evaluated zones kept by content (``publisher.zone.evaluation_cache``), so a
+    plan re-evaluates only the zones whose files changed."""
+
+    path: Path = Path("var/cache/evaluations")
+    max_size: int = 512 << 20  # bytes; the least recently used entries go first
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class WebhookConfig:
     """``tokens`` are "sha256:<hex>" hashes of the URL tokens; ``secret`` verifies signatures."""
 
@@ -276,6 +287,7 @@ class Config:
     defaults: Defaults = Defaults()
     providers: tuple[ProviderConfig, ...] = ()
     state: StateConfig = StateConfig()
+    cache: CacheConfig = CacheConfig()
     webhook: WebhookConfig = WebhookConfig()
     web: WebConfig = WebConfig()
     notify: NotifyConfig = NotifyConfig()
@@ -440,7 +452,7 @@ class _Loader:
 
     def load(self, data: Mapping[str, Any]) -> Config:
         self.check_keys("top level", data, {"source", "defaults", "provider", "state", "webhook", "notify",
-                                            "poll", "sandbox", "zone", "zones", "web",
+                                            "poll", "sandbox", "zone", "zones", "web", "cache",
                                             "jobs", "fetch", "retention", "health", "forge"})
         defaults = self.defaults(self.table(data, "defaults"))
         self.default_thresholds = defaults.thresholds
@@ -449,6 +461,7 @@ class _Loader:
             defaults=defaults,
             providers=self.providers(data.get("provider", [])),
             state=self.state(self.table(data, "state")),
+            cache=self.cache(self.table(data, "cache")),
             webhook=self.webhook(self.table(data, "webhook")),
             web=self.web(self.table(data, "web")),
             notify=self.notify(self.table(data, "notify")),
@@ -586,6 +599,16 @@ class _Loader:
     def state(self, table: Mapping[str, Any]) -> StateConfig:
         self.check_keys("[state]", table, {"path"})
         return StateConfig(self.path(self.typed("[state]", "path", table.get("path", "var/state.db"), str)))
+
+    def cache(self, table: Mapping[str, Any]) -> CacheConfig:
+        where = "[cache]"
+        self.check_keys(where, table, {"path", "max_size", "enabled"})
+        base = CacheConfig()
+        max_size = self.typed(where, "max_size", table.get("max_size", base.max_size), int)
+        if max_size <= 0:
+            raise self.error(where, "max_size must be a positive number of bytes")
+        return CacheConfig(path=self.path(self.typed(where, "path", table.get("path", str(base.path)), str)),
+                           max_size=max_size, enabled=self.typed(where, "enabled", table.get("enabled", True), bool))
 
     def webhook(self, table: Mapping[str, Any]) -> WebhookConfig:
         where = "[webhook]"

@@ -37,8 +37,11 @@ import time
 from pathlib import Path
 from typing import Iterable, NamedTuple, Sequence
 
+import dns.version
+
 from publisher.model import Finding, IgnoreRule, ServiceRecord, Zone, ZoneResult, records_from_rows
 from publisher.zone.bind_zone import ReadLog, file_signature
+from publisher.zone.sandbox import lupa_directory
 
 FORMAT = 1
 MAGIC = b"zone-publisher evaluation 1\n"
@@ -79,16 +82,20 @@ def code_version() -> str:
         data = path.read_bytes()
         digest.update(f"{path.relative_to(package).as_posix()}\0{len(data)}\0".encode())
         digest.update(data)
-    digest.update(f"{sys.version}\0{_distribution_version('dnspython')}\0{_distribution_version('lupa')}".encode())
+    digest.update(f"{sys.version}\0{dns.version.version}\0{_installed(lupa_directory())}".encode())
     return digest.hexdigest()
 
 
-def _distribution_version(name: str) -> str:
-    from importlib import metadata  # only here: a few milliseconds, and only when a cache is used
+def _installed(directory: Path | None) -> list:
+    """The files of an installed package by name, size and modification time: they change when it is
+    upgraded (cheaper than asking importlib.metadata, which reads every distribution's metadata)."""
+    if directory is None:
+        return []
     try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "absent"
+        with os.scandir(directory) as listing:
+            return sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in listing if e.is_file())
+    except OSError:
+        return []
 
 
 def entry_key(*parts: object) -> str:

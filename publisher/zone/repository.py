@@ -14,7 +14,6 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
 from publisher.model import ERROR, WARNING, Finding, printable
 
@@ -280,15 +279,15 @@ class _SettingsError(Exception):
         self.line = line
 
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _load_settings(text: str) -> object:
     """``yaml.safe_load`` once the events show no alias (an alias bomb of a few hundred bytes
     expands to gigabytes) and nesting at most ``MAX_SETTINGS_DEPTH`` deep (the composer recurses)."""
+    import yaml  # here: a repository without a .yml never needs it (a tenth of a plan's start-up)
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     depth = 0
     try:
-        for event in yaml.parse(text, Loader=_YAML_LOADER):
+        for event in yaml.parse(text, Loader=loader):
             if isinstance(event, yaml.AliasEvent):
                 raise _SettingsError("YAML aliases (*name) are not accepted in zone settings; "
                                      "write the values out", event.start_mark.line + 1)
@@ -299,7 +298,7 @@ def _load_settings(text: str) -> object:
                                          event.start_mark.line + 1)
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
-        return yaml.load(text, Loader=_YAML_LOADER)
+        return yaml.load(text, Loader=loader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         raise _SettingsError(f"not valid YAML: {getattr(error, 'problem', None) or 'unreadable'}",
