@@ -370,3 +370,15 @@ def test_build_with_the_embedded_default_writes_no_cache_into_the_repository(tmp
                       for p in directory.iterdir())
 
     assert zone_texts(tmp_path / "out") == zone_texts(tmp_path / "out2")
+
+
+def test_plan_starts_without_what_only_evaluation_needs():
+    """What a plan served from the cache does not import (each is imported where it is used)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, publisher.commands.plan, publisher.commands.apply; "
+            "print(' '.join(m for m in ('yaml', 'dns.dnssec', 'publisher.zone.bind_zone', 'lupa') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
+    assert out.stdout.strip() == ""

@@ -26,7 +26,7 @@ import dns.rdata
 import dns.rdataclass
 
 from publisher.model import ERROR, MAX_FINDINGS_PER_ZONE, WARNING, Finding, Record, Zone, ZoneResult, cyclic_gc_paused
-from publisher.zone.repository import MAX_ZONE_FILE_BYTES, size_text
+from publisher.zone.repository import MAX_ZONE_FILE_BYTES, ReadLog, file_signature, size_text
 from publisher.zone.sandbox import SandboxLimits
 from publisher.rdata import (
     FAST_PATHS,
@@ -49,22 +49,6 @@ _CHECK_EVERY = 0xFFFF  # lines between checks of the record count and CPU time (
 KNOT_DEFAULT_TTL = 3600  # Knot's default-ttl: what it gives a record with no TTL and no $TTL
 
 __all__ = ["read_bind_zone", "parse_ttl", "absolute_name", "TTLError", "ReadLog"]
-
-
-@dataclass
-class ReadLog:
-    """What one read of a zone looked at besides the zone file's bytes, for the evaluation cache
-    (``publisher.zone.evaluation_cache``): every path an $INCLUDE could resolve to (absolute, not
-    resolved: the cache resolves them again to see whether the answer changed), and every file
-    read with its ``os.fstat`` signature (to tell whether it changed while it was read)."""
-
-    probed: list[Path] = field(default_factory=list)
-    opened: list[tuple[Path, tuple[int, ...]]] = field(default_factory=list)
-
-
-def file_signature(status: os.stat_result) -> tuple[int, ...]:
-    """What changes when a file's content does (a rewrite in place changes mtime and ctime)."""
-    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
 
 
 class TTLError(ValueError):

@@ -11,13 +11,12 @@ from dataclasses import astuple, dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from publisher.zone.bind_zone import ReadLog, read_bind_zone
 from publisher.zone.evaluation_cache import (EvaluationCache, ZoneEvaluation, content_digest, entry_key,
                                              read_with_signature)
 from publisher.zone.lua_zone import Templates, evaluate_lua_zones, read_templates
 from publisher.model import ERROR, Finding, IgnoreRule, Record, ZoneResult, cap_findings, records_from_rows
-from publisher.zone.repository import (BIND, LUA, MAX_ZONE_FILE_BYTES, Layout, RefusedFile, ZoneSource, confined_file,
-                                       discover, origin_from_file_name, zone_name_problem)
+from publisher.zone.repository import (BIND, LUA, MAX_ZONE_FILE_BYTES, Layout, ReadLog, RefusedFile, ZoneSource,
+                                       confined_file, discover, origin_from_file_name, zone_name_problem)
 from publisher.zone.sandbox import SandboxLimits
 from publisher.zone.validate import validate_zone
 
@@ -126,6 +125,10 @@ def _evaluate_sources(repo: Path, sources: Sequence[ZoneSource], options: Evalua
             if hit is not None:
                 evaluations[source.origin] = hit
 
+    # The BIND reader is imported only when a BIND zone is read: a plan whose zones all come from
+    # the cache starts without it.
+    if any(s.kind == BIND and s.origin not in evaluations for s in sources):
+        from publisher.zone.bind_zone import read_bind_zone
     results: dict[str, ZoneResult] = {}
     logs: dict[str, ReadLog] = {}
     lua_batches: dict[int, list[ZoneSource]] = {}
@@ -230,6 +233,8 @@ def evaluate_file(path: Path, origin: str | None = None, options: EvaluationOpti
         result = _relabel(result, display, path.name)
         standalone = False
     else:
+        from publisher.zone.bind_zone import read_bind_zone
+
         # On its own a master file gets no configured default TTL: $TTL, or BIND's fallbacks.
         result = read_bind_zone(path, origin, repo=None, display_file=display, default_ttl=None,
                                 max_records=options.lua_limits.max_records, max_bytes=options.max_file_bytes,

@@ -40,7 +40,7 @@ from typing import Iterable, NamedTuple, Sequence
 import dns.version
 
 from publisher.model import Finding, IgnoreRule, ServiceRecord, Zone, ZoneResult, records_from_rows
-from publisher.zone.bind_zone import ReadLog, file_signature
+from publisher.zone.repository import ReadLog, file_signature
 from publisher.zone.sandbox import lupa_directory
 
 FORMAT = 1

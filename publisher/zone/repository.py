@@ -11,7 +11,7 @@ import ipaddress
 import os
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -49,6 +49,22 @@ class Layout:
     sources: tuple[ZoneSource, ...]
     skipped: tuple[str, ...]
     findings: tuple[Finding, ...]
+
+
+@dataclass
+class ReadLog:
+    """What one read of a zone looked at besides the zone file's bytes, for the evaluation cache
+    (``publisher.zone.evaluation_cache``): every path an $INCLUDE could resolve to (absolute, not
+    resolved: the cache resolves them again to see whether the answer changed), and every file
+    read with its ``os.fstat`` signature (to tell whether it changed while it was read)."""
+
+    probed: list[Path] = field(default_factory=list)
+    opened: list[tuple[Path, tuple[int, ...]]] = field(default_factory=list)
+
+
+def file_signature(status: os.stat_result) -> tuple[int, ...]:
+    """What changes when a file's content does (a rewrite in place changes mtime and ctime)."""
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
 
 
 class RefusedFile(Exception):
