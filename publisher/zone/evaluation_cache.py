@@ -39,7 +39,8 @@ from typing import Iterable, NamedTuple, Sequence
 
 import dns.version
 
-from publisher.model import Finding, IgnoreRule, ServiceRecord, Zone, ZoneResult, records_from_rows
+from publisher.model import (Finding, IgnoreRule, ServiceRecord, Zone, ZoneResult, cyclic_gc_paused,
+                             records_from_rows)
 from publisher.zone.repository import ReadLog, file_signature
 from publisher.zone.sandbox import lupa_directory
 
@@ -176,7 +177,8 @@ class EvaluationCache:
         if payload is None:
             return None
         try:
-            version, stored_key, dependencies, result, clones = marshal.loads(payload)
+            with cyclic_gc_paused():
+                version, stored_key, dependencies, result, clones = marshal.loads(payload)
             if version != FORMAT or stored_key != key:
                 return None
             if dependencies and _dependencies(repo, (Path(repo, p) for p, _ in dependencies)) != \
@@ -210,8 +212,9 @@ class EvaluationCache:
                 if path not in hashed:
                     return False  # opened but never probed: not a file the cache can check
             dependencies = list(zip(relative, states))
-        payload = marshal.dumps((FORMAT, key, tuple(dependencies), _encode_result(evaluation.result),
-                                 tuple(map(_encode_result, evaluation.clones))))
+        with cyclic_gc_paused():  # a tuple per record, none in a cycle
+            payload = marshal.dumps((FORMAT, key, tuple(dependencies), _encode_result(evaluation.result),
+                                     tuple(map(_encode_result, evaluation.clones))))
         self._write(key, MAGIC + hashlib.sha256(payload).digest() + payload)
         return True
 
