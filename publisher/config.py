@@ -8,7 +8,7 @@ Shape (see ``examples/config.toml`` for every key)::
     [[provider]]  name, type ("rfc2136" | "powerdns" | "zonefile" | "octodns"), zones = ["*"], + the keys
                   the type declares (``OPTIONS`` in its module under publisher/publish/providers/)
     [state]       path = "var/state.db"
-    [cache]       path = "var/cache/evaluations", max_size (bytes), enabled
+    [cache]       path (default: cache/evaluations beside the state database), max_size (bytes), enabled
     [webhook]     tokens = ["sha256:<hex>"], secret, max_body, allowed_branches, repository
     [web]         trusted_proxies = ["CIDR"], read_tokens = ["sha256:<hex>"], [web.users] name = "<hash>"
     [notify]      smtp_host, smtp_port, smtp_security, smtp_username, smtp_password, from, to, …
@@ -456,12 +456,13 @@ class _Loader:
                                             "jobs", "fetch", "retention", "health", "forge"})
         defaults = self.defaults(self.table(data, "defaults"))
         self.default_thresholds = defaults.thresholds
+        state = self.state(self.table(data, "state"))
         config = Config(
             source=self.source(self.table(data, "source")),
             defaults=defaults,
             providers=self.providers(data.get("provider", [])),
-            state=self.state(self.table(data, "state")),
-            cache=self.cache(self.table(data, "cache")),
+            state=state,
+            cache=self.cache(self.table(data, "cache"), state),
             webhook=self.webhook(self.table(data, "webhook")),
             web=self.web(self.table(data, "web")),
             notify=self.notify(self.table(data, "notify")),
@@ -600,15 +601,19 @@ class _Loader:
         self.check_keys("[state]", table, {"path"})
         return StateConfig(self.path(self.typed("[state]", "path", table.get("path", "var/state.db"), str)))
 
-    def cache(self, table: Mapping[str, Any]) -> CacheConfig:
+    def cache(self, table: Mapping[str, Any], state: StateConfig) -> CacheConfig:
+        """``[cache]``; by default next to the state database (``var/state.db`` ->
+        ``var/cache/evaluations``), where the service may write already."""
         where = "[cache]"
         self.check_keys(where, table, {"path", "max_size", "enabled"})
         base = CacheConfig()
         max_size = self.typed(where, "max_size", table.get("max_size", base.max_size), int)
         if max_size <= 0:
             raise self.error(where, "max_size must be a positive number of bytes")
-        return CacheConfig(path=self.path(self.typed(where, "path", table.get("path", str(base.path)), str)),
-                           max_size=max_size, enabled=self.typed(where, "enabled", table.get("enabled", True), bool))
+        path = (self.path(self.typed(where, "path", table["path"], str)) if "path" in table
+                else state.path.parent / "cache" / "evaluations")
+        return CacheConfig(path=path, max_size=max_size,
+                           enabled=self.typed(where, "enabled", table.get("enabled", True), bool))
 
     def webhook(self, table: Mapping[str, Any]) -> WebhookConfig:
         where = "[webhook]"

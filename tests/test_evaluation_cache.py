@@ -317,7 +317,7 @@ def sandboxes(monkeypatch) -> list:
 def test_a_no_change_plan_does_not_start_the_sandbox(tmp_path, sandboxes):
     shutil.copytree(REPOSITORIES["lua"], tmp_path / "zones")
     config = load_config_text(CONFIG, base=tmp_path)
-    assert config.cache.enabled and config.cache.path == tmp_path / "var" / "cache" / "evaluations"
+    assert config.cache.enabled and config.cache.path == tmp_path / "cache" / "evaluations"  # beside state.db
     applied = publish(config, tmp_path / "zones", apply=True)
     assert applied.exit_code == 0 and len(sandboxes) == 1
     planned = publish(config, tmp_path / "zones", apply=False)
@@ -335,12 +335,14 @@ def test_a_disabled_cache_evaluates_every_time(tmp_path, sandboxes):
     config = load_config_text(CONFIG + "[cache]\nenabled = false\n", base=tmp_path)
     publish(config, tmp_path / "zones", apply=False)
     publish(config, tmp_path / "zones", apply=False)
-    assert len(sandboxes) == 2 and not (tmp_path / "var").exists()
+    assert len(sandboxes) == 2 and not (tmp_path / "cache").exists()
 
 
 def test_cache_configuration(tmp_path):
     config = load_config_text(CONFIG + '[cache]\npath = "evaluations"\nmax_size = 1000\n', base=tmp_path)
     assert (config.cache.path, config.cache.max_size, config.cache.enabled) == (tmp_path / "evaluations", 1000, True)
+    moved = load_config_text(CONFIG.replace('path = "state.db"', 'path = "/srv/dns/state.db"'), base=tmp_path)
+    assert moved.cache.path == Path("/srv/dns/cache/evaluations")  # the default follows the state database
     for bad in ("max_size = 0", "max_size = \"big\"", "enabled = 1", "colour = 1"):
         with pytest.raises(ConfigError, match=r"\[cache\]"):
             load_config_text(CONFIG + f"[cache]\n{bad}\n", base=tmp_path)
@@ -364,7 +366,7 @@ def test_build_with_the_embedded_default_writes_no_cache_into_the_repository(tmp
     assert not (repo / "var").exists()
     (tmp_path / "config.toml").write_text(CONFIG.replace('path = "zones"', f'path = "{repo}"'))
     assert main(["build", str(repo), "--out", str(tmp_path / "out2"), "--config", str(tmp_path / "config.toml")]) == 0
-    assert len(entries(tmp_path / "var" / "cache" / "evaluations")) == 3
+    assert len(entries(tmp_path / "cache" / "evaluations")) == 3
     def zone_texts(directory: Path) -> list[str]:  # without the header, which names the configuration
         return sorted("".join(line for line in p.read_text().splitlines(True) if not line.startswith(";"))
                       for p in directory.iterdir())
