@@ -106,35 +106,60 @@ def _evaluate_sources(repo: Path, sources: Sequence[ZoneSource], options: Evalua
     """Each source's ``ZoneEvaluation``: from ``cache`` when it holds one for exactly these
     inputs, else evaluated (Lua zones in one sandbox batch per default TTL) and stored there."""
     templates = read_templates(repo) if any(s.kind == LUA for s in sources) else ((), ())
+    keys = _keys(repo, sources, options, own_findings, origins, templates) if cache is not None else {}
     evaluations: dict[str, ZoneEvaluation] = {}
-    keys: dict[str, str] = {}
-    read: dict[str, tuple[bytes, Path, tuple[int, ...]]] = {}
+    for origin, (key, _) in keys.items():
+        hit = cache.load(key, repo)
+        if hit is not None:
+            evaluations[origin] = hit
+    missing = [s for s in sources if s.origin not in evaluations]
+    results, logs = _read_zones(repo, missing, options, templates,
+                                {s.path: keys[s.origin][1][0] for s in missing if s.origin in keys})
+    for source in missing:
+        result = _finish(source, results[source.origin], options)
+        result = result.with_findings(own_findings[source.origin])
+        result = result.with_findings(_clone_budget(source, result, options.lua_limits.max_records))
+        clones = tuple(_clone(source, result, clone, line, options) for clone, line in _cloned(source, origins))
+        evaluations[source.origin] = evaluation = ZoneEvaluation(result, clones)
+        if source.origin in keys:
+            key, (_, resolved, signature) = keys[source.origin]
+            cache.store(key, evaluation, repo, read=((resolved, signature),), log=logs.get(source.origin))
     if cache is not None:
-        templates_digest = _templates_digest(templates)
-        for source in sources:
-            found = read_with_signature(source.path, options.max_file_bytes)
-            if found is None:
-                continue  # evaluated, and its finding says why it cannot be read; not cached
-            read[source.origin] = found
-            data, resolved, _ = found
-            keys[source.origin] = key = entry_key(
-                content_digest(data), templates_digest if source.kind == LUA else "",
-                _source_fingerprint(repo, source, resolved, origins), _options_fingerprint(source, options),
-                own_findings[source.origin])
-            hit = cache.load(key, repo)
-            if hit is not None:
-                evaluations[source.origin] = hit
+        cache.prune()
+    return evaluations
 
-    # The BIND reader is imported only when a BIND zone is read: a plan whose zones all come from
-    # the cache starts without it.
-    if any(s.kind == BIND and s.origin not in evaluations for s in sources):
-        from publisher.zone.bind_zone import read_bind_zone
+
+def _keys(repo: Path, sources: Sequence[ZoneSource], options: EvaluationOptions,
+          own_findings: Mapping[str, tuple[Finding, ...]], origins: set[str],
+          templates: Templates) -> dict[str, tuple[str, tuple[bytes, Path, tuple[int, ...]]]]:
+    """Each zone's cache key, with the zone file as it was read for it (bytes, resolved path,
+    signature).  A zone file that cannot be read so has no key: it is evaluated, and its finding
+    says why it cannot be read."""
+    templates_digest = _templates_digest(templates)
+    keys = {}
+    for source in sources:
+        read = read_with_signature(source.path, options.max_file_bytes)
+        if read is None:
+            continue
+        data, resolved, _ = read
+        keys[source.origin] = (entry_key(content_digest(data), templates_digest if source.kind == LUA else "",
+                                         _source_fingerprint(repo, source, resolved, origins),
+                                         _options_fingerprint(source, options), own_findings[source.origin]),
+                               read)
+    return keys
+
+
+def _read_zones(repo: Path, sources: Sequence[ZoneSource], options: EvaluationOptions, templates: Templates,
+                contents: Mapping[Path, bytes]) -> tuple[dict[str, ZoneResult], dict[str, ReadLog]]:
+    """Each zone file read by its reader (``contents``: Lua zone files read already), and what each
+    BIND read looked at."""
     results: dict[str, ZoneResult] = {}
     logs: dict[str, ReadLog] = {}
+    if any(s.kind == BIND for s in sources):
+        # Imported here: a plan whose zones all come from the cache starts without it.
+        from publisher.zone.bind_zone import read_bind_zone
     lua_batches: dict[int, list[ZoneSource]] = {}
     for source in sources:
-        if source.origin in evaluations:
-            continue
         if source.kind == LUA:
             lua_batches.setdefault(options.ttl_for(source.origin), []).append(source)
         elif source.kind == BIND:
@@ -147,25 +172,9 @@ def _evaluate_sources(repo: Path, sources: Sequence[ZoneSource], options: Evalua
                                                     log=log)
     for ttl, batch in lua_batches.items():
         evaluated = evaluate_lua_zones(repo, [(s.path, s.origin) for s in batch], default_ttl=ttl,
-                                       limits=options.lua_limits, templates=templates,
-                                       sources={s.path: read[s.origin][0] for s in batch if s.origin in read})
+                                       limits=options.lua_limits, templates=templates, sources=contents)
         results.update((s.origin, result) for s, result in zip(batch, evaluated))
-
-    for source in sources:
-        if source.origin in evaluations:
-            continue
-        result = _finish(source, results[source.origin], options)
-        result = result.with_findings(own_findings[source.origin])
-        result = result.with_findings(_clone_budget(source, result, options.lua_limits.max_records))
-        clones = tuple(_clone(source, result, clone, line, options) for clone, line in _cloned(source, origins))
-        evaluations[source.origin] = evaluation = ZoneEvaluation(result, clones)
-        if cache is not None and source.origin in keys:
-            _, resolved, signature = read[source.origin]
-            cache.store(keys[source.origin], evaluation, repo, read=((resolved, signature),),
-                        log=logs.get(source.origin))
-    if cache is not None:
-        cache.prune()
-    return evaluations
+    return results, logs
 
 
 def _templates_digest(templates: Templates) -> str:
