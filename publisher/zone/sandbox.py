@@ -11,9 +11,10 @@ Three layers hold it in:
    and the runtime is created with ``register_eval=False, register_builtins=False`` and an
    attribute filter that refuses everything.  A count hook enforces CPU time (also inside
    ``pcall`` and coroutines), lupa's ``max_memory`` bounds memory, the prelude counts records.
-2. **The worker process**: a separate Python started with ``-I`` and an empty environment (so no
-   secrets), with ``RLIMIT_AS`` and ``RLIMIT_CPU`` set per zone.  A C call that no hook can
-   interrupt (a pathological pattern match) is killed by the kernel or by the parent.
+2. **The worker process**: a separate Python started with ``-I -S`` (no site module, so no
+   ``.pth`` file runs in it) and an empty environment (so no secrets), with ``RLIMIT_AS`` and
+   ``RLIMIT_CPU`` set per zone.  A C call that no hook can interrupt (a pathological pattern
+   match) is killed by the kernel or by the parent.
 3. **The parent's wall clock**: if no answer arrives in ``wall_seconds`` the parent kills the
    worker, reports that zone as failed, and starts a fresh worker for the next one.
 
