@@ -384,3 +384,26 @@ def test_plan_starts_without_what_only_evaluation_needs():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("command", ["lint", "plan"])
+def test_a_command_run_from_the_shell_writes_everything_before_it_ends(command, tmp_path):
+    """The one-shot commands end without the interpreter's teardown (cli.exit_without_teardown):
+    their output is still complete, piped, and their exit status the command's."""
+    import json
+    import subprocess
+    import sys
+
+    shutil.copytree(REPOSITORIES["lua"], tmp_path / "zones")
+    (tmp_path / "config.toml").write_text(CONFIG)
+    args = (["lint", str(tmp_path / "zones"), "--format", "json"] if command == "lint" else
+            ["plan", "--config", str(tmp_path / "config.toml"), "--format", "json"])
+    run = subprocess.run([sys.executable, "-m", "publisher", *args], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr
+    document = json.loads(run.stdout)
+    assert len(document["zones"]) == len(evaluate_repository(tmp_path / "zones").zones)
+    (tmp_path / "zones" / "broken.test.lua").write_text("a(\n")
+    run = subprocess.run([sys.executable, "-m", "publisher", "lint", str(tmp_path / "zones")], capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path, timeout=120)
+    assert run.returncode == 1 and "broken.test.lua" in run.stdout and run.stdout.endswith("warning(s)\n")
