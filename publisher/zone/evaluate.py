@@ -13,10 +13,10 @@ from typing import Mapping, Sequence
 
 from publisher.zone.evaluation_cache import (EvaluationCache, ZoneEvaluation, content_digest, entry_key,
                                              read_with_signature)
-from publisher.zone.lua_zone import Templates, evaluate_lua_zones, read_templates
 from publisher.model import ERROR, Finding, IgnoreRule, Record, ZoneResult, cap_findings, records_from_rows
-from publisher.zone.repository import (BIND, LUA, MAX_ZONE_FILE_BYTES, Layout, ReadLog, RefusedFile, ZoneSource,
-                                       confined_file, discover, origin_from_file_name, zone_name_problem)
+from publisher.zone.repository import (BIND, LUA, MAX_ZONE_FILE_BYTES, Layout, ReadLog, RefusedFile, Templates,
+                                       ZoneSource, confined_file, discover, origin_from_file_name, read_templates,
+                                       zone_name_problem)
 from publisher.zone.sandbox import SandboxLimits
 from publisher.zone.validate import validate_zone
 
@@ -155,9 +155,11 @@ def _read_zones(repo: Path, sources: Sequence[ZoneSource], options: EvaluationOp
     BIND read looked at."""
     results: dict[str, ZoneResult] = {}
     logs: dict[str, ReadLog] = {}
+    # The readers are imported here: a plan whose zones all come from the cache starts without them.
     if any(s.kind == BIND for s in sources):
-        # Imported here: a plan whose zones all come from the cache starts without it.
         from publisher.zone.bind_zone import read_bind_zone
+    if any(s.kind == LUA for s in sources):
+        from publisher.zone.lua_zone import evaluate_lua_zones
     lua_batches: dict[int, list[ZoneSource]] = {}
     for source in sources:
         if source.kind == LUA:
@@ -237,6 +239,8 @@ def evaluate_file(path: Path, origin: str | None = None, options: EvaluationOpti
     except RefusedFile as refused:
         return ZoneResult(origin, display, None, (Finding(ERROR, refused.code, origin, display, 0, str(refused)),))
     if path.suffix == ".lua":
+        from publisher.zone.lua_zone import evaluate_lua_zones
+
         [result] = evaluate_lua_zones(path.resolve().parent, [(path.resolve(), origin)],
                                       default_ttl=options.default_ttl, limits=options.lua_limits)
         result = _relabel(result, display, path.name)

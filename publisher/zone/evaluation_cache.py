@@ -32,7 +32,6 @@ import marshal
 import os
 import stat
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterable, NamedTuple, Sequence
@@ -219,9 +218,11 @@ class EvaluationCache:
         return True
 
     def _write(self, key: str, data: bytes) -> None:
+        # A name no other writer uses (O_EXCL makes sure), without importing tempfile on every plan.
+        temporary = self.directory / f".tmp-{os.getpid()}-{time.monotonic_ns()}-{key[:16]}"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         except OSError:
             return  # a cache that cannot be written is a cache that misses
         try:

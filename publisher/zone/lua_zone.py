@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 from urllib.parse import unquote
 
-from publisher.model import (ERROR, Finding, IgnoreRule, Record, ServiceRecord, Zone, ZoneResult, printable,
+from publisher.model import (ERROR, Finding, IgnoreRule, Record, ServiceRecord, Zone, ZoneResult,
                              records_from_rows)
-from publisher.zone.repository import MAX_ZONE_FILE_BYTES, RefusedFile, read_confined
+from publisher.zone.repository import Templates, read_templates
 from publisher.rdata import RdataError, canonical_ipv6, canonical_rdata, canonical_type
 from publisher.zone.sandbox import Chunk, LuaSandbox, SandboxLimits, SandboxResult
 
@@ -43,10 +43,6 @@ FUNCTION_HINTS = {
     "soa": "the SOA record is generated from the configuration; remove this call",
     "txt_record": "TXT records are written txt(name, text)",
 }
-
-
-# The templates of a repository in run order as (file, bytes), and problems reading them (file, message).
-Templates = tuple[tuple[tuple[str, bytes], ...], tuple[tuple[str, str], ...]]
 
 
 def evaluate_lua_zones(repo: Path, zones: Sequence[tuple[Path, str]], *, default_ttl: int = 3600,
@@ -83,29 +79,6 @@ def _relative(repo: Path, path: Path) -> str:
         return path.resolve().relative_to(repo.resolve()).as_posix()
     except ValueError:
         return path.name
-
-
-def read_templates(repo: Path) -> Templates:
-    """Templates in run order (root templates.lua first), and problems reading them (file, message)."""
-    candidates = []
-    if (repo / "templates.lua").exists():
-        candidates.append(repo / "templates.lua")
-    folder = repo / "templates"
-    if folder.is_dir():
-        candidates += sorted((p for p in folder.iterdir() if p.name.endswith(".lua")), key=lambda p: p.name)
-    templates, problems = [], []
-    root = repo.resolve()
-    for path in candidates:
-        name = path.relative_to(repo).as_posix()
-        if printable(name) != name:
-            problems.append((printable(name), f"{printable(name)} has a file name that is not valid UTF-8; "
-                                              "rename it (not used)"))
-            continue
-        try:
-            templates.append((name, read_confined(path, root, MAX_ZONE_FILE_BYTES, name)))
-        except RefusedFile as refused:
-            problems.append((name, f"{refused}; not used"))
-    return tuple(templates), tuple(problems)
 
 
 def _chunk_name(name: str) -> str:

@@ -226,6 +226,34 @@ def discover(repo: Path, max_zone_bytes: int = MAX_ZONE_FILE_BYTES) -> Layout:
     return Layout(tuple(sources), tuple(skipped), tuple(findings))
 
 
+# The templates of a repository in run order as (file, bytes), and problems reading them (file, message).
+Templates = tuple[tuple[tuple[str, bytes], ...], tuple[tuple[str, str], ...]]
+
+
+def read_templates(repo: Path) -> Templates:
+    """The Lua templates (``templates.lua``, then ``templates/*.lua`` by name), read once for
+    every zone of the repository; the problems reading them as (file, message)."""
+    candidates = []
+    if (repo / "templates.lua").exists():
+        candidates.append(repo / "templates.lua")
+    folder = repo / "templates"
+    if folder.is_dir():
+        candidates += sorted((p for p in folder.iterdir() if p.name.endswith(".lua")), key=lambda p: p.name)
+    templates, problems = [], []
+    root = repo.resolve()
+    for path in candidates:
+        name = path.relative_to(repo).as_posix()
+        if printable(name) != name:
+            problems.append((printable(name), f"{printable(name)} has a file name that is not valid UTF-8; "
+                                              "rename it (not used)"))
+            continue
+        try:
+            templates.append((name, read_confined(path, root, MAX_ZONE_FILE_BYTES, name)))
+        except RefusedFile as refused:
+            problems.append((name, f"{refused}; not used"))
+    return tuple(templates), tuple(problems)
+
+
 def _orphan(name: str, zone_bases: dict[str, str]) -> Finding:
     """A ``.clones``/``.yml`` file beside no zone file: a warning on the zone it was probably meant
     for (``example.com.lua.clones`` -> ``example.com.clones``), else on the repository."""
