@@ -4,11 +4,12 @@ octoDNS 1.22 + octodns-bind (``Rfc2136Provider``, run from bench/.venv) and by u
 
 Three steps per tool: first publish (empty zone -> all records), a no-change plan, and a one-record
 edit applied.  After each publish the served zone is counted over AXFR, so a tool that "finishes
-fast" without publishing everything shows up.  The rounds alternate (octoDNS's first, ours, octoDNS's
-second, ...) so that both tools meet the same load on a shared machine.  Ours runs with its default ``[cache]`` of evaluated
-zones (fresh per round, under the round's directory): the first publish fills it, the no-change
-plan takes the zone from it, the edit evaluates the zone again.  Our source is compiled to
-bytecode first, as an installed package is (octoDNS's venv has its bytecode from pip).
+fast" without publishing everything shows up.  The rounds alternate (octoDNS's first, ours,
+octoDNS's second, ...) so that both tools meet the same load on a shared machine.  Ours runs with
+its default ``[cache]`` of evaluated zones (fresh per round, beside the round's state database):
+the first publish fills it, the no-change plan takes the zone from it, the edit evaluates the zone
+again.  Our source is compiled to bytecode first, as an installed package is (octoDNS's venv has
+its bytecode from pip).
 
     python bench/bench_publish.py [--records 10000] [--ours-large 100000] [--repeat 3] [--octodns-large]
 """
