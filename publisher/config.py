@@ -8,6 +8,7 @@ Shape (see ``examples/config.toml`` for every key)::
     [[provider]]  name, type ("rfc2136" | "powerdns" | "zonefile" | "octodns"), zones = ["*"], + the keys
                   the type declares (``OPTIONS`` in its module under publisher/publish/providers/)
     [state]       path = "var/state.db" (SQLite, the default)  |  url = "postgresql://…" (shared by instances)
+    [cache]       path (default: cache/evaluations beside the state database), max_size (bytes), enabled
     [webhook]     tokens = ["sha256:<hex>"], secret, max_body, allowed_branches, repository
     [web]         trusted_proxies = ["CIDR"], read_tokens = ["sha256:<hex>"], [web.users] name = "<hash>"
     [notify]      smtp_host, smtp_port, smtp_security, smtp_username, smtp_password, from, to, …
@@ -182,6 +183,16 @@ class StateConfig:
 
 
 @dataclass(frozen=True)
+class CacheConfig:
+    """``[cache]``: evaluated zones kept by content (``publisher.zone.evaluation_cache``), so a
+    plan re-evaluates only the zones whose files changed."""
+
+    path: Path = Path("var/cache/evaluations")
+    max_size: int = 512 << 20  # bytes; the least recently used entries go first
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class WebhookConfig:
     """``tokens`` are "sha256:<hex>" hashes of the URL tokens; ``secret`` verifies signatures."""
 
@@ -311,6 +322,7 @@ class Config:
     defaults: Defaults = Defaults()
     providers: tuple[ProviderConfig, ...] = ()
     state: StateConfig = StateConfig()
+    cache: CacheConfig = CacheConfig()
     webhook: WebhookConfig = WebhookConfig()
     web: WebConfig = WebConfig()
     notify: NotifyConfig = NotifyConfig()
@@ -598,15 +610,17 @@ class _Loader:
 
     def load_one(self, data: Mapping[str, Any]) -> Config:
         self.check_keys("top level", data, {"source", "defaults", "provider", "state", "webhook", "notify",
-                                            "poll", "sandbox", "zone", "zones", "web",
+                                            "poll", "sandbox", "zone", "zones", "web", "cache",
                                             "jobs", "fetch", "retention", "health", "forge"})
         defaults = self.defaults(self.table(data, "defaults"))
         self.default_thresholds = defaults.thresholds
+        state = self.state(self.table(data, "state"))
         config = Config(
             source=self.source(self.table(data, "source")),
             defaults=defaults,
             providers=self.providers(data.get("provider", [])),
-            state=self.state(self.table(data, "state")),
+            state=state,
+            cache=self.cache(self.table(data, "cache"), state),
             webhook=self.webhook(self.table(data, "webhook")),
             web=self.web(self.table(data, "web")),
             notify=self.notify(self.table(data, "notify")),
@@ -751,6 +765,20 @@ class _Loader:
             if not url.startswith(("postgresql://", "postgres://")):
                 raise self.error(where, "url must be a postgresql:// URL (for SQLite, set path)")
         return StateConfig(path, url)
+
+    def cache(self, table: Mapping[str, Any], state: StateConfig) -> CacheConfig:
+        """``[cache]``; by default next to the state database (``var/state.db`` ->
+        ``var/cache/evaluations``), where the service may write already."""
+        where = "[cache]"
+        self.check_keys(where, table, {"path", "max_size", "enabled"})
+        base = CacheConfig()
+        max_size = self.typed(where, "max_size", table.get("max_size", base.max_size), int)
+        if max_size <= 0:
+            raise self.error(where, "max_size must be a positive number of bytes")
+        path = (self.path(self.typed(where, "path", table["path"], str)) if "path" in table
+                else state.path.parent / "cache" / "evaluations")
+        return CacheConfig(path=path, max_size=max_size,
+                           enabled=self.typed(where, "enabled", table.get("enabled", True), bool))
 
     def webhook(self, table: Mapping[str, Any]) -> WebhookConfig:
         where = "[webhook]"

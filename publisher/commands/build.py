@@ -1,6 +1,8 @@
 """`zone-publisher build [PATH] --out DIR [--config FILE [--repository NAME]]`: canonical BIND text
 for every zone without errors, with the SOA and apex NS that ``apply`` publishes (with
 ``[[repository]]`` tables, those of ``--repository``, and none of the zones it may not publish).
+With ``--config`` zones come from its ``[cache]`` of evaluations where their files did not change,
+as for ``plan``.
 
 The SOA and the apex NS come from configuration, as at publish time, through the orchestrator's
 own definition (``managed_records``, ``soa.zone_soa``): ``--config FILE``, or else the embedded
@@ -37,6 +39,9 @@ def run(args: Namespace) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if not config_file:
+        # The embedded default's paths are under the repository: no evaluation cache inside it.
+        config = replace(config, cache=replace(config.cache, enabled=False))
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     config = select_repository(config, getattr(args, "repository", None))

@@ -1,4 +1,4 @@
-"""`zone-publisher lint [PATH] [--zone ORIGIN] [--server bind|knot] [--format text|json|github]`.
+"""`zone-publisher lint [PATH] [--zone ORIGIN] [--server bind|knot] [--format text|json|github] [--cache DIR]`.
 
 Exit 0 when no zone has an error (warnings allowed), 1 when any has, 2 on usage errors.
 """
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from publisher.zone.evaluate import EvaluationOptions, RepositoryResult, evaluate_file, evaluate_repository
+from publisher.zone.evaluation_cache import EvaluationCache
 from publisher.model import ZoneResult
 
 
@@ -25,7 +26,8 @@ def run(args: Namespace, out: TextIO = sys.stdout) -> int:
         if args.zone:
             print("zone-publisher lint: --zone applies to a single zone file, not a repository", file=sys.stderr)
             return 2
-        result = evaluate_repository(path, options)
+        cache = EvaluationCache(Path(args.cache)) if getattr(args, "cache", None) else None
+        result = evaluate_repository(path, options, cache=cache)
     else:
         zone = evaluate_file(path, args.zone, options, display_file=args.path)
         result = RepositoryResult(path.parent, (zone,), ())

@@ -606,10 +606,14 @@ def managed_records(config: Config, zone: Zone) -> tuple[tuple[Record, ...], tup
 
 def evaluate_configured(config: Config, repo_path: Path) -> RepositoryResult:
     """The repository evaluated as ``config`` shapes it, listed once (the listing reads and
-    confines every companion file, and the per-zone TTLs need the zone names)."""
+    confines every companion file, and the per-zone TTLs need the zone names), through the
+    ``[cache]`` of evaluated zones unless it is disabled."""
+    from publisher.zone.evaluation_cache import EvaluationCache
+
     repo = Path(repo_path).resolve()
     layout = discover(repo)
-    return evaluate_repository(repo, evaluation_options(config, layout), layout=layout)
+    cache = EvaluationCache(config.cache.path, config.cache.max_size) if config.cache.enabled else None
+    return evaluate_repository(repo, evaluation_options(config, layout), layout=layout, cache=cache)
 
 
 def evaluation_options(config: Config, layout: Layout) -> EvaluationOptions:

@@ -26,7 +26,7 @@ import dns.rdata
 import dns.rdataclass
 
 from publisher.model import ERROR, MAX_FINDINGS_PER_ZONE, WARNING, Finding, Record, Zone, ZoneResult, cyclic_gc_paused
-from publisher.zone.repository import MAX_ZONE_FILE_BYTES, size_text
+from publisher.zone.repository import MAX_ZONE_FILE_BYTES, ReadLog, file_signature, size_text
 from publisher.zone.sandbox import SandboxLimits
 from publisher.rdata import (
     FAST_PATHS,
@@ -48,7 +48,7 @@ CPU_SECONDS = SandboxLimits().cpu_seconds  # [sandbox] cpu_seconds, as for Lua z
 _CHECK_EVERY = 0xFFFF  # lines between checks of the record count and CPU time (a mask)
 KNOT_DEFAULT_TTL = 3600  # Knot's default-ttl: what it gives a record with no TTL and no $TTL
 
-__all__ = ["read_bind_zone", "parse_ttl", "absolute_name", "TTLError"]
+__all__ = ["read_bind_zone", "parse_ttl", "absolute_name", "TTLError", "ReadLog"]
 
 
 class TTLError(ValueError):
@@ -231,6 +231,7 @@ class _Reader:
     records: list[Record] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     stack: list[Path] = field(default_factory=list)
+    log: ReadLog | None = None
     errors: int = 0
     hidden: int = 0
     hidden_errors: int = 0
@@ -293,6 +294,8 @@ class _Reader:
             descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
             with open(descriptor, encoding="utf-8", errors="surrogateescape", newline=None) as handle:
                 status = os.fstat(descriptor)
+                if self.log is not None:
+                    self.log.opened.append((path, file_signature(status)))
                 if not stat.S_ISREG(status.st_mode):
                     self.error("zone-file-not-a-file", file or display, line, f"{display} is not a regular file")
                     return
@@ -602,6 +605,8 @@ class _Reader:
         for base in bases:
             if base is None:
                 continue
+            if self.log is not None:
+                self.log.probed.append(base / target)
             candidate = (base / target).resolve()
             if candidate not in candidates:
                 candidates.append(candidate)
@@ -936,6 +941,7 @@ def read_bind_zone(
     max_bytes: int = MAX_ZONE_FILE_BYTES,
     cpu_seconds: float = CPU_SECONDS,
     server: str = "bind",
+    log: ReadLog | None = None,
 ) -> ZoneResult:
     """Read the BIND master file ``path`` as zone ``origin``.
 
@@ -947,7 +953,7 @@ def read_bind_zone(
     ``MAX_INCLUDES`` includes or ``MAX_FINDINGS_PER_ZONE`` errors is not read on: it has a
     finding and no zone.
     ``server`` ("bind" or "knot") decides a record with no TTL at all: BIND refuses the zone,
-    Knot loads it.
+    Knot loads it.  ``log``, when given, is filled with what the read looked at (see ``ReadLog``).
     """
     path = Path(path)
     try:
@@ -958,7 +964,7 @@ def read_bind_zone(
     root = Path(repo) if repo is not None else path.parent
     reader = _Reader(zone=zone_origin, root=root.resolve(), repo=repo, max_generate=max_generate,
                      display=display_file, max_records=max_records, max_bytes=max_bytes,
-                     bytes_left=max_bytes, cpu_seconds=cpu_seconds, server=server)
+                     bytes_left=max_bytes, cpu_seconds=cpu_seconds, server=server, log=log)
 
     resolved = path.resolve()
     problem = None

@@ -19,16 +19,16 @@ import difflib
 import itertools
 import re
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 from urllib.parse import unquote
 
-from publisher.model import (ERROR, Finding, IgnoreRule, Record, ServiceRecord, Zone, ZoneResult, printable,
+from publisher.model import (ERROR, Finding, IgnoreRule, Record, ServiceRecord, Zone, ZoneResult,
                              records_from_rows)
-from publisher.zone.repository import MAX_ZONE_FILE_BYTES, RefusedFile, read_confined
+from publisher.zone.repository import Templates, read_templates
 from publisher.rdata import RdataError, canonical_ipv6, canonical_rdata, canonical_type
 from publisher.zone.sandbox import Chunk, LuaSandbox, SandboxLimits, SandboxResult
 
-__all__ = ["evaluate_lua_zones", "evaluate_lua_zone", "SandboxLimits"]
+__all__ = ["evaluate_lua_zones", "evaluate_lua_zone", "read_templates", "Templates", "SandboxLimits"]
 
 RECORD_FUNCTIONS = ("a", "aaaa", "cname", "ns", "ptr", "txt", "spf", "mx", "srv", "caa", "sshfp", "tlsa",
                     "ds", "alias", "redirect", "forward", "slave", "ignore", "https", "svcb", "dname", "rr")
@@ -46,18 +46,22 @@ FUNCTION_HINTS = {
 
 
 def evaluate_lua_zones(repo: Path, zones: Sequence[tuple[Path, str]], *, default_ttl: int = 3600,
-                       limits: SandboxLimits = SandboxLimits()) -> list[ZoneResult]:
+                       limits: SandboxLimits = SandboxLimits(), templates: Templates | None = None,
+                       sources: Mapping[Path, bytes] | None = None) -> list[ZoneResult]:
     """Evaluate each ``(zone file, origin)`` of ``repo`` with one reused sandbox worker.
 
     A zone that fails (syntax, runtime error, a limit) has ``zone=None`` and an error finding;
-    it never affects the others.
+    it never affects the others.  ``templates`` (``read_templates(repo)``) and ``sources`` (zone
+    file bytes by path) are what the caller has read already, so that what it hashed is what runs.
     """
     repo = Path(repo)
-    templates, template_findings = _read_templates(repo)
+    template_files, template_findings = templates if templates is not None else read_templates(repo)
     results = []
     with LuaSandbox(limits) as sandbox:
         for path, origin in zones:
-            results.append(_evaluate(sandbox, repo, Path(path), origin, templates, template_findings, default_ttl))
+            source = sources.get(Path(path)) if sources is not None else None
+            results.append(_evaluate(sandbox, repo, Path(path), origin, template_files, template_findings,
+                                     default_ttl, source))
     return results
 
 
@@ -77,36 +81,13 @@ def _relative(repo: Path, path: Path) -> str:
         return path.name
 
 
-def _read_templates(repo: Path) -> tuple[list[tuple[str, bytes]], list[tuple[str, str]]]:
-    """Templates in run order (root templates.lua first), and problems reading them (file, message)."""
-    candidates = []
-    if (repo / "templates.lua").exists():
-        candidates.append(repo / "templates.lua")
-    folder = repo / "templates"
-    if folder.is_dir():
-        candidates += sorted((p for p in folder.iterdir() if p.name.endswith(".lua")), key=lambda p: p.name)
-    templates, problems = [], []
-    root = repo.resolve()
-    for path in candidates:
-        name = path.relative_to(repo).as_posix()
-        if printable(name) != name:
-            problems.append((printable(name), f"{printable(name)} has a file name that is not valid UTF-8; "
-                                              "rename it (not used)"))
-            continue
-        try:
-            templates.append((name, read_confined(path, root, MAX_ZONE_FILE_BYTES, name)))
-        except RefusedFile as refused:
-            problems.append((name, f"{refused}; not used"))
-    return templates, problems
-
-
 def _chunk_name(name: str) -> str:
     # Lua shortens chunk names to 59 characters in messages; keep them short and unique.
     return name if len(name) <= 55 else "..." + name[-52:]
 
 
-def _evaluate(sandbox: LuaSandbox, repo: Path, path: Path, origin: str, templates: list[tuple[str, bytes]],
-              template_problems: list[tuple[str, str]], default_ttl: int) -> ZoneResult:
+def _evaluate(sandbox: LuaSandbox, repo: Path, path: Path, origin: str, templates: Sequence[tuple[str, bytes]],
+              template_problems: Sequence[tuple[str, str]], default_ttl: int, source: bytes | None) -> ZoneResult:
     origin = origin.lower().rstrip(".") + "."
     file = _relative(repo, path)
     findings: list[Finding] = [Finding(ERROR, "template-not-regular-file", origin, name, 0, message)
@@ -115,7 +96,8 @@ def _evaluate(sandbox: LuaSandbox, repo: Path, path: Path, origin: str, template
         resolved = path.resolve()
         if not resolved.is_file() or (path.is_symlink() and not resolved.is_relative_to(repo.resolve())):
             raise OSError("not a regular file inside the repository")
-        source = resolved.read_bytes()
+        if source is None:
+            source = resolved.read_bytes()
     except OSError as error:
         findings.append(Finding(ERROR, "zone-file-unreadable", origin, file, 0, f"cannot read {file}: {error}"))
         return ZoneResult(origin, file, None, tuple(findings))

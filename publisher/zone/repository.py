@@ -11,10 +11,9 @@ import ipaddress
 import os
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 from publisher.model import ERROR, WARNING, Finding, printable
 
@@ -50,6 +49,22 @@ class Layout:
     sources: tuple[ZoneSource, ...]
     skipped: tuple[str, ...]
     findings: tuple[Finding, ...]
+
+
+@dataclass
+class ReadLog:
+    """What one read of a zone looked at besides the zone file's bytes, for the evaluation cache
+    (``publisher.zone.evaluation_cache``): every path an $INCLUDE could resolve to (absolute, not
+    resolved: the cache resolves them again to see whether the answer changed), and every file
+    read with its ``os.fstat`` signature (to tell whether it changed while it was read)."""
+
+    probed: list[Path] = field(default_factory=list)
+    opened: list[tuple[Path, tuple[int, ...]]] = field(default_factory=list)
+
+
+def file_signature(status: os.stat_result) -> tuple[int, ...]:
+    """What changes when a file's content does (a rewrite in place changes mtime and ctime)."""
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
 
 
 class RefusedFile(Exception):
@@ -211,6 +226,34 @@ def discover(repo: Path, max_zone_bytes: int = MAX_ZONE_FILE_BYTES) -> Layout:
     return Layout(tuple(sources), tuple(skipped), tuple(findings))
 
 
+# The templates of a repository in run order as (file, bytes), and problems reading them (file, message).
+Templates = tuple[tuple[tuple[str, bytes], ...], tuple[tuple[str, str], ...]]
+
+
+def read_templates(repo: Path) -> Templates:
+    """The Lua templates (``templates.lua``, then ``templates/*.lua`` by name), read once for
+    every zone of the repository; the problems reading them as (file, message)."""
+    candidates = []
+    if (repo / "templates.lua").exists():
+        candidates.append(repo / "templates.lua")
+    folder = repo / "templates"
+    if folder.is_dir():
+        candidates += sorted((p for p in folder.iterdir() if p.name.endswith(".lua")), key=lambda p: p.name)
+    templates, problems = [], []
+    root = repo.resolve()
+    for path in candidates:
+        name = path.relative_to(repo).as_posix()
+        if printable(name) != name:
+            problems.append((printable(name), f"{printable(name)} has a file name that is not valid UTF-8; "
+                                              "rename it (not used)"))
+            continue
+        try:
+            templates.append((name, read_confined(path, root, MAX_ZONE_FILE_BYTES, name)))
+        except RefusedFile as refused:
+            problems.append((name, f"{refused}; not used"))
+    return tuple(templates), tuple(problems)
+
+
 def _orphan(name: str, zone_bases: dict[str, str]) -> Finding:
     """A ``.clones``/``.yml`` file beside no zone file: a warning on the zone it was probably meant
     for (``example.com.lua.clones`` -> ``example.com.clones``), else on the repository."""
@@ -280,15 +323,15 @@ class _SettingsError(Exception):
         self.line = line
 
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _load_settings(text: str) -> object:
     """``yaml.safe_load`` once the events show no alias (an alias bomb of a few hundred bytes
     expands to gigabytes) and nesting at most ``MAX_SETTINGS_DEPTH`` deep (the composer recurses)."""
+    import yaml  # here: a repository without a .yml never needs it (a tenth of a plan's start-up)
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     depth = 0
     try:
-        for event in yaml.parse(text, Loader=_YAML_LOADER):
+        for event in yaml.parse(text, Loader=loader):
             if isinstance(event, yaml.AliasEvent):
                 raise _SettingsError("YAML aliases (*name) are not accepted in zone settings; "
                                      "write the values out", event.start_mark.line + 1)
@@ -299,7 +342,7 @@ def _load_settings(text: str) -> object:
                                          event.start_mark.line + 1)
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
-        return yaml.load(text, Loader=_YAML_LOADER)
+        return yaml.load(text, Loader=loader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         raise _SettingsError(f"not valid YAML: {getattr(error, 'problem', None) or 'unreadable'}",

@@ -11,9 +11,10 @@ Three layers hold it in:
    and the runtime is created with ``register_eval=False, register_builtins=False`` and an
    attribute filter that refuses everything.  A count hook enforces CPU time (also inside
    ``pcall`` and coroutines), lupa's ``max_memory`` bounds memory, the prelude counts records.
-2. **The worker process**: a separate Python started with ``-I`` and an empty environment (so no
-   secrets), with ``RLIMIT_AS`` and ``RLIMIT_CPU`` set per zone.  A C call that no hook can
-   interrupt (a pathological pattern match) is killed by the kernel or by the parent.
+2. **The worker process**: a separate Python started with ``-I -S`` (no site module, so no
+   ``.pth`` file runs in it) and an empty environment (so no secrets), with ``RLIMIT_AS`` and
+   ``RLIMIT_CPU`` set per zone.  A C call that no hook can interrupt (a pathological pattern
+   match) is killed by the kernel or by the parent.
 3. **The parent's wall clock**: if no answer arrives in ``wall_seconds`` the parent kills the
    worker, reports that zone as failed, and starts a fresh worker for the next one.
 
@@ -23,6 +24,8 @@ pickle, so even a subverted worker cannot make the parent run code.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import os
 import re
@@ -326,7 +329,7 @@ def worker_main() -> None:
     while True:
         frame = _read_frame(requests)
         if frame is None:
-            return
+            os._exit(0)  # every reply is written (os.write, unbuffered); tearing the runtime down is wasted time
         header, payload = frame
         limits = SandboxLimits(**header["limits"])
         chunks, offset = [], 0
@@ -402,11 +405,15 @@ class LuaSandbox:
                 pass
 
     def _start(self) -> subprocess.Popen:
-        package_parent = str(Path(__file__).resolve().parents[2])
-        code = f"import sys; sys.path.insert(0, {package_parent!r}); from publisher.zone.sandbox import worker_main; worker_main()"
+        lupa = lupa_directory()
+        paths = [str(Path(__file__).resolve().parents[2])] + ([str(lupa.parent)] if lupa else [])
+        code = f"import sys; sys.path[:0] = {paths!r}; from publisher.zone.sandbox import worker_main; worker_main()"
         environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+        # -S when lupa's directory is known: no site module, so no .pth file runs in the worker
+        # (and it starts a third faster).
+        flags = ["-I", "-S"] if len(paths) > 1 else ["-I"]
         return subprocess.Popen(
-            [sys.executable, "-I", "-c", code],
+            [sys.executable, *flags, "-c", code],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env=environment, cwd="/", close_fds=True,
         )
@@ -445,6 +452,17 @@ class LuaSandbox:
             columns[name] = view[offset:offset + size]  # views: a million-record zone is not copied again
             offset += size
         return SandboxResult(columns=columns, **reply)
+
+
+@functools.lru_cache(maxsize=1)
+def lupa_directory() -> Path | None:
+    """The directory of the lupa package the worker runs (found, not imported), or None."""
+    try:
+        spec = importlib.util.find_spec("lupa")
+    except (ImportError, ValueError):
+        return None
+    locations = list(spec.submodule_search_locations or ()) if spec is not None else []
+    return Path(locations[0]) if locations else None
 
 
 def _death_reason(returncode: int) -> str:

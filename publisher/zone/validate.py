@@ -99,7 +99,6 @@ import re
 from itertools import compress
 from typing import Iterable, Sequence
 
-import dns.dnssec
 import dns.name
 import dns.rdata
 import dns.rdataclass
@@ -872,6 +871,8 @@ class _Checker:
 def _check_cds(checker: _Checker) -> None:
     """CDS/CDNSKEY (RFC 7344) must describe DNSKEYs the zone holds, as BIND's checks require.
     Rare records, so dnspython computes the digests."""
+    import dns.dnssec  # here: only zones with CDS/CDNSKEY need it (a twentieth of a plan's start-up)
+
     def parse(rtype: str, data: str):
         try:
             return dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype), data)
