@@ -637,6 +637,8 @@ def test_a_new_zone_is_filled_under_a_newer_serial_than_the_empty_one(tmp_path, 
 
     config = make_config(tmp_path)
     provider = Recording("files", tmp_path / "served")
+    # A provider that creates a zone with its apex NS only, then takes the rest as an apply.
+    provider.capabilities = provider.capabilities._replace(creates_filled_zones=False)
     with StateStore(config.state.path) as state:
         report = publish(config, repo, apply=True, state=state, providers={"files": provider})
     assert statuses(report) == {"example.com.": APPLIED, "example.org.": APPLIED}
@@ -644,6 +646,42 @@ def test_a_new_zone_is_filled_under_a_newer_serial_than_the_empty_one(tmp_path, 
     for created, outcome in zip(provider.created, report.outcomes):
         assert serial_gt(outcome.serial_after, created)
         assert provider.serial(outcome.zone) == outcome.serial_after
+
+
+def test_a_provider_that_creates_filled_zones_gets_every_record_in_one_call(tmp_path, repo):
+    """``creates_filled_zones``: no empty zone is ever served, the state is the created zone and
+    the next plan is empty without reading the zone."""
+    from publisher.publish.providers.zonefile import ZoneFileProvider
+
+    class Recording(ZoneFileProvider):
+        created: dict[str, tuple] = {}
+        applied: list[str] = []
+
+        def create_zone(self, origin, soa, records):
+            self.created[origin] = (soa, tuple(records))
+            return super().create_zone(origin, soa, records)
+
+        def apply(self, origin, changes, soa, expected_serial):
+            self.applied.append(origin)
+            return super().apply(origin, changes, soa, expected_serial)
+
+    config = make_config(tmp_path)
+    provider = Recording("files", tmp_path / "served")
+    with StateStore(config.state.path) as state:
+        report = publish(config, repo, apply=True, state=state, providers={"files": provider})
+        assert statuses(report) == {"example.com.": APPLIED, "example.org.": APPLIED}
+        assert provider.applied == []
+        for outcome in report.outcomes:
+            soa, records = provider.created[outcome.zone]
+            assert int(soa.data.split()[2]) == outcome.serial_after == provider.serial(outcome.zone)
+            def rows(records):
+                return sorted((r.name, r.type, r.ttl, r.data) for r in records)
+
+            assert rows(records) == rows(provider.read(outcome.zone).records)
+            assert rows(state.get("files", outcome.zone).records) == rows(records)
+            assert any(r.type == "A" and r.name != outcome.zone for r in records)  # not only apex NS and glue
+        again = publish(config, repo, apply=False, state=state, providers={"files": provider})
+    assert statuses(again) == {"example.com.": UNCHANGED, "example.org.": UNCHANGED}
 
 
 def test_a_new_zone_with_its_own_in_zone_name_servers_loads(tmp_path):

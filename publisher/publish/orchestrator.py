@@ -30,7 +30,7 @@ from publisher.publish.providers.base import Provider, ProviderError
 from publisher.zone.repository import BIND, Layout, discover
 from publisher.zone.sandbox import SandboxLimits
 from publisher.zone.validate import validate_zone
-from publisher.publish.soa import next_serial, without_serial, zone_soa
+from publisher.publish.soa import next_serial, serial_of, without_serial, zone_soa
 from publisher.publish.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -210,6 +210,8 @@ class _Run:
         self.providers = providers
         self.provider_errors: dict[str, str] = {}
         self.resolver: AliasResolver | None = None
+        self.bulk_serials: dict[str, dict[str, int | None]] = {}  # provider -> zone -> serial, read once
+        self.bulk_serial_errors: dict[str, str] = {}
 
     def run(self, repo_path: Path, apply: bool, checksum: str | None, started: float) -> PublishReport:
         timings: dict[str, float] = {}
@@ -228,6 +230,7 @@ class _Run:
         # Findings about the repository as a whole (a .clones without its zone, an unreadable
         # file name); an empty repository is reported below, once, as empty-repository.
         run_findings: list[Finding] = [f for f in evaluated.findings if f.code != "no-zones"]
+        self.read_serials_in_bulk(zone_results)
         for result in zone_results:
             targets = self.config.providers_for(result.origin)
             if not targets:
@@ -244,15 +247,19 @@ class _Run:
             error = (f"the plan changed since it was reviewed (checksum {plan.checksum}, reviewed {checksum}); "
                      "nothing applied")
         mark = time.perf_counter()
-        for work in works:
-            if not apply or error:
-                continue  # a plan, or a plan that no longer matches the review: touch nothing
-            if work.status == PLANNED:
-                self.apply_zone(work)
-            elif work.status == UNCHANGED and work.full_read:
-                # Remember what the server serves, so the next run skips the full read.
-                self.state.put(work.provider_name, work.origin, work.plan.serial_before, work.current,
-                               work.current_soa)
+        batched = self.begin_runs(works) if apply and not error else ()
+        try:
+            for work in works:
+                if not apply or error:
+                    continue  # a plan, or a plan that no longer matches the review: touch nothing
+                if work.status == PLANNED:
+                    self.apply_zone(work)
+                elif work.status == UNCHANGED and work.full_read:
+                    # Remember what the server serves, so the next run skips the full read.
+                    self.state.put(work.provider_name, work.origin, work.plan.serial_before, work.current,
+                                   work.current_soa)
+        finally:
+            self.finish_runs(batched, works)
         timings["apply"] = time.perf_counter() - mark
         timings["total"] = time.perf_counter() - started
         return PublishReport(tuple(w.outcome() for w in works), plan, apply, self.force, error,
@@ -288,6 +295,66 @@ class _Run:
                 self.provider_errors[name] = message
                 raise ProviderError(message) from error
         return self.providers[name]
+
+    def read_serials_in_bulk(self, zone_results: Sequence[ZoneResult]) -> None:
+        """One serial listing per provider that offers it (``Capabilities.bulk_serials``) for the
+        zones planned there, instead of a query per zone; a listing that fails fails those zones
+        with its error, without asking again zone by zone."""
+        wanted: dict[str, list[str]] = {}
+        for result in zone_results:
+            if result.has_errors or result.zone is None:
+                continue
+            for provider_config in self.config.providers_for(result.origin):
+                wanted.setdefault(provider_config.name, []).append(result.origin)
+        for name, origins in wanted.items():
+            try:
+                provider = self.provider(name)
+            except ProviderError:
+                continue  # each zone reports it
+            if not provider.capabilities.bulk_serials:
+                continue
+            try:
+                listed = provider.serials(origins)  # base.ReadsSerialsInBulk
+            except ProviderError as error:
+                self.bulk_serial_errors[name] = str(error)
+                continue
+            except Exception:  # a provider bug: the zones are read one by one instead
+                log.exception("listing the serials of provider %s failed", name)
+                continue
+            self.bulk_serials[name] = {origin: listed.get(origin) for origin in origins}
+
+    def begin_runs(self, works: Sequence[_Work]) -> tuple[str, ...]:
+        """Start the run of every provider that commits a run's changes together
+        (``Capabilities.batches_runs``) and has something to apply."""
+        begun = []
+        for name in dict.fromkeys(w.provider_name for w in works if w.status == PLANNED):
+            provider = self.providers.get(name)
+            if provider is None or not provider.capabilities.batches_runs:
+                continue
+            try:
+                provider.begin_run()  # base.BatchesRuns
+            except ProviderError as error:
+                log.warning("provider %s cannot batch this run, applying zone by zone: %s", name, error)
+                continue
+            begun.append(name)
+        return tuple(begun)
+
+    def finish_runs(self, names: Sequence[str], works: Sequence[_Work]) -> None:
+        """End each begun run: a zone that failed at the end (its check, the reload) fails now,
+        on its own outcome, and its state is forgotten so the next run repairs it."""
+        for name in names:
+            applied = [w for w in works if w.provider_name == name and w.status == APPLIED]
+            try:
+                failures = dict(self.providers[name].finish_run())
+            except ProviderError as error:  # nothing of the run was committed
+                failures = {w.origin: str(error) for w in applied}
+            except Exception as error:
+                log.exception("finishing the run of provider %s failed", name)
+                failures = {w.origin: f"internal error: {error.__class__.__name__}: {error}" for w in applied}
+            for work in applied:
+                if work.origin in failures:
+                    self.state.forget(name, work.origin)
+                    self.fail(work, ProviderError(failures[work.origin]))
 
     def plan_zone(self, result: ZoneResult, provider_name: str) -> _Work:
         origin = result.origin
@@ -371,7 +438,10 @@ class _Run:
         """
         provider = work.provider
         origin, name = work.origin, work.provider_name
-        serial = provider.serial(origin)
+        if name in self.bulk_serial_errors:
+            raise ProviderError(self.bulk_serial_errors[name])
+        listed = self.bulk_serials.get(name, {})
+        serial = listed[origin] if origin in listed else provider.serial(origin)
         stored_serial = self.state.serial(name, origin)
         if serial is not None and serial == stored_serial:
             stored = self.state.get(name, origin)
@@ -465,6 +535,15 @@ class _Run:
                 if provider.serial(origin) is not None:  # already gone (by hand, or a retry): done
                     provider.delete_zone(origin)
                 self.state.forget(name, origin)
+            elif plan.create_zone and provider.capabilities.creates_filled_zones:
+                # One call makes the zone with all its records (no empty zone for secondaries to see).
+                served = provider.create_zone(origin, plan.soa, work.desired)
+                served = serial_of(plan.soa.data) if served is None else served
+                soa = plan.soa._replace(data=_with_serial(plan.soa.data, served))
+                self.state.put(name, origin, served, work.desired, soa)
+                work.plan = replace(plan, serial_after=served)
+                if plan.secondaries is not None:
+                    provider.set_secondaries(origin, plan.secondaries)
             else:
                 if plan.create_zone:
                     provider.create_zone(origin, plan.soa, _apex_ns_with_glue(origin, work.desired))
