@@ -537,10 +537,11 @@ class _Run:
                 self.state.forget(name, origin)
             elif plan.create_zone and provider.capabilities.creates_filled_zones:
                 # One call makes the zone with all its records (no empty zone for secondaries to see).
-                served = provider.create_zone(origin, plan.soa, work.desired)
+                filled = apply_changes((), diff_records(work.desired, ()))  # one TTL per RRset, as applied
+                served = provider.create_zone(origin, plan.soa, filled)
                 served = serial_of(plan.soa.data) if served is None else served
                 soa = plan.soa._replace(data=_with_serial(plan.soa.data, served))
-                self.state.put(name, origin, served, work.desired, soa)
+                self.state.put(name, origin, served, filled, soa)
                 work.plan = replace(plan, serial_after=served)
                 if plan.secondaries is not None:
                     provider.set_secondaries(origin, plan.secondaries)
