@@ -279,6 +279,47 @@ def test_secondaries_services_and_zone_ttl(tmp_path, repo):
     assert apex_ns == {"ns1.nameservers.example.", "ns2.nameservers.example.", "ns3.example.net."}
 
 
+def test_unchanged_zones_ask_the_provider_no_secondaries_and_a_removed_secondary_is_still_removed(tmp_path, repo):
+    """The secondaries last set are remembered with the zone's state: a plan of unchanged zones
+    reads none from the provider, and removing a .yml secondary (no record changes) still
+    clears it at the provider."""
+    from publisher.publish.providers.zonefile import ZoneFileProvider
+
+    class Counting(ZoneFileProvider):
+        asked: list[str] = []
+
+        def secondaries(self, origin):
+            self.asked.append(origin)
+            return super().secondaries(origin)
+
+    write(repo, "example.com.yml", "slaves:\n  - 192.0.2.53\n")
+    config = make_config(tmp_path)
+    provider = Counting("files", tmp_path / "served")
+    with StateStore(config.state.path) as state:
+        def publish_once(apply: bool):
+            return publish(config, repo, apply=apply, state=state, providers={"files": provider})
+
+        assert statuses(publish_once(True)) == {"example.com.": APPLIED, "example.org.": APPLIED}
+        assert provider.secondaries("example.com.") == ("192.0.2.53",)
+        provider.asked.clear()
+        assert statuses(publish_once(False)) == {"example.com.": UNCHANGED, "example.org.": UNCHANGED}
+        assert provider.asked == []
+        write(repo, "example.com.yml", "slaves: []\n")
+        removed = publish_once(True)
+        assert statuses(removed)["example.com."] == APPLIED and removed.plan.change_count == 0
+        assert provider.secondaries("example.com.") == ()
+        assert "also-notify" not in (tmp_path / "served" / "named.conf.zones").read_text()
+        provider.asked.clear()
+        assert statuses(publish_once(False)) == {"example.com.": UNCHANGED, "example.org.": UNCHANGED}
+        assert provider.asked == []
+        state.forget("files", "example.org.")  # unknown again: the provider is asked, once
+        publish_once(True)
+        assert provider.asked == ["example.org."]
+        provider.asked.clear()
+        publish_once(False)
+        assert provider.asked == []
+
+
 def test_zones_go_only_to_matching_providers(tmp_path, repo):
     config = make_config(tmp_path, extra='[zones."example.org"]\nproviders = []\n')
     report = run(tmp_path, config, apply=True)

@@ -154,6 +154,7 @@ class _Work:
     current_soa: Record | None = None
     desired: tuple[Record, ...] = ()
     full_read: bool = False
+    secondaries_seen: tuple[str, ...] | None = None  # read from the provider in this run
     status: str = PLANNED
     error: str = ""
     findings: tuple[Finding, ...] = ()  # evaluation findings carried along
@@ -254,10 +255,13 @@ class _Run:
                     continue  # a plan, or a plan that no longer matches the review: touch nothing
                 if work.status == PLANNED:
                     self.apply_zone(work)
-                elif work.status == UNCHANGED and work.full_read:
-                    # Remember what the server serves, so the next run skips the full read.
-                    self.state.put(work.provider_name, work.origin, work.plan.serial_before, work.current,
-                                   work.current_soa)
+                elif work.status == UNCHANGED:
+                    if work.full_read:
+                        # Remember what the server serves, so the next run skips the full read.
+                        self.state.put(work.provider_name, work.origin, work.plan.serial_before, work.current,
+                                       work.current_soa)
+                    if work.secondaries_seen is not None:
+                        self.state.remember_secondaries(work.provider_name, work.origin, work.secondaries_seen)
         finally:
             self.finish_runs(batched, works)
         timings["apply"] = time.perf_counter() - mark
@@ -381,7 +385,7 @@ class _Run:
         try:
             work.provider = provider = self.provider(provider_name)
             serial, current, current_soa, drift = self.read_current(work)
-            secondaries = self.secondaries_change(provider, origin, result.zone, serial is not None)
+            secondaries = self.secondaries_change(work, serial is not None)
         except ProviderError as error:
             return self.fail(work, error)
         except Exception as error:  # a provider bug must not stop the other zones
@@ -420,14 +424,25 @@ class _Run:
         work.timings["plan"] = time.perf_counter() - mark
         return work
 
-    @staticmethod
-    def secondaries_change(provider: Provider, origin: str, zone: Zone, exists: bool) -> tuple[str, ...] | None:
-        """The secondaries to set at a provider that configures them, when they differ from its own."""
+    def secondaries_change(self, work: _Work, exists: bool) -> tuple[str, ...] | None:
+        """The secondaries to set at a provider that configures them, when they differ from its own.
+
+        While the zone is as the publisher left it (its serial matched the state), the secondaries
+        remembered in the state stand for the provider's, so a plan of thousands of unchanged zones
+        asks the provider nothing per zone; otherwise the provider is asked (and, when nothing
+        changes, the answer remembered by ``apply``)."""
+        provider, origin = work.provider, work.origin
         if not provider.capabilities.configures_secondaries:
             return None
-        wanted = tuple(sorted(set(zone.secondaries)))
-        reader = getattr(provider, "secondaries", None)
-        have = tuple(sorted(reader(origin))) if (reader is not None and exists) else ()
+        wanted = tuple(sorted(set(work.zone.secondaries)))
+        remembered = None if (work.full_read or not exists) else self.state.secondaries(work.provider_name, origin)
+        if remembered is not None:
+            have = remembered
+        else:
+            reader = getattr(provider, "secondaries", None)
+            have = tuple(sorted(reader(origin))) if (reader is not None and exists) else ()
+            if exists:
+                work.secondaries_seen = have
         return wanted if wanted != have else None
 
     def read_current(self, work: _Work) -> tuple[int | None, tuple[Record, ...], Record | None, tuple[Finding, ...]]:
@@ -545,6 +560,8 @@ class _Run:
                 work.plan = replace(plan, serial_after=served)
                 if plan.secondaries is not None:
                     provider.set_secondaries(origin, plan.secondaries)
+                if provider.capabilities.configures_secondaries:
+                    self.state.remember_secondaries(name, origin, plan.secondaries or ())
             else:
                 if plan.create_zone:
                     provider.create_zone(origin, plan.soa, _apex_ns_with_glue(origin, work.desired))
@@ -568,6 +585,9 @@ class _Run:
                     self.state.put(name, origin, plan.serial_before, work.current, work.current_soa)
                 if plan.secondaries is not None:
                     provider.set_secondaries(origin, plan.secondaries)
+                    self.state.remember_secondaries(name, origin, plan.secondaries)
+                elif work.secondaries_seen is not None:
+                    self.state.remember_secondaries(name, origin, work.secondaries_seen)
             work.status = APPLIED
         except Exception as error:  # isolation: this zone fails, the others go on
             if not isinstance(error, ProviderError):

@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS published_zones (
     records    BLOB NOT NULL,
     count      INTEGER NOT NULL,
     applied_at REAL NOT NULL,
+    secondaries TEXT,
     PRIMARY KEY (provider, zone)
 )
 """
@@ -86,6 +87,9 @@ class StateStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.execute(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(published_zones)")}
+        if "secondaries" not in columns:  # a database from before the column
+            self._db.execute("ALTER TABLE published_zones ADD COLUMN secondaries TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -119,11 +123,28 @@ class StateStore:
         records = tuple(records)
         blob = encode_records(records)
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO published_zones (provider, zone, serial, soa, records, count, applied_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            self._db.execute(  # the secondaries remembered for the zone stay as they are
+                "INSERT INTO published_zones (provider, zone, serial, soa, records, count, applied_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, zone) DO UPDATE SET serial = excluded.serial,"
+                " soa = excluded.soa, records = excluded.records, count = excluded.count,"
+                " applied_at = excluded.applied_at",
                 (provider, zone, serial, _soa_to_text(soa), blob, len(records), time.time()),
             )
+
+    def secondaries(self, provider: str, zone: str) -> tuple[str, ...] | None:
+        """The secondaries the provider was last seen or set to have for the zone; None: unknown."""
+        with self._lock:
+            row = self._db.execute("SELECT secondaries FROM published_zones WHERE provider = ? AND zone = ?",
+                                   (provider, zone)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return tuple(ip for ip in row[0].split(" ") if ip)
+
+    def remember_secondaries(self, provider: str, zone: str, ips: Iterable[str]) -> None:
+        """Record the zone's secondaries at the provider (a zone with no state row is left alone)."""
+        with self._lock:
+            self._db.execute("UPDATE published_zones SET secondaries = ? WHERE provider = ? AND zone = ?",
+                             (" ".join(sorted(set(ips))), provider, zone))
 
     def forget(self, provider: str, zone: str) -> None:
         """Drop what is known, so the next run reads the server in full (after a failed apply)."""
