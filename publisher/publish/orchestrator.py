@@ -213,6 +213,7 @@ class _Run:
         self.resolver: AliasResolver | None = None
         self.bulk_serials: dict[str, dict[str, int | None]] = {}  # provider -> zone -> serial, read once
         self.bulk_serial_errors: dict[str, str] = {}
+        self.zone_targets: dict[str, tuple] = {}
 
     def run(self, repo_path: Path, apply: bool, checksum: str | None, started: float) -> PublishReport:
         timings: dict[str, float] = {}
@@ -233,7 +234,7 @@ class _Run:
         run_findings: list[Finding] = [f for f in evaluated.findings if f.code != "no-zones"]
         self.read_serials_in_bulk(zone_results)
         for result in zone_results:
-            targets = self.config.providers_for(result.origin)
+            targets = self.targets(result.origin)
             if not targets:
                 run_findings.append(Finding(WARNING, "no-provider", result.origin, result.file, 0,
                                             f"no [[provider]] takes zone {result.origin}; it is not published"))
@@ -300,6 +301,13 @@ class _Run:
                 raise ProviderError(message) from error
         return self.providers[name]
 
+    def targets(self, origin: str) -> tuple:
+        """The providers a zone goes to (``Config.providers_for``), worked out once per run."""
+        found = self.zone_targets.get(origin)
+        if found is None:
+            found = self.zone_targets[origin] = tuple(self.config.providers_for(origin))
+        return found
+
     def read_serials_in_bulk(self, zone_results: Sequence[ZoneResult]) -> None:
         """One serial listing per provider that offers it (``Capabilities.bulk_serials``) for the
         zones planned there, instead of a query per zone; a listing that fails fails those zones
@@ -308,7 +316,7 @@ class _Run:
         for result in zone_results:
             if result.has_errors or result.zone is None:
                 continue
-            for provider_config in self.config.providers_for(result.origin):
+            for provider_config in self.targets(result.origin):
                 wanted.setdefault(provider_config.name, []).append(result.origin)
         for name, origins in wanted.items():
             try:

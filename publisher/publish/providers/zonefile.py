@@ -30,6 +30,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator, Mapping, NamedTuple, Sequence
@@ -234,7 +235,7 @@ class ZoneFileProvider:
         write the temporary file only, for ``finish_run`` to check and put in place."""
         text = HEADER + f"$ORIGIN {origin}\n" + records_to_text(records)
         target = self.path(origin)
-        temporary = self._write_temporary(target, text.encode("utf-8"))
+        temporary = self._write_temporary(target, text.encode("utf-8"), sync=not self._in_run)
         if self._in_run:
             replaced = self._staged.pop(origin, None)
             if replaced is not None:
@@ -256,12 +257,15 @@ class ZoneFileProvider:
                 os.replace(restored, target)
                 raise
 
-    def _write_temporary(self, target: Path, content: bytes) -> Path:
+    def _write_temporary(self, target: Path, content: bytes, sync: bool = True) -> Path:
+        """``content`` in a new hidden file beside ``target``; on disk (fsynced) unless the caller
+        syncs it later (``_sync_all``: a run's files together)."""
         handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         with os.fdopen(handle, "wb") as output:
             output.write(content)
             output.flush()
-            os.fsync(output.fileno())
+            if sync:
+                os.fsync(output.fileno())
         os.chmod(name, 0o644)  # the DNS server (often another user) must read it
         return Path(name)
 
@@ -314,6 +318,7 @@ class ZoneFileProvider:
             self._staged, self._include_changes = {}, set()
             self._run_lock, lock = None, self._run_lock  # from here on, writes take effect at once
             try:
+                _sync_all([entry.temporary for entry in staged.values()])
                 failures.update(self._check_staged(staged))
                 placed = {}
                 for origin, entry in staged.items():
@@ -355,7 +360,7 @@ class ZoneFileProvider:
         it does not load; None when it failed without naming a zone."""
         conf_lines = ["options { check-names primary warn; };"]  # named-checkzone's default (-k warn)
         for origin, entry in staged.items():
-            conf_lines.append(f'zone "{origin.rstrip(".")}" {{ type primary; file "{entry.temporary.resolve()}"; }};')
+            conf_lines.append(f'zone "{origin.rstrip(".")}" {{ type primary; file "{os.path.abspath(entry.temporary)}"; }};')
         with tempfile.TemporaryDirectory(prefix="zone-publisher-check-") as scratch:
             conf = Path(scratch) / "named.conf"
             conf.write_text("\n".join(conf_lines) + "\n")
@@ -373,7 +378,7 @@ class ZoneFileProvider:
             return None
         failures = {}
         for origin in refused:
-            name, path = origin.rstrip("."), str(staged[origin].temporary.resolve())
+            name, path = origin.rstrip("."), os.path.abspath(staged[origin].temporary)
             lines = [line.replace(path, "<zone file>") for line in output.splitlines()
                      if line.startswith(f"zone {name}/IN:") or path in line]
             failures[origin] = str(self._error(origin, "zone check failed (named-checkconf -z): "
@@ -484,10 +489,11 @@ class ZoneFileProvider:
         """The named.conf include: one stanza per zone file in the directory."""
         secondaries = self._secondaries()
         stanzas = ["// written by zone-publisher; do not edit\n"]
+        directory = self.directory.resolve()  # once: resolving each of thousands of files costs
         for path in sorted(self.directory.glob("*.zone")):
             zone = path.name[: -len(".zone")]
             origin = "." if zone == "root" else zone + "."
-            lines = [f'zone "{zone if zone != "root" else "."}" {{', "    type primary;", f'    file "{path.resolve()}";']
+            lines = [f'zone "{zone if zone != "root" else "."}" {{', "    type primary;", f'    file "{directory / path.name}";']
             ips = secondaries.get(origin, [])
             if ips:
                 listed = " ".join(f"{ip};" for ip in ips)
@@ -512,3 +518,21 @@ class ZoneFileProvider:
         os.replace(self._write_temporary(self.named_conf, text.encode()), self.named_conf)
         if self.reconfig_command:
             self._run(origin, self.reconfig_command, "reconfig")
+
+
+def _sync_all(paths: Sequence[Path], threads: int = 16) -> None:
+    """fsync many files at once: the file system commits concurrent syncs together, several
+    times faster than one after the other."""
+    def sync(path: Path) -> None:
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+    if len(paths) < 2:
+        for path in paths:
+            sync(path)
+        return
+    with ThreadPoolExecutor(min(threads, len(paths))) as pool:
+        list(pool.map(sync, paths))
