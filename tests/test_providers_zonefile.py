@@ -389,3 +389,28 @@ def test_a_failed_run_reload_puts_every_previous_file_back(tmp_path: Path) -> No
     assert all("reload failed" in failures[o] and "exited 4" in failures[o] and o in failures[o] for o in origins)
     assert {origin: provider.path(origin).read_bytes() for origin in origins} == before
     assert provider.serial("a.test.") == 1 and not provider._in_run
+
+
+def test_a_run_without_a_run_reload_reloads_each_changed_zone_once(tmp_path: Path) -> None:
+    """Only ``reload_command``: each zone changed in the run is reloaded once, at its end; the
+    zone whose reload fails gets its previous file back, the others keep their new one."""
+    log = tmp_path / "reloads.log"
+    script = ("import sys; open(sys.argv[1], 'a').write(sys.argv[2] + '\\n'); "
+              "sys.exit(5 if sys.argv[2] == 'b.test' else 0)")
+    provider = ZoneFileProvider("files", tmp_path / "zones", check_command="",
+                                reload_command=f'{sys.executable} -c "{script}" {log} {{zone}}')
+    origins = ["a.test.", "b.test.", "c.test."]
+    for origin in origins:
+        provider.create_zone(origin, soa(1, origin), nameservers(origin))
+    before = provider.path("b.test.").read_bytes()
+    provider.begin_run()
+    for origin in origins:  # two applies to one zone in a run: still one reload
+        provider.apply(origin, [Change(CREATE, f"x.{origin}", "A", 300, new=("192.0.2.7",))], soa(2, origin), 1)
+    provider.apply("a.test.", [Change(CREATE, "y.a.test.", "A", 300, new=("192.0.2.8",))], soa(3, "a.test."), 2)
+    assert log.exists() is False  # nothing reloaded before the run ends
+    failures = provider.finish_run()
+    assert sorted(log.read_text().split()) == ["a.test", "b.test", "c.test"]
+    assert set(failures) == {"b.test."} and "exited 5" in failures["b.test."]
+    assert provider.path("b.test.").read_bytes() == before
+    assert (provider.serial("a.test."), provider.serial("c.test.")) == (3, 2)
+    assert {r.name for r in provider.read("a.test.").records} >= {"x.a.test.", "y.a.test."}
