@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -251,6 +252,8 @@ class _Run:
         mark = time.perf_counter()
         batched = self.begin_runs(works) if apply and not error else ()
         try:
+            if apply and not error:
+                self.apply_in_parallel(works)
             for work in works:
                 if not apply or error:
                     continue  # a plan, or a plan that no longer matches the review: touch nothing
@@ -334,6 +337,22 @@ class _Run:
                 log.exception("listing the serials of provider %s failed", name)
                 continue
             self.bulk_serials[name] = {origin: listed.get(origin) for origin in origins}
+
+    def apply_in_parallel(self, works: Sequence[_Work]) -> None:
+        """The zones going to a provider that takes several applies at once
+        (``Capabilities.parallel_applies``), applied that many at a time, each still isolated;
+        deletions and every other provider's zones stay in the sequential loop."""
+        by_provider: dict[str, list[_Work]] = {}
+        for work in works:
+            provider = work.provider
+            if (work.status == PLANNED and provider is not None and not work.plan.delete_zone
+                    and provider.capabilities.parallel_applies > 1):
+                by_provider.setdefault(work.provider_name, []).append(work)
+        for group in by_provider.values():
+            if len(group) < 2:
+                continue
+            with ThreadPoolExecutor(group[0].provider.capabilities.parallel_applies) as pool:
+                list(pool.map(self.apply_zone, group))
 
     def begin_runs(self, works: Sequence[_Work]) -> tuple[str, ...]:
         """Start the run of every provider that commits a run's changes together

@@ -41,6 +41,9 @@ class Capabilities(NamedTuple):
     # ``create_zone`` takes every record of the new zone, not only its apex NS and glue, and
     # returns the serial served: a new zone is one call, with no apply after it.
     creates_filled_zones: bool = False
+    # How many zones the orchestrator may apply at once (each zone still on its own): a server
+    # that commits every call to disk (PowerDNS's sqlite3 backend) serves several in the time of one.
+    parallel_applies: int = 1
 
 
 class Option(NamedTuple):
