@@ -854,3 +854,33 @@ def test_repository_findings_reach_the_run(tmp_path, repo):
     write(repo, "stray.yml", "slaves: [192.0.2.53]\n")
     report = run(tmp_path, apply=False)
     assert [(f.code, f.file) for f in report.findings] == [("companion-without-zone", "stray.yml")]
+
+
+def test_parallel_applies_keep_each_zone_isolated(tmp_path, repo):
+    """``parallel_applies``: zones go to the provider several at a time; one that fails fails
+    alone (its state forgotten), the others are applied and remembered."""
+    import threading
+
+    from publisher.publish.providers.base import ProviderError
+    from publisher.publish.providers.zonefile import ZoneFileProvider
+
+    class Parallel(ZoneFileProvider):
+        threads: set[int] = set()
+
+        def create_zone(self, origin, soa, records):
+            self.threads.add(threading.get_ident())
+            if origin == "example.org.":
+                raise ProviderError(f"provider 'files', zone {origin}: refused for the test")
+            return super().create_zone(origin, soa, records)
+
+    for index in range(6):
+        write(repo, f"extra{index}.example.lua", 'a("www", "192.0.2.9")\n')
+    config = make_config(tmp_path)
+    provider = Parallel("files", tmp_path / "served")
+    provider.capabilities = provider.capabilities._replace(parallel_applies=3, batches_runs=False)
+    with StateStore(config.state.path) as state:
+        report = publish(config, repo, apply=True, state=state, providers={"files": provider})
+        found = statuses(report)
+        assert found.pop("example.org.") == FAILED and set(found.values()) == {APPLIED} and len(found) == 7
+        assert state.get("files", "example.org.") is None and state.get("files", "extra3.example.") is not None
+    assert threading.get_ident() not in provider.threads and len(provider.threads) >= 2
