@@ -274,7 +274,7 @@ def run_target(kind: str, source_template: Path, zones: int, repeat: int, workro
                     measured.returncode = measured.returncode or 1
                 series[step].runs.append(measured)
                 reports[step].append(report)
-                print(f"  {kind} {step}: {fmt_seconds(measured.seconds)} {stage_text(report)} "
+                print(f"  {kind} {step}: {fmt_seconds(measured.seconds)} {stage_text(report, measured.seconds)} "
                       f"load {os.getloadavg()[0]:.2f}", flush=True)
                 if index == 0:  # a zone counts when the server answers it with the serial we published
                     serials = target.served_serials(origins)
@@ -290,10 +290,13 @@ def run_target(kind: str, source_template: Path, zones: int, repeat: int, workro
     return {"series": series, "reports": reports, "served": served}
 
 
-def stage_text(report: dict[str, Any]) -> str:
+def stage_text(report: dict[str, Any], wall: float | None = None) -> str:
+    """The run's stages; with ``wall``, the rest of the process (interpreter, imports, configuration)."""
     timings = report.get("timings") or {}
-    return "(" + ", ".join(f"{k} {fmt_seconds(timings[k])}" for k in ("evaluate", "plan", "apply") if k in timings) + \
-        f"; {report.get('counts', {})})"
+    parts = [f"{k} {fmt_seconds(timings[k])}" for k in ("evaluate", "plan", "apply") if k in timings]
+    if wall is not None and "total" in timings:
+        parts.append(f"start-up {fmt_seconds(wall - timings['total'])}")
+    return "(" + ", ".join(parts) + f"; {report.get('counts', {})})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -315,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
 
     lint = harness.measure("lint", harness.ours("lint", str(source)), args.repeat, env=our_env())
     # lint exits 1 on errors only; the generated zones have none.
-    rows = [["lint", "-", fmt_seconds(lint.median), "", "" if lint.ok else lint.note]]
+    rows = [["lint", "-", fmt_seconds(lint.median), "", "", "" if lint.ok else lint.note]]
     results: dict[str, Any] = {"zones": args.zones, "records": args.records, "pdns_sqlite_sync": args.pdns_sqlite_sync,
                                "lint": lint.to_json(), "targets": {}}
     verdicts = []
@@ -326,19 +329,27 @@ def main(argv: list[str] | None = None) -> int:
             report = outcome["reports"][step][-1] if outcome["reports"][step] else {}
             bar = BAR_FIRST if step == "first publish" else BAR_NOCHANGE if step.startswith("no-change") else None
             verdict = ""
+            # The wall time less the evaluation stage: what the plan and apply stages (this part's
+            # work) cost, until the evaluation cache makes evaluation of unchanged zones nearly free.
+            evaluate = (report.get("timings") or {}).get("evaluate")
+            rest = s.median - evaluate if s.median is not None and evaluate is not None else None
             if bar is not None and s.median is not None:
                 verdict = f"{'PASS' if s.ok and s.median < bar else 'FAIL'} (< {bar:g} s)"
+                if rest is not None:
+                    verdict += f"; without evaluate {'PASS' if s.ok and rest < bar else 'FAIL'}"
                 verdicts.append(verdict.startswith("PASS"))
-            rows.append([step, TARGETS[kind].label, fmt_seconds(s.median), stage_text(report),
+            rows.append([step, TARGETS[kind].label, fmt_seconds(s.median), fmt_seconds(rest),
+                         stage_text(report, s.runs[-1].seconds if s.runs else None),
                          verdict if s.ok else f"FAILED: {s.note}"])
         results["targets"][kind] = {
             "steps": {step: outcome["series"][step].to_json() for step in STEPS},
             "reports": outcome["reports"], "zones_served_after_first_publish": outcome["served"],
         }
         rows.append(["zones served after first publish", TARGETS[kind].label,
-                     ", ".join(f"{n:,}/{args.zones:,}" for n in outcome["served"]), "", ""])
+                     ", ".join(f"{n:,}/{args.zones:,}" for n in outcome["served"]), "", "", ""])
     harness.print_table(f"{args.zones:,} zones x {args.records} records (median of {args.repeat})",
-                        ["step", "target", "wall", "stages (evaluate, plan, apply; outcomes)", "bar"], rows)
+                        ["step", "target", "wall", "wall - evaluate", "stages (evaluate, plan, apply; outcomes)",
+                         "bar"], rows)
     harness.write_results("zones", results)
     return 0 if all(verdicts) and lint.ok else 1
 
