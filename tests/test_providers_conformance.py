@@ -373,3 +373,30 @@ def test_unsafe_delete_refused_and_ignored_records_kept_through_publish(target: 
     assert (f"h1.{o}", "A") not in after and after[(f"h9.{o}", "A")] == {"192.0.2.9"}
     assert after[(f"_acme-challenge.{o}", "TXT")] == {'"acme-token"'}
     assert run(range(9, 13)).status == UNCHANGED
+
+
+def test_serial_listing_equals_each_zones_serial(target: Target) -> None:
+    """A provider that lists serials in bulk (``bulk_serials``) answers exactly what ``serial``
+    answers, zone by zone, absent zones included."""
+    if not target.provider.capabilities.bulk_serials:
+        pytest.skip(f"{target.provider.name} reads serials zone by zone")
+    o = target.origin
+    serial = publish(target, base(o) + [Record(f"listed.{o}", "A", 300, "192.0.2.5")])
+    absent = unique_zone("absent.test.")
+    listed = target.provider.serials([o, absent])
+    assert listed == {o: serial, absent: None} == {o: target.provider.serial(o), absent: target.provider.serial(absent)}
+
+
+def test_a_batched_run_serves_what_single_calls_serve(target: Target) -> None:
+    """A provider that commits a run's changes at its end (``batches_runs``): the changes applied
+    between begin_run and finish_run are served after it, exactly as one apply would serve them."""
+    if not target.provider.capabilities.batches_runs:
+        pytest.skip(f"{target.provider.name} applies each call at once")
+    o = target.origin
+    desired = base(o) + [Record(f"run.{o}", "A", 300, "192.0.2.6"), Record(f"run.{o}", "TXT", 300, '"in a run"')]
+    before = target.provider.read(o)
+    target.provider.begin_run()
+    serial = target.provider.apply(o, diff_records(desired, before.records), target.soa(before.serial + 1),
+                                   before.serial)
+    assert target.provider.finish_run() == {}
+    assert_serves(target, desired, serial)

@@ -147,3 +147,99 @@ api_key = "file:pdns.key"
     second = create_provider(config.provider("pdns2"), config)
     assert second.api_url == "http://127.0.0.1:8082/api/v1" and second.server_id == "localhost"
     assert second._session.headers["X-API-Key"] == "key-from-file"
+
+
+# ------------------------------------------------------------------ thousands of zones (issue 9)
+
+def _count_requests(provider: PowerDNSProvider) -> list[tuple[str, str]]:
+    """(method, path) of every request the provider's session sends from now on."""
+    seen: list[tuple[str, str]] = []
+    provider._session.hooks["response"].append(
+        lambda response, **_: seen.append((response.request.method, response.request.path_url.split("?")[0])))
+    return seen
+
+
+@pytest.mark.slow
+def test_the_serial_listing_equals_each_zones_serial(pdns_server) -> None:
+    provider = PowerDNSProvider("pdns", pdns_server.api_url, pdns_server.api_key)
+    origins = [pdns_server.new_zone() for _ in range(5)]
+    for index, origin in enumerate(origins):
+        before = provider.read(origin)
+        provider.apply(origin, [], soa(origin, 100 + index), before.serial)
+    absent = unique_zone("pdns.test.")
+    requests_seen = _count_requests(provider)
+    listed = provider.serials(origins + [absent])
+    assert requests_seen == [("GET", "/api/v1/servers/localhost/zones")]
+    assert listed == {**{origin: provider.serial(origin) for origin in origins}, absent: None}
+    assert [listed[o] for o in origins] == [100, 101, 102, 103, 104]
+    assert provider.capabilities.bulk_serials
+
+
+@pytest.mark.slow
+def test_a_new_zone_is_created_with_all_its_records_in_one_post(pdns_server) -> None:
+    provider = PowerDNSProvider("pdns", pdns_server.api_url, pdns_server.api_key)
+    origin = unique_zone("pdns.test.")
+    records = [Record(origin, "NS", 300, f"ns1.{origin}"), Record(f"ns1.{origin}", "A", 300, "192.0.2.53"),
+               Record(origin, "MX", 300, f"10 ns1.{origin}")] + [
+        Record(f"h{i}.{origin}", "A", 60, f"192.0.2.{i + 1}") for i in range(20)]
+    requests_seen = _count_requests(provider)
+    assert provider.create_zone(origin, soa(origin, 2026120101), records) == 2026120101
+    assert requests_seen == [("POST", "/api/v1/servers/localhost/zones")]
+    snapshot = provider.read(origin)
+    assert snapshot.serial == 2026120101 and diff_records(records, snapshot.records) == ()
+    assert query_soa_serial(pdns_server.address, pdns_server.port, origin) == 2026120101
+
+
+@pytest.mark.slow
+def test_a_new_zone_over_the_body_limit_is_filled_after_its_creation(pdns_server) -> None:
+    provider = PowerDNSProvider("pdns", pdns_server.api_url, pdns_server.api_key, max_body_size=30_000)
+    origin = unique_zone("pdns.test.")
+    records = [Record(origin, "NS", 300, f"ns1.{origin}")] + [
+        Record(f"t{i}.{origin}", "TXT", 300, f'"{i:0200}"') for i in range(300)]
+    requests_seen = _count_requests(provider)
+    served = provider.create_zone(origin, soa(origin, 10), records)
+    methods = [method for method, _ in requests_seen]
+    assert methods[0] == "POST" and methods.count("PATCH") >= 2
+    assert served == provider.serial(origin) and served > 10  # newer than the zone holding only its NS
+    assert diff_records(records, provider.read(origin).records) == ()
+
+
+@pytest.mark.slow
+def test_a_no_change_plan_of_many_zones_lists_serials_once(pdns_server, tmp_path) -> None:
+    """publish() to PowerDNS: the first apply creates each zone in one POST; a plan then sends one
+    listing for all serials and reads nothing else (the secondaries set are remembered in the state)."""
+    from publisher.config import load_config_text
+    from publisher.publish.orchestrator import APPLIED, UNCHANGED, publish
+    from publisher.publish.state import StateStore
+
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    origins = [unique_zone("pdns.test.") for _ in range(8)]
+    for origin in origins:
+        (zones / f"{origin}lua").write_text('a("www", "192.0.2.1")\nmx("", "mail.example.net", 10)\n')
+    config = load_config_text(f"""
+[source]
+path = "zones"
+[defaults]
+nameservers = ["ns1.example.net."]
+hostmaster = "hostmaster.example.net."
+[[provider]]
+name = "pdns"
+type = "powerdns"
+api_url = "{pdns_server.api_url}"
+api_key = "unused: the instance is handed over"
+[state]
+path = "state.db"
+""", base=tmp_path)
+    provider = PowerDNSProvider("pdns", pdns_server.api_url, pdns_server.api_key)
+    requests_seen = _count_requests(provider)
+    with StateStore(config.state.path) as state:
+        first = publish(config, zones, apply=True, state=state, providers={"pdns": provider})
+        assert {o.status for o in first.outcomes} == {APPLIED}
+        assert [m for m, _ in requests_seen].count("POST") == len(origins)
+        assert {m for m, _ in requests_seen} == {"GET", "POST"}  # the listing, then POSTs only
+        requests_seen.clear()
+        again = publish(config, zones, apply=False, state=state, providers={"pdns": provider})
+    assert {o.status for o in again.outcomes} == {UNCHANGED}
+    # One listing; no zone, SOA or secondaries (metadata) read zone by zone.
+    assert requests_seen == [("GET", "/api/v1/servers/localhost/zones")]

@@ -280,6 +280,47 @@ def test_secondaries_services_and_zone_ttl(tmp_path, repo):
     assert apex_ns == {"ns1.nameservers.example.", "ns2.nameservers.example.", "ns3.example.net."}
 
 
+def test_unchanged_zones_ask_the_provider_no_secondaries_and_a_removed_secondary_is_still_removed(tmp_path, repo):
+    """The secondaries last set are remembered with the zone's state: a plan of unchanged zones
+    reads none from the provider, and removing a .yml secondary (no record changes) still
+    clears it at the provider."""
+    from publisher.publish.providers.zonefile import ZoneFileProvider
+
+    class Counting(ZoneFileProvider):
+        asked: list[str] = []
+
+        def secondaries(self, origin):
+            self.asked.append(origin)
+            return super().secondaries(origin)
+
+    write(repo, "example.com.yml", "slaves:\n  - 192.0.2.53\n")
+    config = make_config(tmp_path)
+    provider = Counting("files", tmp_path / "served")
+    with StateStore(config.state.path) as state:
+        def publish_once(apply: bool):
+            return publish(config, repo, apply=apply, state=state, providers={"files": provider})
+
+        assert statuses(publish_once(True)) == {"example.com.": APPLIED, "example.org.": APPLIED}
+        assert provider.secondaries("example.com.") == ("192.0.2.53",)
+        provider.asked.clear()
+        assert statuses(publish_once(False)) == {"example.com.": UNCHANGED, "example.org.": UNCHANGED}
+        assert provider.asked == []
+        write(repo, "example.com.yml", "slaves: []\n")
+        removed = publish_once(True)
+        assert statuses(removed)["example.com."] == APPLIED and removed.plan.change_count == 0
+        assert provider.secondaries("example.com.") == ()
+        assert "also-notify" not in (tmp_path / "served" / "named.conf.zones").read_text()
+        provider.asked.clear()
+        assert statuses(publish_once(False)) == {"example.com.": UNCHANGED, "example.org.": UNCHANGED}
+        assert provider.asked == []
+        state.forget("files", "example.org.")  # unknown again: the provider is asked, once
+        publish_once(True)
+        assert provider.asked == ["example.org."]
+        provider.asked.clear()
+        publish_once(False)
+        assert provider.asked == []
+
+
 def test_zones_go_only_to_matching_providers(tmp_path, repo):
     config = make_config(tmp_path, extra='[zones."example.org"]\nproviders = []\n')
     report = run(tmp_path, config, apply=True)
@@ -638,6 +679,8 @@ def test_a_new_zone_is_filled_under_a_newer_serial_than_the_empty_one(tmp_path, 
 
     config = make_config(tmp_path)
     provider = Recording("files", tmp_path / "served")
+    # A provider that creates a zone with its apex NS only, then takes the rest as an apply.
+    provider.capabilities = provider.capabilities._replace(creates_filled_zones=False)
     with StateStore(config.state.path) as state:
         report = publish(config, repo, apply=True, state=state, providers={"files": provider})
     assert statuses(report) == {"example.com.": APPLIED, "example.org.": APPLIED}
@@ -645,6 +688,42 @@ def test_a_new_zone_is_filled_under_a_newer_serial_than_the_empty_one(tmp_path, 
     for created, outcome in zip(provider.created, report.outcomes):
         assert serial_gt(outcome.serial_after, created)
         assert provider.serial(outcome.zone) == outcome.serial_after
+
+
+def test_a_provider_that_creates_filled_zones_gets_every_record_in_one_call(tmp_path, repo):
+    """``creates_filled_zones``: no empty zone is ever served, the state is the created zone and
+    the next plan is empty without reading the zone."""
+    from publisher.publish.providers.zonefile import ZoneFileProvider
+
+    class Recording(ZoneFileProvider):
+        created: dict[str, tuple] = {}
+        applied: list[str] = []
+
+        def create_zone(self, origin, soa, records):
+            self.created[origin] = (soa, tuple(records))
+            return super().create_zone(origin, soa, records)
+
+        def apply(self, origin, changes, soa, expected_serial):
+            self.applied.append(origin)
+            return super().apply(origin, changes, soa, expected_serial)
+
+    config = make_config(tmp_path)
+    provider = Recording("files", tmp_path / "served")
+    with StateStore(config.state.path) as state:
+        report = publish(config, repo, apply=True, state=state, providers={"files": provider})
+        assert statuses(report) == {"example.com.": APPLIED, "example.org.": APPLIED}
+        assert provider.applied == []
+        for outcome in report.outcomes:
+            soa, records = provider.created[outcome.zone]
+            assert int(soa.data.split()[2]) == outcome.serial_after == provider.serial(outcome.zone)
+            def rows(records):
+                return sorted((r.name, r.type, r.ttl, r.data) for r in records)
+
+            assert rows(records) == rows(provider.read(outcome.zone).records)
+            assert rows(state.get("files", outcome.zone).records) == rows(records)
+            assert any(r.type == "A" and r.name != outcome.zone for r in records)  # not only apex NS and glue
+        again = publish(config, repo, apply=False, state=state, providers={"files": provider})
+    assert statuses(again) == {"example.com.": UNCHANGED, "example.org.": UNCHANGED}
 
 
 def test_a_new_zone_with_its_own_in_zone_name_servers_loads(tmp_path):
@@ -776,3 +855,33 @@ def test_repository_findings_reach_the_run(tmp_path, repo):
     write(repo, "stray.yml", "slaves: [192.0.2.53]\n")
     report = run(tmp_path, apply=False)
     assert [(f.code, f.file) for f in report.findings] == [("companion-without-zone", "stray.yml")]
+
+
+def test_parallel_applies_keep_each_zone_isolated(tmp_path, repo):
+    """``parallel_applies``: zones go to the provider several at a time; one that fails fails
+    alone (its state forgotten), the others are applied and remembered."""
+    import threading
+
+    from publisher.publish.providers.base import ProviderError
+    from publisher.publish.providers.zonefile import ZoneFileProvider
+
+    class Parallel(ZoneFileProvider):
+        threads: set[int] = set()
+
+        def create_zone(self, origin, soa, records):
+            self.threads.add(threading.get_ident())
+            if origin == "example.org.":
+                raise ProviderError(f"provider 'files', zone {origin}: refused for the test")
+            return super().create_zone(origin, soa, records)
+
+    for index in range(6):
+        write(repo, f"extra{index}.example.lua", 'a("www", "192.0.2.9")\n')
+    config = make_config(tmp_path)
+    provider = Parallel("files", tmp_path / "served")
+    provider.capabilities = provider.capabilities._replace(parallel_applies=3, batches_runs=False)
+    with StateStore(config.state.path) as state:
+        report = publish(config, repo, apply=True, state=state, providers={"files": provider})
+        found = statuses(report)
+        assert found.pop("example.org.") == FAILED and set(found.values()) == {APPLIED} and len(found) == 7
+        assert state.get("files", "example.org.") is None and state.get("files", "extra3.example.") is not None
+    assert threading.get_ident() not in provider.threads and len(provider.threads) >= 2

@@ -89,3 +89,33 @@ def test_two_instances_share_what_was_applied(postgres_server):
     second.put("primary", "example.com.", 10, [], SOA)
     assert first.serial("primary", "example.com.") == 10
     first.close()
+
+
+def test_secondaries_are_remembered_kept_by_put_and_dropped_by_forget(tmp_path):
+    with StateStore(tmp_path / "state.db") as store:
+        store.remember_secondaries("files", "example.com.", ["192.0.2.1"])  # no row yet: nothing kept
+        store.put("files", "example.com.", 1, [], SOA)
+        assert store.secondaries("files", "example.com.") is None  # unknown until seen or set
+        store.remember_secondaries("files", "example.com.", ["192.0.2.9", "192.0.2.1", "192.0.2.9"])
+        store.put("files", "example.com.", 2, [], SOA)
+        assert store.secondaries("files", "example.com.") == ("192.0.2.1", "192.0.2.9")
+        store.remember_secondaries("files", "example.com.", [])
+        assert store.secondaries("files", "example.com.") == ()  # known to be none
+        store.forget("files", "example.com.")
+        store.put("files", "example.com.", 3, [], SOA)
+        assert store.secondaries("files", "example.com.") is None
+
+
+def test_a_database_from_before_the_secondaries_column_is_upgraded(tmp_path):
+    path = tmp_path / "state.db"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE published_zones (provider TEXT NOT NULL, zone TEXT NOT NULL, serial INTEGER NOT NULL,"
+                " soa TEXT NOT NULL, records BLOB NOT NULL, count INTEGER NOT NULL, applied_at REAL NOT NULL,"
+                " PRIMARY KEY (provider, zone))")
+    old.execute("INSERT INTO published_zones VALUES ('files', 'example.com.', 5, '', ?, 0, 0)", (encode_records([]),))
+    old.commit()
+    old.close()
+    with StateStore(path) as store:
+        assert store.serial("files", "example.com.") == 5 and store.secondaries("files", "example.com.") is None
+        store.remember_secondaries("files", "example.com.", ["192.0.2.4"])
+        assert store.secondaries("files", "example.com.") == ("192.0.2.4",)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -33,7 +34,7 @@ from publisher.publish.providers.base import Provider, ProviderError
 from publisher.zone.repository import BIND, Layout, discover
 from publisher.zone.sandbox import SandboxLimits
 from publisher.zone.validate import validate_zone
-from publisher.publish.soa import next_serial, without_serial, zone_soa
+from publisher.publish.soa import next_serial, serial_of, without_serial, zone_soa
 from publisher.publish.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ class _Work:
     current_soa: Record | None = None
     desired: tuple[Record, ...] = ()
     full_read: bool = False
+    secondaries_seen: tuple[str, ...] | None = None  # read from the provider in this run
     status: str = PLANNED
     error: str = ""
     findings: tuple[Finding, ...] = ()  # evaluation findings carried along
@@ -187,6 +189,9 @@ class _Run:
         self.providers = providers
         self.provider_errors: dict[str, str] = {}
         self.resolver: AliasResolver | None = None
+        self.bulk_serials: dict[str, dict[str, int | None]] = {}  # provider -> zone -> serial, read once
+        self.bulk_serial_errors: dict[str, str] = {}
+        self.zone_targets: dict[str, tuple] = {}
 
     def run(self, repo_path: Path, apply: bool, checksum: str | None, started: float) -> PublishReport:
         timings: dict[str, float] = {}
@@ -206,12 +211,15 @@ class _Run:
         # file name); an empty repository is reported below, once, as empty-repository.
         run_findings: list[Finding] = [f for f in evaluated.findings if f.code != "no-zones"]
         self.owners = self.ownership.owners()
+        refusals = {result.origin: self.ownership_refusal(result) for result in zone_results}
+        # Serials listed only for zones this repository may touch: a refused zone is never queried.
+        self.read_serials_in_bulk([result for result in zone_results if refusals[result.origin] is None])
         for result in zone_results:
-            refusal = self.ownership_refusal(result)
+            refusal = refusals[result.origin]
             if refusal is not None:  # another repository's zone (or not one of ours): never read, never touched
                 works.extend(self.refused_works(result, refusal))
                 continue
-            targets = self.config.providers_for(result.origin)
+            targets = self.targets(result.origin)
             if not targets:
                 run_findings.append(Finding(WARNING, "no-provider", result.origin, result.file, 0,
                                             f"no [[provider]] takes zone {result.origin}; it is not published"))
@@ -227,17 +235,29 @@ class _Run:
                      "nothing applied")
         mark = time.perf_counter()
         claims: dict[str, bool] = {}
-        for work in works:
-            if not apply or error:
-                continue  # a plan, or a plan that no longer matches the review: touch nothing
-            if not self.claimed(work, claims):
-                continue
-            if work.status == PLANNED:
-                self.apply_zone(work)
-            elif work.status == UNCHANGED and work.full_read:
-                # Remember what the server serves, so the next run skips the full read.
-                self.state.put(work.provider_name, work.origin, work.plan.serial_before, work.current,
-                               work.current_soa)
+        if apply and not error:
+            # Every zone this run publishes is claimed before any apply (the parallel ones too); a
+            # zone lost to another repository is blocked here and never touched.
+            for work in works:
+                self.claimed(work, claims)
+        batched = self.begin_runs(works) if apply and not error else ()
+        try:
+            if apply and not error:
+                self.apply_in_parallel(works)
+            for work in works:
+                if not apply or error:
+                    continue  # a plan, or a plan that no longer matches the review: touch nothing
+                if work.status == PLANNED:
+                    self.apply_zone(work)
+                elif work.status == UNCHANGED:
+                    if work.full_read:
+                        # Remember what the server serves, so the next run skips the full read.
+                        self.state.put(work.provider_name, work.origin, work.plan.serial_before, work.current,
+                                       work.current_soa)
+                    if work.secondaries_seen is not None:
+                        self.state.remember_secondaries(work.provider_name, work.origin, work.secondaries_seen)
+        finally:
+            self.finish_runs(batched, works)
         if apply and not error:
             self.release_deleted(works)
         timings["apply"] = time.perf_counter() - mark
@@ -334,6 +354,89 @@ class _Run:
                 raise ProviderError(message) from error
         return self.providers[name]
 
+    def targets(self, origin: str) -> tuple:
+        """The providers a zone goes to (``Config.providers_for``), worked out once per run."""
+        found = self.zone_targets.get(origin)
+        if found is None:
+            found = self.zone_targets[origin] = tuple(self.config.providers_for(origin))
+        return found
+
+    def read_serials_in_bulk(self, zone_results: Sequence[ZoneResult]) -> None:
+        """One serial listing per provider that offers it (``Capabilities.bulk_serials``) for the
+        zones planned there, instead of a query per zone; a listing that fails fails those zones
+        with its error, without asking again zone by zone."""
+        wanted: dict[str, list[str]] = {}
+        for result in zone_results:
+            if result.has_errors or result.zone is None:
+                continue
+            for provider_config in self.targets(result.origin):
+                wanted.setdefault(provider_config.name, []).append(result.origin)
+        for name, origins in wanted.items():
+            try:
+                provider = self.provider(name)
+            except ProviderError:
+                continue  # each zone reports it
+            if not provider.capabilities.bulk_serials:
+                continue
+            try:
+                listed = provider.serials(origins)  # base.ReadsSerialsInBulk
+            except ProviderError as error:
+                self.bulk_serial_errors[name] = str(error)
+                continue
+            except Exception:  # a provider bug: the zones are read one by one instead
+                log.exception("listing the serials of provider %s failed", name)
+                continue
+            self.bulk_serials[name] = {origin: listed.get(origin) for origin in origins}
+
+    def apply_in_parallel(self, works: Sequence[_Work]) -> None:
+        """The zones going to a provider that takes several applies at once
+        (``Capabilities.parallel_applies``), applied that many at a time, each still isolated;
+        deletions and every other provider's zones stay in the sequential loop."""
+        by_provider: dict[str, list[_Work]] = {}
+        for work in works:
+            provider = work.provider
+            if (work.status == PLANNED and provider is not None and not work.plan.delete_zone
+                    and provider.capabilities.parallel_applies > 1):
+                by_provider.setdefault(work.provider_name, []).append(work)
+        for group in by_provider.values():
+            if len(group) < 2:
+                continue
+            with ThreadPoolExecutor(group[0].provider.capabilities.parallel_applies) as pool:
+                list(pool.map(self.apply_zone, group))
+
+    def begin_runs(self, works: Sequence[_Work]) -> tuple[str, ...]:
+        """Start the run of every provider that commits a run's changes together
+        (``Capabilities.batches_runs``) and has something to apply."""
+        begun = []
+        for name in dict.fromkeys(w.provider_name for w in works if w.status == PLANNED):
+            provider = self.providers.get(name)
+            if provider is None or not provider.capabilities.batches_runs:
+                continue
+            try:
+                provider.begin_run()  # base.BatchesRuns
+            except ProviderError as error:
+                log.warning("provider %s cannot batch this run, applying zone by zone: %s", name, error)
+                continue
+            begun.append(name)
+        return tuple(begun)
+
+    def finish_runs(self, names: Sequence[str], works: Sequence[_Work]) -> None:
+        """End each begun run: a zone that failed at the end (its check, the reload) fails now,
+        on its own outcome, and its state is forgotten so the next run repairs it."""
+        for name in names:
+            applied = [w for w in works if w.provider_name == name and w.status == APPLIED]
+            try:
+                failures = dict(self.providers[name].finish_run())
+            except ProviderError as error:  # nothing of the run was committed
+                failures = {w.origin: str(error) for w in applied}
+            except Exception as error:
+                log.exception("finishing the run of provider %s failed", name)
+                failures = {w.origin: f"internal error: {error.__class__.__name__}: {error}" for w in applied}
+            for work in applied:
+                if work.origin in failures:
+                    self.state.forget(name, work.origin)
+                    self.fail(work, ProviderError(failures[work.origin]))
+
     def plan_zone(self, result: ZoneResult, provider_name: str) -> _Work:
         origin = result.origin
         work = _Work(origin, provider_name, file=result.file, zone=result.zone, findings=result.findings)
@@ -359,7 +462,7 @@ class _Run:
         try:
             work.provider = provider = self.provider(provider_name)
             serial, current, current_soa, drift = self.read_current(work)
-            secondaries = self.secondaries_change(provider, origin, result.zone, serial is not None)
+            secondaries = self.secondaries_change(work, serial is not None)
         except ProviderError as error:
             return self.fail(work, error)
         except Exception as error:  # a provider bug must not stop the other zones
@@ -398,14 +501,25 @@ class _Run:
         work.timings["plan"] = time.perf_counter() - mark
         return work
 
-    @staticmethod
-    def secondaries_change(provider: Provider, origin: str, zone: Zone, exists: bool) -> tuple[str, ...] | None:
-        """The secondaries to set at a provider that configures them, when they differ from its own."""
+    def secondaries_change(self, work: _Work, exists: bool) -> tuple[str, ...] | None:
+        """The secondaries to set at a provider that configures them, when they differ from its own.
+
+        While the zone is as the publisher left it (its serial matched the state), the secondaries
+        remembered in the state stand for the provider's, so a plan of thousands of unchanged zones
+        asks the provider nothing per zone; otherwise the provider is asked (and, when nothing
+        changes, the answer remembered by ``apply``)."""
+        provider, origin = work.provider, work.origin
         if not provider.capabilities.configures_secondaries:
             return None
-        wanted = tuple(sorted(set(zone.secondaries)))
-        reader = getattr(provider, "secondaries", None)
-        have = tuple(sorted(reader(origin))) if (reader is not None and exists) else ()
+        wanted = tuple(sorted(set(work.zone.secondaries)))
+        remembered = None if (work.full_read or not exists) else self.state.secondaries(work.provider_name, origin)
+        if remembered is not None:
+            have = remembered
+        else:
+            reader = getattr(provider, "secondaries", None)
+            have = tuple(sorted(reader(origin))) if (reader is not None and exists) else ()
+            if exists:
+                work.secondaries_seen = have
         return wanted if wanted != have else None
 
     def read_current(self, work: _Work) -> tuple[int | None, tuple[Record, ...], Record | None, tuple[Finding, ...]]:
@@ -416,7 +530,10 @@ class _Run:
         """
         provider = work.provider
         origin, name = work.origin, work.provider_name
-        serial = provider.serial(origin)
+        if name in self.bulk_serial_errors:
+            raise ProviderError(self.bulk_serial_errors[name])
+        listed = self.bulk_serials.get(name, {})
+        serial = listed[origin] if origin in listed else provider.serial(origin)
         stored_serial = self.state.serial(name, origin)
         if serial is not None and serial == stored_serial:
             stored = self.state.get(name, origin)
@@ -510,6 +627,18 @@ class _Run:
                 if provider.serial(origin) is not None:  # already gone (by hand, or a retry): done
                     provider.delete_zone(origin)
                 self.state.forget(name, origin)
+            elif plan.create_zone and provider.capabilities.creates_filled_zones:
+                # One call makes the zone with all its records (no empty zone for secondaries to see).
+                filled = apply_changes((), diff_records(work.desired, ()))  # one TTL per RRset, as applied
+                served = provider.create_zone(origin, plan.soa, filled)
+                served = serial_of(plan.soa.data) if served is None else served
+                soa = plan.soa._replace(data=_with_serial(plan.soa.data, served))
+                self.state.put(name, origin, served, filled, soa)
+                work.plan = replace(plan, serial_after=served)
+                if plan.secondaries is not None:
+                    provider.set_secondaries(origin, plan.secondaries)
+                if provider.capabilities.configures_secondaries:
+                    self.state.remember_secondaries(name, origin, plan.secondaries or ())
             else:
                 if plan.create_zone:
                     provider.create_zone(origin, plan.soa, _apex_ns_with_glue(origin, work.desired))
@@ -533,6 +662,9 @@ class _Run:
                     self.state.put(name, origin, plan.serial_before, work.current, work.current_soa)
                 if plan.secondaries is not None:
                     provider.set_secondaries(origin, plan.secondaries)
+                    self.state.remember_secondaries(name, origin, plan.secondaries)
+                elif work.secondaries_seen is not None:
+                    self.state.remember_secondaries(name, origin, work.secondaries_seen)
             work.status = APPLIED
         except Exception as error:  # isolation: this zone fails, the others go on
             if not isinstance(error, ProviderError):

@@ -22,7 +22,8 @@ TABLES = (
     Table("published_zones", (
         Column("provider", TEXT, True), Column("zone", TEXT, True), Column("serial", INTEGER, True),
         Column("soa", TEXT, True), Column("records", BLOB, True), Column("count", INTEGER, True),
-        Column("applied_at", REAL, True)),
+        Column("applied_at", REAL, True),
+        Column("secondaries", TEXT)),  # space-separated; NULL: not known (added later, upgraded in place)
         primary_key=("provider", "zone")),
 )
 
@@ -96,11 +97,24 @@ class StateStore(PerThreadStore):
     def put(self, provider: str, zone: str, serial: int, records: Iterable[Record], soa: Record | None = None) -> None:
         records = tuple(records)
         blob = encode_records(records)
-        self._connection.execute(
+        self._connection.execute(  # the secondaries remembered for the zone stay as they are
             "INSERT INTO published_zones (provider, zone, serial, soa, records, count, applied_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, zone) DO UPDATE SET serial = excluded.serial,"
             " soa = excluded.soa, records = excluded.records, count = excluded.count, applied_at = excluded.applied_at",
             (provider, zone, serial, _soa_to_text(soa), blob, len(records), time.time()))
+
+    def secondaries(self, provider: str, zone: str) -> tuple[str, ...] | None:
+        """The secondaries the provider was last seen or set to have for the zone; None: unknown."""
+        row = self._connection.execute("SELECT secondaries FROM published_zones WHERE provider = ? AND zone = ?",
+                                       (provider, zone)).fetchone()
+        if row is None or row["secondaries"] is None:
+            return None
+        return tuple(ip for ip in row["secondaries"].split(" ") if ip)
+
+    def remember_secondaries(self, provider: str, zone: str, ips: Iterable[str]) -> None:
+        """Record the zone's secondaries at the provider (a zone with no state row is left alone)."""
+        self._connection.execute("UPDATE published_zones SET secondaries = ? WHERE provider = ? AND zone = ?",
+                                 (" ".join(sorted(set(ips))), provider, zone))
 
     def forget(self, provider: str, zone: str) -> None:
         """Drop what is known, so the next run reads the server in full (after a failed apply)."""

@@ -75,6 +75,7 @@ def create_provider(provider_config: Any, config: Any = None) -> Provider:
                                 check_command=options.get("check_command"),
                                 named_conf=options.get("named_conf"),
                                 reconfig_command=options.get("reconfig_command"),
+                                reload_all_command=options.get("reload_all_command"),
                                 timeout=float(options.get("timeout", 60.0)))
     if kind == "octodns":
         from publisher.publish.providers.octodns import OctoDNSProvider

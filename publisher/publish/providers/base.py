@@ -32,6 +32,18 @@ class Capabilities(NamedTuple):
     # The host writes the zone's SOA itself (hosted DNS: Route 53 keeps serial 1): the publisher's
     # SOA is neither sent nor compared, and "serial" is a fingerprint of the records read.
     host_soa: bool = False
+    # Reads the serials of many zones in one request (``ReadsSerialsInBulk``): the plan asks once
+    # per run instead of once per zone.
+    bulk_serials: bool = False
+    # Defers the work that is done once for many zones (checking, reloading) to the end of the
+    # run (``BatchesRuns``): ``apply``/``create_zone`` only stage, ``finish_run`` commits.
+    batches_runs: bool = False
+    # ``create_zone`` takes every record of the new zone, not only its apex NS and glue, and
+    # returns the serial served: a new zone is one call, with no apply after it.
+    creates_filled_zones: bool = False
+    # How many zones the orchestrator may apply at once (each zone still on its own): a server
+    # that commits every call to disk (PowerDNS's sqlite3 backend) serves several in the time of one.
+    parallel_applies: int = 1
 
 
 class Option(NamedTuple):
@@ -92,9 +104,11 @@ class Provider(Protocol):
         raise ConcurrentChangeError and change nothing more.  Returns the serial now served.
         """
 
-    def create_zone(self, origin: str, soa: Record, nameservers: Sequence[Record]) -> None:
+    def create_zone(self, origin: str, soa: Record, nameservers: Sequence[Record]) -> int | None:
         """Create a zone holding ``soa`` and ``nameservers`` (the apex NS records, followed by the
-        in-zone A/AAAA glue of their targets); raise ProviderError with instructions when not capable."""
+        in-zone A/AAAA glue of their targets; with ``creates_filled_zones``, every record of the
+        zone) and return the serial served (None: unknown); raise ProviderError with instructions
+        when not capable."""
 
     def delete_zone(self, origin: str) -> None:
         """Remove the whole zone (only ever called for an explicit, forced deletion)."""
@@ -107,3 +121,30 @@ class PreparesRecords(Protocol):
     def prepare(self, origin: str, records: Sequence[Record]) -> tuple[tuple[Record, ...], tuple[Finding, ...]]:
         """``records`` as the host will serve them (so a re-plan is empty), and a finding for
         each record the host cannot hold or that it changes; pure, no I/O."""
+
+
+class ReadsSerialsInBulk(Protocol):
+    """Optional (``Capabilities.bulk_serials``): every zone's serial in one go."""
+
+    def serials(self, origins: Sequence[str]) -> Mapping[str, int | None]:
+        """The serial of each of ``origins`` (None when the zone is absent), exactly what
+        ``serial(origin)`` answers for it; raise ProviderError when the listing cannot be read."""
+
+
+class BatchesRuns(Protocol):
+    """Optional (``Capabilities.batches_runs``): a run's changes committed together at its end.
+
+    Between ``begin_run()`` and ``finish_run()`` the provider may stage what ``apply``,
+    ``create_zone``, ``delete_zone`` and ``set_secondaries`` do (``read``/``serial`` see the staged
+    zone); ``finish_run`` does the per-run work once (one check of every staged zone, one reload)
+    and keeps serving the previous version of any zone that fails it.  Outside a run every call
+    takes effect at once, as for any provider.
+    """
+
+    def begin_run(self) -> None:
+        """Start staging."""
+
+    def finish_run(self) -> Mapping[str, str]:
+        """Commit what was staged; the zones that failed at the end, each with its error message
+        (naming provider and zone).  Always ends the run, also when it raises ProviderError (then
+        every staged zone is left as it was before the run)."""

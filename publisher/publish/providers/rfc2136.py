@@ -150,6 +150,56 @@ def rdata_to_text(rdtype: str, rdata: dns.rdata.Rdata, origin: str) -> str:
     return canonical_rdata(rdtype, rdata.to_text(), origin)
 
 
+def _question_wire(origin: str) -> bytes | None:
+    """The question ``origin IN SOA`` in wire form; None for a name that needs escapes."""
+    if "\\" in origin:
+        return None
+    labels = origin.rstrip(".").split(".") if origin != "." else []
+    try:
+        encoded = [label.encode("ascii") for label in labels]
+    except UnicodeEncodeError:
+        return None
+    if not all(0 < len(label) < 64 for label in encoded):
+        return None
+    return b"".join(bytes((len(label),)) + label for label in encoded) + b"\0" + struct.pack(
+        "!HH", dns.rdatatype.SOA, dns.rdataclass.IN)
+
+
+def _skip_name(wire: bytes, offset: int) -> int:
+    """The offset after the (possibly compressed) name at ``offset``; IndexError when truncated."""
+    while True:
+        length = wire[offset]
+        if length & 0xC0 == 0xC0:
+            return offset + 2
+        if length == 0:
+            return offset + 1
+        offset += length + 1
+
+
+def _soa_serial_from_answer(wire: bytes, question: bytes) -> int | None:
+    """The serial of the first answer record when it is the zone's SOA (owner: a pointer to the
+    question's name, or that name again); None for anything else."""
+    try:
+        (answers,) = struct.unpack_from("!H", wire, 6)
+        offset = 12 + len(question)
+        if answers < 1:
+            return None
+        owner_end = _skip_name(wire, offset)
+        owner = wire[offset:owner_end]
+        if owner != b"\xc0\x0c" and owner.lower() != question[:-4].lower():
+            return None
+        rtype, rclass, _, length = struct.unpack_from("!HHIH", wire, owner_end)
+        if rtype != dns.rdatatype.SOA or rclass != dns.rdataclass.IN:
+            return None
+        rdata = owner_end + 10
+        serial_at = _skip_name(wire, _skip_name(wire, rdata))
+        if serial_at + 20 != rdata + length:
+            return None
+        return struct.unpack_from("!I", wire, serial_at)[0]
+    except (IndexError, struct.error):
+        return None
+
+
 class RFC2136Provider:
     """Dynamic updates (RFC 2136) and AXFR against one server, signed with a TSIG key."""
 
@@ -161,7 +211,7 @@ class RFC2136Provider:
         self.key = key
         self.timeout = timeout
         self.max_message_size = max_message_size
-        self.capabilities = Capabilities(record_types=RECORD_TYPES, can_create_zones=False)
+        self.capabilities = Capabilities(record_types=RECORD_TYPES, can_create_zones=False, bulk_serials=True)
         self._dns_key = key.to_dnspython() if key is not None else None
 
     def __repr__(self) -> str:
@@ -215,6 +265,64 @@ class RFC2136Provider:
     def serial(self, origin: str) -> int | None:
         soa = self._soa(origin)
         return None if soa is None else soa.serial
+
+    def serials(self, origins: Sequence[str], window: int = 64) -> dict[str, int | None]:
+        """Every zone's serial over ONE UDP socket, ``window`` queries in flight, queries and
+        answers encoded by hand (for thousands of zones a socket per query and dnspython's
+        message objects cost more than the server's answers).  A zone whose answer is missing,
+        truncated or anything but a plain authoritative SOA or refusal is asked again on its own
+        with ``serial()``, which reports its errors as usual."""
+        results: dict[str, int | None] = {}
+        retry: list[str] = []
+        pending: dict[int, tuple[str, bytes]] = {}
+        try:
+            sock = socket.socket(socket.AF_INET6 if ":" in self.server else socket.AF_INET, socket.SOCK_DGRAM)
+        except OSError:
+            return {origin: self.serial(origin) for origin in origins}
+        try:
+            sock.connect((self.server, self.port))
+            sock.settimeout(min(self.timeout, 2.0))
+            waiting = list(reversed(origins))
+            next_id = secrets.randbelow(65536)
+            while waiting or pending:
+                while waiting and len(pending) < window:
+                    origin = waiting.pop()
+                    question = _question_wire(origin)
+                    if question is None:
+                        retry.append(origin)
+                        continue
+                    next_id = (next_id + 1) % 65536
+                    pending[next_id] = (origin, question)
+                    sock.send(struct.pack("!HHHHHH", next_id, 0, 1, 0, 0, 0) + question)
+                if not pending:
+                    break
+                try:
+                    wire = sock.recv(65535)
+                except OSError:  # a timeout included: what is still pending is asked again alone
+                    break
+                if len(wire) < 12:
+                    continue
+                message_id, flags = struct.unpack_from("!HH", wire)
+                asked = pending.get(message_id)
+                if asked is None or wire[12:12 + len(asked[1])].lower() != asked[1].lower():
+                    continue
+                del pending[message_id]
+                origin, question = asked
+                rcode = flags & 0xF
+                if rcode in (dns.rcode.REFUSED, dns.rcode.NOTAUTH, dns.rcode.NXDOMAIN):
+                    results[origin] = None
+                    continue
+                serial = _soa_serial_from_answer(wire, question) if rcode == 0 and not flags & 0x0200 else None
+                if serial is None:
+                    retry.append(origin)  # no plain answer: the careful path decides
+                else:
+                    results[origin] = serial
+        finally:
+            sock.close()
+        retry.extend(origin for origin, _ in pending.values())
+        for origin in retry:
+            results[origin] = self.serial(origin)
+        return {origin: results[origin] for origin in origins}
 
     def read(self, origin: str) -> Snapshot | None:
         if self._soa(origin) is None:
