@@ -16,7 +16,7 @@ import pytest
 from publisher.config import ConfigError, load_config_text
 from publisher.model import Record
 from publisher.publish.state import StateStore
-from publisher.service.database import PostgresError, connect, display_url, open_database, transaction, upgrade
+from publisher.database import PostgresError, connect, display_url, open_database, transaction, upgrade
 from publisher.service.forge import ForgeStore
 from publisher.service.jobs import QUEUED, JobQueue
 from publisher.service.notify import Outbox
@@ -155,11 +155,11 @@ def test_the_password_of_the_url_is_never_shown(monkeypatch, tmp_path):
     config = load_config_text('[state]\nurl = "env:STATE_URL"\n', base=tmp_path)
     assert config.state.location == "postgresql://zp:hunter2@127.0.0.1:1/state"
     assert "hunter2" not in repr(config) and "hunter2" not in repr(open_database(config.state.location))
-    from publisher.service.database import StateDatabaseError
+    from publisher.database import StateDatabaseError
     with pytest.raises(StateDatabaseError) as refused:
         open_database(config.state.location).connect(timeout=2)
     assert "hunter2" not in str(refused.value) and "127.0.0.1:1" in str(refused.value)
-    from publisher.service.database import write_problem
+    from publisher.database import write_problem
     problem = write_problem(config.state.location, timeout=2)
     assert problem and "hunter2" not in problem
 
@@ -177,7 +177,7 @@ def test_state_url_errors_name_the_key_never_the_value(tmp_path, table, message)
 
 def test_upgrade_adds_a_column_a_store_declares_later(state_location):
     """How a store grows: declare the column; existing rows get its default."""
-    from publisher.service.database import INTEGER, TEXT, Column, Table
+    from publisher.database import INTEGER, TEXT, Column, Table
     before = Table("widgets", (Column("name", TEXT, True),), primary_key=("name",))
     after = Table("widgets", (Column("name", TEXT, True), Column("size", INTEGER, True, "3")), primary_key=("name",))
     assert upgrade(state_location, [before])[-1] == "created table widgets"
@@ -191,7 +191,7 @@ def test_upgrade_adds_a_column_a_store_declares_later(state_location):
 def test_a_lock_held_by_a_lost_instance_is_freed_and_never_waited_for_forever(postgres_server, monkeypatch):
     """An instance whose host vanished mid-transaction sends no FIN: the server ends its idle
     transaction (freeing the repository's lock), and a waiter gives up instead of hanging."""
-    from publisher.service.database import SESSION_LIMITS, Database
+    from publisher.database import SESSION_LIMITS, Database
 
     monkeypatch.setitem(SESSION_LIMITS, "lock_wait", 1)
     database = Database(postgres_server.new_database())

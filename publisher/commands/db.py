@@ -10,7 +10,7 @@ from publisher.config import Config, ConfigError, load_config
 
 
 def run(args) -> int:
-    from publisher.service.database import DatabaseError, StateDatabaseError, open_database
+    from publisher.database import DatabaseError, StateDatabaseError, open_database
     from publisher.service.schema import upgrade_all
 
     try:

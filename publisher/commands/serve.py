@@ -177,7 +177,7 @@ class WorkerSupervisor:
 def upgrade_state(config: Config) -> str | None:
     """Create or migrate the state database's tables before anything uses them (several instances
     starting at once do it one after the other); why it failed, or None."""
-    from publisher.service.database import DatabaseError, StateDatabaseError, open_database
+    from publisher.database import DatabaseError, StateDatabaseError, open_database
     from publisher.service.schema import upgrade_all
 
     try:

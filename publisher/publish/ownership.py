@@ -7,7 +7,7 @@ a new zone exactly one wins, whatever process each runs in), keeps it while it p
 gives it back when its deletion is applied (``release``).  A plan only asks (``owners``).
 
 The SQL is plain (``INSERT ... ON CONFLICT DO NOTHING``) and runs on SQLite and PostgreSQL alike
-(``service/database.py``), so instances sharing one PostgreSQL agree on every zone's owner.
+(``publisher/database.py``), so instances sharing one PostgreSQL agree on every zone's owner.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Iterable
 
-from publisher.service.database import REAL, TEXT, Column, PerThreadStore, Table
+from publisher.database import REAL, TEXT, Column, PerThreadStore, Table
 
 TABLES = (
     Table("zone_owners", (Column("zone", TEXT, True), Column("repository", TEXT, True),

@@ -16,7 +16,7 @@ import zlib
 from typing import Iterable, NamedTuple
 
 from publisher.model import Record
-from publisher.service.database import BLOB, INTEGER, REAL, TEXT, Column, PerThreadStore, Table
+from publisher.database import BLOB, INTEGER, REAL, TEXT, Column, PerThreadStore, Table
 
 TABLES = (
     Table("published_zones", (

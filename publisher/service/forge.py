@@ -33,7 +33,7 @@ from urllib.parse import quote
 
 from publisher.config import ForgeConfig
 from publisher.redaction import redact
-from publisher.service.database import (INTEGER, REAL, TEXT, Column, Connection, PerThreadStore, Table, copy_rowid,
+from publisher.database import (INTEGER, REAL, TEXT, Column, Connection, PerThreadStore, Table, copy_rowid,
                                         transaction)
 from publisher.service.notify import FORGE, DeliveryError, Outbox, OutboxItem, RejectedDelivery
 

@@ -23,7 +23,7 @@ from typing import Any
 from publisher.config import Config, FetchConfig, ForgeConfig, SourceConfig
 from publisher.redaction import redact
 from publisher.service.fetch import Checkout, FetchError, fetch
-from publisher.service.database import Connection
+from publisher.database import Connection
 from publisher.service.forge import FAILURE, PENDING, SUCCESS, ForgeStore
 from publisher.service.jobs import DONE, FAILED as JOB_FAILED, REQUEST_SEPARATOR, Job, JobQueue
 from publisher.service.notify import Outbox

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from publisher.config import HealthConfig
-from publisher.service.database import DatabaseError, write_problem
+from publisher.database import DatabaseError, write_problem
 from publisher.service.jobs import JobQueue
 from publisher.service.notify import Outbox
 

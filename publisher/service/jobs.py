@@ -40,7 +40,7 @@ from pathlib import Path
 
 from publisher.config import JobsConfig
 from publisher.outcome import BRANCH_DELETED, FAILED
-from publisher.service.database import (ID, INTEGER, REAL, TEXT, Column, Connection, DatabaseError, Index,
+from publisher.database import (ID, INTEGER, REAL, TEXT, Column, Connection, DatabaseError, Index,
                                         PerThreadStore, Table, transaction)
 
 # Job states (a job's lifecycle); FAILED is the outcome vocabulary's word, not a second definition.

@@ -35,7 +35,7 @@ from typing import Callable, Mapping, Sequence
 
 from publisher.config import NotifyConfig
 from publisher.redaction import redact
-from publisher.service.database import (BLOB, ID, INTEGER, REAL, TEXT, Column, Connection, Index, PerThreadStore,
+from publisher.database import (BLOB, ID, INTEGER, REAL, TEXT, Column, Connection, Index, PerThreadStore,
                                         Table, transaction)
 from publisher.outcome import BLOCKED, BRANCH_DELETED, FAILED, UNCHANGED
 from publisher.service.jobs import worker_identity

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from publisher.service.database import (ID, INTEGER, REAL, TEXT, Column, Connection, Index, PerThreadStore, Table,
+from publisher.database import (ID, INTEGER, REAL, TEXT, Column, Connection, Index, PerThreadStore, Table,
                                         copy_rowid, transaction)
 from publisher.service.jobs import where_repository
 from publisher.model import Change, Finding

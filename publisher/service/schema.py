@@ -8,7 +8,7 @@ from pathlib import Path
 
 from publisher.publish.ownership import OwnershipStore
 from publisher.publish.state import StateStore
-from publisher.service.database import Database, Migration, Table, upgrade
+from publisher.database import Database, Migration, Table, upgrade
 from publisher.service.forge import ForgeStore
 from publisher.service.jobs import JobQueue
 from publisher.service.notify import Outbox

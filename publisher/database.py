@@ -1,6 +1,6 @@
-"""The service's state database: an SQLite file (``[state] path``, the embedded default) or a
-PostgreSQL database (``[state] url``) shared by several instances.  The job queue, the run records,
-the outbox, the forge store and the last-applied zone state each keep their tables in it.
+"""The state database: an SQLite file (``[state] path``, the embedded default) or a PostgreSQL
+database (``[state] url``) shared by several instances.  The publish layer (zone state, ownership) and
+the service (jobs, runs, outbox, forge) each keep their tables in it, so it sits at the top level.
 
 One definition for both databases:
 
