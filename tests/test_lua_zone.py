@@ -790,3 +790,49 @@ def test_caa_matches_dnspython(entries):
     assert not result.findings
     for record in result.zone.records:
         assert canonical_rdata("CAA", record.data, "example.com.") == record.data
+
+
+# -- several sandbox workers side by side ------------------------------------------------------------
+
+
+def test_sandbox_workers_follow_the_zone_count_and_the_cpus(monkeypatch):
+    from publisher.zone import lua_zone
+
+    monkeypatch.setattr(lua_zone.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5, 6, 7})
+    assert [lua_zone.sandbox_workers(n) for n in (1, 31, 32, 64, 96, 10_000)] == [1, 1, 1, 2, 3, 4]
+    monkeypatch.setattr(lua_zone.os, "sched_getaffinity", lambda pid: {0})
+    assert lua_zone.sandbox_workers(10_000) == 1
+
+
+def test_zones_evaluated_by_several_workers_equal_one_worker_in_order_and_failures(tmp_path, monkeypatch):
+    """Many zones split over sandbox workers give exactly what one worker gives, zone by zone, in
+    the order asked, and a zone that breaks (syntax, runtime error, CPU limit) fails alone."""
+    from publisher.zone import lua_zone
+    from publisher.zone.sandbox import SandboxLimits
+
+    monkeypatch.setattr(lua_zone.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    (tmp_path / "templates.lua").write_text('function web(ip)\n  a("www", ip)\n  mx(_a, "mail.example.net.", 10)\nend\n')
+    zones = []
+    for index in range(80):
+        origin = f"z{index:03d}.example."
+        body = f'a(_a, "192.0.2.{index % 250}")\nweb("198.51.100.{index % 250}")\ntxt(_a, "zone {index}")\n'
+        if index == 7:
+            body = 'a(_a, "192.0.2.1"\n'  # syntax error
+        elif index == 41:
+            body = 'error("broken on purpose")\n'
+        elif index == 66:
+            body = "while true do end\n"  # the CPU limit
+        path = tmp_path / f"{origin}lua"
+        path.write_text(body)
+        zones.append((path, origin))
+    limits = SandboxLimits(cpu_seconds=1.0, wall_seconds=10.0)
+    assert lua_zone.sandbox_workers(len(zones)) == 2
+    parallel = evaluate_lua_zones(tmp_path, zones, limits=limits)
+    monkeypatch.setattr(lua_zone.os, "sched_getaffinity", lambda pid: {0})
+    serial = evaluate_lua_zones(tmp_path, zones, limits=limits)
+    assert [r.origin for r in parallel] == [origin for _, origin in zones]
+    assert parallel == serial
+    broken = {r.origin for r in parallel if r.zone is None}
+    assert broken == {"z007.example.", "z041.example.", "z066.example."}
+    assert {len(r.zone.records) for r in parallel if r.zone is not None} == {4}
+    assert not any(f.is_error for r in parallel if r.zone is not None for f in r.findings)

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import os
 import re
+import threading
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 from urllib.parse import unquote
@@ -56,13 +58,50 @@ def evaluate_lua_zones(repo: Path, zones: Sequence[tuple[Path, str]], *, default
     """
     repo = Path(repo)
     template_files, template_findings = templates if templates is not None else read_templates(repo)
-    results = []
-    with LuaSandbox(limits) as sandbox:
-        for path, origin in zones:
-            source = sources.get(Path(path)) if sources is not None else None
-            results.append(_evaluate(sandbox, repo, Path(path), origin, template_files, template_findings,
-                                     default_ttl, source))
-    return results
+    results: list[ZoneResult | None] = [None] * len(zones)
+    pending = iter(range(len(zones)))
+    taking = threading.Lock()
+
+    def work() -> None:
+        # Each thread owns one sandbox worker process and takes the next zone as it finishes one,
+        # so a slow zone holds up one worker only.
+        with LuaSandbox(limits) as sandbox:
+            while True:
+                with taking:
+                    index = next(pending, None)
+                if index is None:
+                    return
+                path, origin = zones[index]
+                source = sources.get(Path(path)) if sources is not None else None
+                results[index] = _evaluate(sandbox, repo, Path(path), origin, template_files, template_findings,
+                                           default_ttl, source)
+
+    workers = sandbox_workers(len(zones))
+    if workers == 1:
+        work()
+    else:
+        threads = [threading.Thread(target=work, name=f"lua-sandbox-{n}", daemon=True) for n in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return results  # type: ignore[return-value]  # every index was filled
+
+
+# Zones per extra sandbox worker: below this, starting another process costs more than it saves.
+ZONES_PER_SANDBOX_WORKER = 32
+MAX_SANDBOX_WORKERS = 4
+
+
+def sandbox_workers(zone_count: int) -> int:
+    """How many sandbox worker processes evaluate ``zone_count`` zones side by side: one per CPU
+    this process may use (at most ``MAX_SANDBOX_WORKERS``), and one per ``ZONES_PER_SANDBOX_WORKER``
+    zones.  Each zone still runs alone in its own fresh Lua runtime, under the same limits."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_SANDBOX_WORKERS, zone_count // ZONES_PER_SANDBOX_WORKER))
 
 
 def evaluate_lua_zone(repo: Path, path: Path, origin: str, *, default_ttl: int = 3600,
