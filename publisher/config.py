@@ -526,6 +526,11 @@ class _Loader:
         for index, table in enumerate(tables, 1):
             views.append(self.repository(index, table, shared))
         self.check_distinct(views)
+        operator = set(instance.web.read_tokens)
+        for view in views:
+            if operator & set(view.read_tokens) or operator & set(view.webhook.tokens):
+                raise self.error(f"[[repository]] {view.name!r}", "a token of [web] read_tokens (the operator's, "
+                                 "who reads every repository) is used again: each token identifies one reader")
         return replace(instance, repositories=tuple(views), warnings=tuple(self.warnings))
 
     def repository(self, index: int, table: Mapping[str, Any], shared: Mapping[str, Any]) -> Config:

@@ -316,6 +316,9 @@ tokens = ["sha256:{token}"]
     (REPOSITORY.format(name="a", token="a" * 64) + REPOSITORY.format(name="b", token="a" * 64),
      "a token of repository 'a' is used again"),
     (REPOSITORY.format(name="../etc", token="a" * 64), "name is required"),
+    ('[web]\nread_tokens = ["sha256:' + "c" * 64 + '"]\n'
+     + REPOSITORY.format(name="a", token="a" * 64).replace('name = "a"', 'name = "a"\nread_tokens = ["sha256:' + "c" * 64 + '"]'),
+     r"a token of \[web\] read_tokens .* is used again"),
     ('[[repository]]\nname = "a"\n', r"\[repository.source\] needs path or url"),
     (REPOSITORY.format(name="a", token="a" * 64) + '[repository.state]\npath = "x.db"\n', "unknown key 'state'"),
     (REPOSITORY.format(name="a", token="a" * 64).replace('name = "a"', 'name = "a"\nproviders = ["nope"]'),

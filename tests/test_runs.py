@@ -108,3 +108,13 @@ def test_each_repository_reads_its_own_runs_and_zone_states(tmp_path):
     assert store.last_finished("a") == 30.0 and store.last_finished("nobody") is None
     assert store.last_finished_by_repository() == {"a": 10.0, "b": 20.0, "a#request/7": 30.0, "a_b": 40.0, "A": 50.0}
     store.close()
+
+
+def test_prune_keeps_each_repositorys_latest_outcome_of_a_zone(state_location):
+    """B's later, refused attempt at A's zone must not make A's own latest outcome prunable."""
+    store = RunStore(state_location)
+    mine = store.record(RunRecord("a", "push", OK, 1.0, 2.0, zones=(ZoneOutcome("a.example.", "p", "applied"),)))
+    store.record(RunRecord("b", "push", PROBLEMS, 3.0, 4.0, zones=(ZoneOutcome("a.example.", "p", "blocked"),)))
+    assert store.prune(before=100.0, keep_newest=0) == 0
+    assert [(run_id, o.status) for run_id, _, o in store.zone_states("a")] == [(mine, "applied")]
+    store.close()

@@ -535,3 +535,24 @@ def test_run_page_and_api_show_the_serials_of_the_one_outcome(app, client):
     (zone,) = client.get(f"/api/runs/{run_id}").json["zones"]
     assert (zone["serial_before"], zone["serial_after"], zone["file"], zone["has_problems"]) == (
         2026120101, 2026120102, "example.net.lua", False)
+
+
+@pytest.mark.skipif(__import__("shutil").which("chattr") is None, reason="needs chattr")
+def test_a_push_while_the_state_database_refuses_writes_is_503_with_retry_after(app, client, tmp_path):
+    """Nothing can be queued, so the sender must retry: a 503 (forges retry those), never a 500."""
+    import subprocess
+
+    body = push_body()
+    assert client.post(f"/notifications/{TOKEN}/push", data=body, headers=github(body)).status_code == 202
+    files = [str(tmp_path / "state.db"), str(tmp_path / "state.db-wal")]
+    if subprocess.run(["chattr", "+i", *files], capture_output=True).returncode != 0:
+        pytest.skip("the file system of tmp_path has no immutable attribute")
+    try:
+        later = push_body(after="3" * 40)
+        response = client.post(f"/notifications/{TOKEN}/push", data=later, headers=github(later, delivery="d-2"))
+    finally:
+        subprocess.run(["chattr", "-i", *files], check=True)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+    assert response.json == {"status": "unavailable", "reason": "the state database is unavailable; retry later"}
+    again = client.post(f"/notifications/{TOKEN}/push", data=later, headers=github(later, delivery="d-2"))
+    assert again.status_code == 202  # the retried delivery is taken once the database is back

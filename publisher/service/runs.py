@@ -211,13 +211,16 @@ class RunStore(PerThreadStore):
 
     def prune(self, before: float, keep_newest: int) -> int:
         """Delete runs finished before ``before`` that are not among the newest ``keep_newest`` and
-        hold no zone's latest outcome (the status page shows it), with their zone rows.  Returns
+        hold no repository's latest outcome of a zone (the status pages show it), with their zone rows.  Returns
         the number of runs deleted."""
         with transaction(self._connection) as db:
             doomed = [row["id"] for row in db.execute(
                 "SELECT id FROM runs WHERE finished < ?"
                 " AND id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?)"
-                " AND id NOT IN (SELECT MAX(run_id) FROM run_zones GROUP BY zone, provider)",
+                # each repository's latest outcome of each of its zones (B's refused try at A's zone
+                # is not A's latest outcome, and must not let A's be pruned)
+                " AND id NOT IN (SELECT MAX(z.run_id) FROM run_zones z JOIN runs r ON r.id = z.run_id"
+                " GROUP BY r.repository, z.zone, z.provider)",
                 (before, keep_newest)).fetchall()]
             for start in range(0, len(doomed), 500):
                 chunk = doomed[start:start + 500]

@@ -177,6 +177,18 @@ def create_app(config: Config | None = None, test_config: Mapping[str, Any] | No
     def not_found(error):
         return jsonify(status="not found"), 404
 
+    def state_unavailable(error):
+        # The state database is down or refuses writes (a PostgreSQL failover, a full disk): nothing was
+        # queued, and the sender should retry later; say so with a 503, never a traceback or a 500.
+        app.logger.error("state database unavailable: %s", redact(str(error)))
+        response = jsonify(status="unavailable", reason="the state database is unavailable; retry later")
+        response.headers["Retry-After"] = "30"
+        return response, 503
+
+    from publisher.database import DatabaseError, StateDatabaseError
+    for error_class in (*DatabaseError, StateDatabaseError):
+        app.register_error_handler(error_class, state_unavailable)
+
     @app.errorhandler(405)
     def not_allowed(error):
         return jsonify(status="method not allowed"), 405
