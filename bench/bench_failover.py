@@ -300,7 +300,8 @@ def main() -> int:
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(database_folder, ignore_errors=True)
     section = "failover" if args.repositories == 1 else f"failover-{args.repositories}"
-    print_table(f"{section} ({args.repositories} repositories)", ["measure", "result"], [
+    print_table(f"{section} ({args.repositories} repositor{'y' if args.repositories == 1 else 'ies'})",
+                ["measure", "result"], [
         [f"kill -9 of the instance applying a zone to the job done by the other, lease {args.lease:g} s",
          ", ".join(f"{t:.2f} s" for t in takeovers)],
         [f"pushes accepted (202) per second, one instance ({args.clients} clients)", f"{one:.0f}/s"],

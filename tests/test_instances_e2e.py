@@ -3,7 +3,8 @@
 zone and mail recipient), 100 pushes spread over them and over both instances through the real
 webhook, one instance killed with ``kill -9`` while it is applying a zone and started again.  In
 the end every repository's newest commit is served by BIND, no zone was ever applied by two
-instances at once (a counting proxy in front of BIND sees every DNS UPDATE on the wire), and every
+instances at once (a counting proxy in front of BIND sees every DNS UPDATE on the wire), two
+repositories pushing a zone both may own, each to another instance, leave it one owner, and every
 recorded run was mailed exactly once, to its own repository's recipient (a real SMTP server counts
 them, by run id and Message-ID).
 """
@@ -24,6 +25,8 @@ import dns.rdatatype
 import pytest
 import requests
 
+from publisher.publish.orchestrator import APPLIED, BLOCKED
+from publisher.publish.ownership import OwnershipStore
 from publisher.service.jobs import DONE, SUPERSEDED, JobQueue
 from publisher.service.notify import Outbox
 from publisher.service.runs import RunStore
@@ -57,17 +60,20 @@ class Tenant:
         self.secret = generate_token(16)
         self.recipient = f"dns@{self.name}.example"
         self.newest = self.head = ""  # the address and id of the newest commit pushed
+        self.owns = [self.origin]
 
-    def commit(self, address: str, message: str) -> str:
-        self.newest = address
-        self.head = self.remote.commit({f"{self.origin.rstrip('.')}.lua": lua_zone(address)}, message)
+    def commit(self, address: str, message: str, origin: str | None = None) -> str:
+        """Commit and push the zone (``origin``, by default its own) with www at ``address``."""
+        if origin is None:
+            self.newest = address
+        self.head = self.remote.commit({f"{(origin or self.origin).rstrip('.')}.lua": lua_zone(address)}, message)
         return self.head
 
     def table(self) -> str:
         return f"""
 [[repository]]
 name = "{self.name}"
-owns = ["{self.origin.rstrip('.')}"]
+owns = [{", ".join(f'"{zone.rstrip(".")}"' for zone in self.owns)}]
 [repository.source]
 url = "{self.remote.bare}"
 branch = "main"
@@ -79,8 +85,8 @@ repository = "acme/{self.name}"
 to = ["{self.recipient}"]
 """
 
-    def served(self) -> set[str]:
-        query = dns.message.make_query(f"www.{self.origin}", dns.rdatatype.A)
+    def served(self, origin: str | None = None) -> set[str]:
+        query = dns.message.make_query(f"www.{origin or self.origin}", dns.rdatatype.A)
         try:
             response = dns.query.udp(query, self.named.address, port=self.named.port, timeout=1)
         except (dns.exception.Timeout, OSError):
@@ -186,9 +192,12 @@ def cluster(tmp_path, postgres_server):
     mail = MailServer().start()
     url = postgres_server.new_database()
     tenants = [Tenant(tmp_path / "repositories", named, index) for index in range(REPOSITORIES)]
+    contested = named.new_zone()  # a zone two repositories may both own: the first to claim it does
+    for tenant in tenants[:2]:
+        tenant.owns.append(contested)
     text = instance_config(tenants, dns_port=proxy.port, keyfile=named.keyfile, smtp_port=mail.port)
     instances = [Instance(tmp_path / f"instance{n}", text, url) for n in range(2)]
-    yield named, proxy, mail, url, tenants, instances
+    yield named, proxy, mail, url, tenants, contested, instances
     for instance in instances:
         instance.stop()
     mail.stop()
@@ -204,7 +213,7 @@ def running_jobs(url: str) -> dict[str, tuple[int, int]]:
 
 def test_ten_repositories_on_two_instances_one_killed_mid_apply_lose_nothing_and_never_apply_twice(
         cluster, postgres_server):
-    named, proxy, mail, url, tenants, instances = cluster
+    named, proxy, mail, url, tenants, contested, instances = cluster
     for index, tenant in enumerate(tenants):
         tenant.commit(f"192.0.2.{index + 1}", "first version")
     started = time.monotonic()
@@ -259,6 +268,31 @@ def test_ten_repositories_on_two_instances_one_killed_mid_apply_lose_nothing_and
     # The provider's side: never two updates of one zone in flight at once.
     assert proxy.overlaps() == []
     assert {update.zone for update in proxy.updates} == {tenant.origin for tenant in tenants}
+
+    # Two repositories that may both own a new zone push it at once, each to another instance: one
+    # claims it and publishes it, the other's run is refused it (and publishes the rest).
+    runs_before = RunStore(url).last_runs([t.name for t in tenants[:2]])
+    contenders = {tenant.name: (tenant.commit(f"203.0.113.{index + 1}", "contest", origin=contested),
+                                f"203.0.113.{index + 1}") for index, tenant in enumerate(tenants[:2])}
+    for instance, tenant in zip(instances, tenants[:2]):
+        assert instance.hook(tenant, contenders[tenant.name][0]).status_code == 202
+
+    def contest_runs():
+        last = RunStore(url).last_runs(list(contenders))
+        done = all(last[name].id != runs_before[name].id and last[name].commit == contenders[name][0]
+                   for name in contenders)
+        return done and not queue.active() and {name: RunStore(url).get(last[name].id) for name in contenders}
+    contest = wait_until(contest_runs, "both contenders' runs", timeout=60)
+    with OwnershipStore(url) as ownership:
+        winner = ownership.owner(contested)
+    [loser] = [name for name in contenders if name != winner]
+    assert winner in contenders
+    assert tenants[0].served(contested) == {contenders[winner][1]}
+    [refused] = [zone for zone in contest[loser].zones if zone.zone == contested]
+    assert refused.status == BLOCKED
+    assert "zone-owned-elsewhere" in {finding.code for finding in refused.findings}
+    assert [zone.status for zone in contest[winner].zones if zone.zone == contested] == [APPLIED]
+    assert proxy.overlaps() == []
 
     # Mail: every recorded run mailed exactly once (every_run), to its own repository's recipient.
     outbox = Outbox(url)
