@@ -281,8 +281,13 @@ def main() -> int:
         takeovers = [failover_round(instances, remotes[0], proxy, url, targets[0], n, first)
                      for n in range(args.failovers)]
         load_before = open("/proc/loadavg").read().split()[0]
+        queue = JobQueue(url)
+        ran = [sum(queue.counts().values())]
         one = throughput([instances[0].url], targets, args.seconds, args.clients)
+        ran.append(sum(queue.counts().values()))
         two = throughput([instance.url for instance in instances], targets, args.seconds, args.clients)
+        ran.append(sum(queue.counts().values()))
+        jobs_one, jobs_two = ran[1] - ran[0], ran[2] - ran[1]  # jobs the pushes made (each one run)
         overlaps = len(proxy.overlaps())
         for instance in instances:
             instance.stop()
@@ -308,12 +313,15 @@ def main() -> int:
         [f"pushes accepted (202) per second, two instances ({args.clients} clients)",
          f"{two:.0f}/s ({two / one:.2f}x)"],
         [f"for reference: one instance on SQLite ({args.clients} clients)", f"{sqlite:.0f}/s"],
+        ["jobs queued (each one run) while the pushes arrived, one / two instances",
+         f"{jobs_one} / {jobs_two}"],
         ["updates of one zone in flight at once (provider side)", str(overlaps)],
         ["load average before / after the throughput runs", f"{load_before} / {load_after}"],
     ])
     write_results(section, {"repositories": args.repositories, "lease": args.lease, "failover_seconds": takeovers,
                             "pushes_per_second_one": one, "pushes_per_second_two": two,
                             "pushes_per_second_sqlite": sqlite, "clients": args.clients, "seconds": args.seconds,
+                            "jobs_during_one": jobs_one, "jobs_during_two": jobs_two,
                             "overlapping_updates": overlaps, "load": [load_before, load_after]})
     return 0
 
