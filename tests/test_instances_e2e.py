@@ -243,15 +243,15 @@ def test_ten_repositories_on_two_instances_one_killed_mid_apply_lose_nothing_and
             # documents (accepted, "sent" not yet committed: it would be sent again).
             def applying():
                 running = running_jobs(url)
-                caught = next((running[t.name] for t in tenants if t.name in running and proxy.in_flight(t.origin)),
-                              None)
-                if caught is None:
+                tenant = next((t for t in tenants if t.name in running and proxy.in_flight(t.origin)), None)
+                if tenant is None:
                     return None
-                victim = next(instance for instance in instances if caught[1] in instance.pids())
-                if mail_being_sent(url):
+                job_id, pid = running[tenant.name]
+                victim = next(instance for instance in instances if pid in instance.pids())
+                if mail_being_sent(url) or not proxy.in_flight(tenant.origin):
                     return None
-                os.killpg(victim.process.pid, signal.SIGKILL)  # at once: the window checked just now
-                return (*caught, victim)
+                os.killpg(victim.process.pid, signal.SIGKILL)  # at once: what was checked just now holds
+                return job_id, pid, victim
             killed_job, killed_pid, victim = wait_until(applying, "an instance to be applying a zone", timeout=60)
             killed_at = time.time()
             victim.kill9()
