@@ -14,8 +14,13 @@ many pushes two instances accept per second against one.
   with PostgreSQL, named and the clients: the ratio says what a second instance adds here, not on
   a second machine.
 
-``python3 bench/bench_failover.py [--lease S] [--failovers N] [--seconds S] [--clients N]``;
-results in bench/out/failover.json.  Only loopback.
+``--repositories N`` (N > 1): the instances publish N repositories (``[[repository]]`` tables, each
+with its own bare remote, zone, token and secret); the failover rounds push to the first, the
+clients spread their pushes over all N (each repository has its own lock on the queue).
+
+``python3 bench/bench_failover.py [--lease S] [--failovers N] [--seconds S] [--clients N]
+[--repositories N]``; results in bench/out/failover.json (``failover-N.json`` with N > 1).  Only
+loopback.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import OUT, PYTHON, ROOT, free_port, our_env, our_source, print_table, write_results
@@ -72,10 +78,10 @@ class Remote:
         return _git(self.work, "rev-parse", "HEAD")
 
 
-def signed_push(commit: str) -> tuple[bytes, dict[str, str]]:
+def signed_push(commit: str, secret: str = SECRET) -> tuple[bytes, dict[str, str]]:
     body = json.dumps({"ref": "refs/heads/main", "after": commit, "repository": {"full_name": "acme/remote"},
                        "head_commit": {"id": commit}}).encode()
-    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return body, {"X-GitHub-Event": "push", "X-GitHub-Delivery": secrets.token_hex(8),
                   "Content-Type": "application/json", "X-Hub-Signature-256": signature}
 
@@ -136,13 +142,41 @@ class Instance:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
 
-def config_text(remote: Remote, dns_port: int, keyfile: Path, token: str, lease: float) -> str:
-    return f"""
-[source]
+@dataclass(frozen=True)
+class Target:
+    """What a client needs to push to one repository: its webhook token and secret."""
+    token: str
+    secret: str
+
+
+def repository_tables(remotes: list[Remote], targets: list[Target]) -> str:
+    """``[[repository]]`` tables: each repository its own source, zone, token and secret."""
+    return "".join(f"""
+[[repository]]
+name = "repo-{index}"
+owns = ["{remote.zone.rstrip('.')}"]
+[repository.source]
 url = "{remote.bare}"
+cache = "cache/repo-{index}"
+[repository.webhook]
+tokens = ["{hash_token(target.token)}"]
+secret = "{target.secret}"
+""" for index, (remote, target) in enumerate(zip(remotes, targets)))
+
+
+def config_text(remotes: list[Remote], targets: list[Target], dns_port: int, keyfile: Path, lease: float) -> str:
+    if len(remotes) == 1:
+        repositories = f"""
+[source]
+url = "{remotes[0].bare}"
 cache = "cache"
-[defaults]
-nameservers = ["ns1.{remote.zone}"]
+[webhook]
+tokens = ["{hash_token(targets[0].token)}"]
+secret = "{targets[0].secret}"
+"""
+    else:
+        repositories = repository_tables(remotes, targets)
+    return f"""
 [[provider]]
 name = "bind"
 type = "rfc2136"
@@ -152,14 +186,11 @@ tsig_keyfile = "{keyfile}"
 timeout = 10
 [state]
 url = "env:ZP_STATE_URL"
-[webhook]
-tokens = ["{hash_token(token)}"]
-secret = "{SECRET}"
 [poll]
 interval = 0
 [jobs]
 lease = {lease}
-"""
+""" + repositories
 
 
 def wait(condition, timeout: float = 120.0, interval: float = 0.02):
@@ -172,16 +203,16 @@ def wait(condition, timeout: float = 120.0, interval: float = 0.02):
     raise RuntimeError("timed out")
 
 
-def failover_round(instances: list[Instance], remote: Remote, proxy: CountingProxy, url: str, token: str,
-                   number: int) -> float:
+def failover_round(instances: list[Instance], remote: Remote, proxy: CountingProxy, url: str, target: Target,
+                   number: int, repository: str | None = None) -> float:
     import requests
     queue = JobQueue(url)
     commit = remote.commit(f"192.0.2.{number + 1}")
-    body, headers = signed_push(commit)
-    assert requests.post(f"{instances[0].url}/notifications/{token}/push", data=body, headers=headers,
+    body, headers = signed_push(commit, target.secret)
+    assert requests.post(f"{instances[0].url}/notifications/{target.token}/push", data=body, headers=headers,
                          timeout=10).status_code == 202
     wait(lambda: proxy.in_flight(remote.zone))
-    [job] = wait(lambda: queue.jobs(state="running"))
+    [job] = wait(lambda: queue.jobs(state="running", repository=repository))
     pid = int(job.claimed_by.split(":")[1])
     victim = next(instance for instance in instances if pid in instance.pids())
     killed = time.monotonic()
@@ -192,17 +223,19 @@ def failover_round(instances: list[Instance], remote: Remote, proxy: CountingPro
     return took
 
 
-def _client(args: tuple[list[str], str, float, int]) -> int:
-    """One client process: signed pushes, round robin over ``urls``, for ``seconds``; 202s counted."""
+def _client(args: tuple[list[str], list[Target], float, int]) -> int:
+    """One client process: signed pushes, round robin over ``urls`` and over the repositories'
+    ``targets``, for ``seconds``; 202s counted."""
     import requests
-    urls, token, seconds, seed = args
+    urls, targets, seconds, seed = args
     session = requests.Session()
     accepted, index = 0, seed
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        body, headers = signed_push(secrets.token_hex(20))
+        target = targets[(index // len(urls)) % len(targets)]
+        body, headers = signed_push(secrets.token_hex(20), target.secret)
         try:
-            response = session.post(f"{urls[index % len(urls)]}/notifications/{token}/push", data=body,
+            response = session.post(f"{urls[index % len(urls)]}/notifications/{target.token}/push", data=body,
                                     headers=headers, timeout=10)
             accepted += response.status_code == 202
         except requests.RequestException:
@@ -211,9 +244,9 @@ def _client(args: tuple[list[str], str, float, int]) -> int:
     return accepted
 
 
-def throughput(urls: list[str], token: str, seconds: float, clients: int) -> float:
+def throughput(urls: list[str], targets: list[Target], seconds: float, clients: int) -> float:
     with multiprocessing.get_context("spawn").Pool(clients) as pool:
-        counts = pool.map(_client, [(urls, token, seconds, n) for n in range(clients)])
+        counts = pool.map(_client, [(urls, targets, seconds, n) for n in range(clients)])
     return sum(counts) / seconds
 
 
@@ -223,6 +256,7 @@ def main() -> int:
     parser.add_argument("--failovers", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each throughput run")
     parser.add_argument("--clients", type=int, default=8, help="client processes sending pushes")
+    parser.add_argument("--repositories", type=int, default=1, help="repositories on the instances")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="bench-failover-"))
@@ -233,23 +267,34 @@ def main() -> int:
     instances: list[Instance] = []
     try:
         url = postgres.new_database("bench")
-        remote = Remote(root / "repo", named.new_zone())
-        token = generate_token()
-        text = config_text(remote, proxy.port, named.keyfile, token, args.lease)
+        remotes = [Remote(root / f"repo{n}", named.new_zone()) for n in range(args.repositories)]
+        targets = [Target(generate_token(), SECRET if n == 0 else generate_token(16))
+                   for n in range(args.repositories)]
+        text = config_text(remotes, targets, proxy.port, named.keyfile, args.lease)
+        for remote in remotes:  # a first version each: the start-up polls publish it, none fails
+            remote.commit("192.0.2.200")
+        first = "repo-0" if args.repositories > 1 else None
         instances = [Instance(root / f"instance{n}", text, url) for n in range(2)]
         for instance in instances:
             instance.start()
-        takeovers = [failover_round(instances, remote, proxy, url, token, n) for n in range(args.failovers)]
+        wait(lambda: JobQueue(url).jobs(limit=1) and not JobQueue(url).active())  # the start-up polls done
+        takeovers = [failover_round(instances, remotes[0], proxy, url, targets[0], n, first)
+                     for n in range(args.failovers)]
         load_before = open("/proc/loadavg").read().split()[0]
-        one = throughput([instances[0].url], token, args.seconds, args.clients)
-        two = throughput([instance.url for instance in instances], token, args.seconds, args.clients)
+        queue = JobQueue(url)
+        ran = [sum(queue.counts().values())]
+        one = throughput([instances[0].url], targets, args.seconds, args.clients)
+        ran.append(sum(queue.counts().values()))
+        two = throughput([instance.url for instance in instances], targets, args.seconds, args.clients)
+        ran.append(sum(queue.counts().values()))
+        jobs_one, jobs_two = ran[1] - ran[0], ran[2] - ran[1]  # jobs the pushes made (each one run)
         overlaps = len(proxy.overlaps())
         for instance in instances:
             instance.stop()
         embedded = Instance(root / "sqlite", text.replace('url = "env:ZP_STATE_URL"', 'path = "state.db"'), "")
         instances.append(embedded)
         embedded.start()
-        sqlite = throughput([embedded.url], token, args.seconds, args.clients)
+        sqlite = throughput([embedded.url], targets, args.seconds, args.clients)
         load_after = open("/proc/loadavg").read().split()[0]
     finally:
         for instance in instances:
@@ -259,18 +304,25 @@ def main() -> int:
         postgres.stop()
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(database_folder, ignore_errors=True)
-    print_table("failover", ["measure", "result"], [
+    section = "failover" if args.repositories == 1 else f"failover-{args.repositories}"
+    print_table(f"{section} ({args.repositories} repositor{'y' if args.repositories == 1 else 'ies'})",
+                ["measure", "result"], [
         [f"kill -9 of the instance applying a zone to the job done by the other, lease {args.lease:g} s",
          ", ".join(f"{t:.2f} s" for t in takeovers)],
         [f"pushes accepted (202) per second, one instance ({args.clients} clients)", f"{one:.0f}/s"],
-        [f"pushes accepted (202) per second, two instances ({args.clients} clients)", f"{two:.0f}/s ({two / one:.2f}x)"],
+        [f"pushes accepted (202) per second, two instances ({args.clients} clients)",
+         f"{two:.0f}/s ({two / one:.2f}x)"],
         [f"for reference: one instance on SQLite ({args.clients} clients)", f"{sqlite:.0f}/s"],
+        ["jobs queued (each one run) while the pushes arrived, one / two instances",
+         f"{jobs_one} / {jobs_two}"],
         ["updates of one zone in flight at once (provider side)", str(overlaps)],
         ["load average before / after the throughput runs", f"{load_before} / {load_after}"],
     ])
-    write_results("failover", {"lease": args.lease, "failover_seconds": takeovers, "pushes_per_second_one": one,
-                               "pushes_per_second_two": two, "pushes_per_second_sqlite": sqlite, "clients": args.clients, "seconds": args.seconds,
-                               "overlapping_updates": overlaps, "load": [load_before, load_after]})
+    write_results(section, {"repositories": args.repositories, "lease": args.lease, "failover_seconds": takeovers,
+                            "pushes_per_second_one": one, "pushes_per_second_two": two,
+                            "pushes_per_second_sqlite": sqlite, "clients": args.clients, "seconds": args.seconds,
+                            "jobs_during_one": jobs_one, "jobs_during_two": jobs_two,
+                            "overlapping_updates": overlaps, "load": [load_before, load_after]})
     return 0
 
 

@@ -418,6 +418,17 @@ def _existing_columns(connection: Connection, table: str) -> set[str] | None:
     return {row[0] for row in rows} or None
 
 
+def _index_exists(connection: Connection, name: str) -> bool:
+    """On PostgreSQL, whether the index exists: ``CREATE INDEX IF NOT EXISTS`` takes a SHARE lock on
+    its table before it looks, so an instance starting beside busy ones would queue behind their
+    writes (and could deadlock with them) to upgrade a schema that is already current.  SQLite:
+    False (``IF NOT EXISTS`` is enough; the transaction already holds the one write lock)."""
+    if connection.dialect == SQLITE:
+        return False
+    return connection.execute("SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = ?",
+                              (name.lower(),)).fetchone() is not None
+
+
 def upgrade(location: "Database | Path | str", tables: Sequence[Table],
             migrations: Sequence[Migration] = ()) -> list[str]:
     """Bring the database to the declared schema: missing tables created, missing columns added
@@ -442,6 +453,8 @@ def upgrade(location: "Database | Path | str", tables: Sequence[Table],
                                                f"{column.declaration(database.dialect)}")
                             done.append(f"added column {table.name}.{column.name}")
                 for index in table.indexes:
+                    if _index_exists(connection, index.name):
+                        continue
                     unique = "UNIQUE " if index.unique else ""
                     connection.execute(f"CREATE {unique}INDEX IF NOT EXISTS {index.name}"
                                        f" ON {table.name}({index.columns})")

@@ -105,6 +105,27 @@ def test_instances_starting_together_upgrade_the_schema_once(postgres_server):
     assert changes[:3] == [0, 0, 0] and changes[3] > 0  # one did the work, the others found it done
 
 
+def test_an_instance_starting_beside_a_busy_one_takes_no_table_lock_on_a_current_schema(postgres_server):
+    # A running instance's transaction holds a row lock on `jobs` (a claim, a finish, ...).  An
+    # instance starting meanwhile upgrades a schema that is already current: it must not queue for
+    # a table lock (CREATE INDEX takes SHARE even when the index exists), or it waits for every
+    # write of the others and can deadlock with one (seen: `serve` refusing to start).
+    import psycopg
+
+    url = postgres_server.new_database()
+    JobQueue(url).enqueue("repo")
+    with psycopg.connect(url) as busy:
+        busy.execute("UPDATE jobs SET updated = updated + 1")  # RowExclusiveLock until rollback
+        finished = threading.Event()
+        starting = threading.Thread(target=lambda: (upgrade(url, tables()), finished.set()), daemon=True)
+        starting.start()
+        try:
+            assert finished.wait(10), "the upgrade of a current schema waited for the busy instance's lock"
+        finally:
+            busy.rollback()
+        starting.join(30)
+
+
 def test_serials_and_time_stamps_keep_their_precision(state_location):
     """PostgreSQL's INTEGER is 32-bit and its REAL single precision: a 32-bit SOA serial or a time
     stamp to the microsecond must come back as it went in."""

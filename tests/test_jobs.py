@@ -298,8 +298,8 @@ def test_stuck_counts_the_free_workers_of_the_pool(tmp_path):
     assert queue.stuck_since(now=161.0) == 10.0
     queue.close()
 
-def test_jobs_of_several_repositories_run_side_by_side_longest_waiting_first(tmp_path):
-    queue = JobQueue(tmp_path / "state.db", JobsConfig(retry_delay=10.0))
+def test_jobs_of_several_repositories_run_side_by_side_longest_waiting_first(state_location):
+    queue = JobQueue(state_location, JobsConfig(retry_delay=10.0))
     try:
         first = queue.enqueue("a", now=0.0)
         assert queue.claim("w", now=0.0).id == first.job_id
@@ -313,8 +313,8 @@ def test_jobs_of_several_repositories_run_side_by_side_longest_waiting_first(tmp
         queue.close()
 
 
-def test_a_repository_that_always_has_work_cannot_starve_a_quiet_one(tmp_path):
-    queue = JobQueue(tmp_path / "state.db")
+def test_a_repository_that_always_has_work_cannot_starve_a_quiet_one(state_location):
+    queue = JobQueue(state_location)
     try:
         busy = [f"busy-{index}" for index in range(5)]
         now = 0.0

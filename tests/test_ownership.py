@@ -1,12 +1,13 @@
-"""Zone ownership in the state database: one owner per zone, claimed atomically, released."""
+"""Zone ownership in the state database (SQLite and PostgreSQL): one owner per zone, claimed
+atomically, released."""
 
 import threading
 
 from publisher.publish.ownership import OwnershipStore
 
 
-def test_a_zone_has_one_owner_until_released(tmp_path):
-    with OwnershipStore(tmp_path / "state.db") as store:
+def test_a_zone_has_one_owner_until_released(state_location):
+    with OwnershipStore(state_location) as store:
         assert store.owner("a.example.") is None
         assert store.claim("A.Example", "customer-a")  # filed as the orchestrator names zones
         assert store.claim("a.example.", "customer-a")  # claiming one's own again is fine
@@ -20,9 +21,10 @@ def test_a_zone_has_one_owner_until_released(tmp_path):
         assert store.claim("a.example.", "customer-b") and store.owner("a.example.") == "customer-b"
 
 
-def test_two_repositories_racing_for_a_new_zone_exactly_one_wins(tmp_path):
-    # Each contender on a connection of its own, as two job threads or two processes would be.
-    stores = [OwnershipStore(tmp_path / "state.db") for _ in range(8)]
+def test_two_repositories_racing_for_a_new_zone_exactly_one_wins(state_location):
+    # Each contender on a connection of its own, as two job threads or two processes (two instances
+    # on one PostgreSQL) would be.
+    stores = [OwnershipStore(state_location) for _ in range(8)]
     start = threading.Barrier(len(stores))
     wins: list[str] = []
 
