@@ -33,7 +33,6 @@ import multiprocessing
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -41,7 +40,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import OUT, PYTHON, ROOT, free_port, our_env, our_source, print_table, write_results
+from harness import OUT, PYTHON, ROOT, our_env, our_source, print_table, write_results
 
 sys.path.insert(0, str(our_source()))
 sys.path.insert(1, str(ROOT))  # tests/: the PostgreSQL starter, the counting DNS proxy, named
@@ -50,6 +49,7 @@ from publisher.service.jobs import DONE, JobQueue  # noqa: E402
 from publisher.service.tokens import generate_token, hash_token  # noqa: E402
 from tests.dns_proxy import CountingProxy  # noqa: E402
 from tests.postgres import start_postgres  # noqa: E402
+from tests.serve_instance import ServeInstance  # noqa: E402
 from tests.servers import _start_named  # noqa: E402
 
 SECRET = "bench-webhook-secret"
@@ -86,60 +86,9 @@ def signed_push(commit: str, secret: str = SECRET) -> tuple[bytes, dict[str, str
                   "Content-Type": "application/json", "X-Hub-Signature-256": signature}
 
 
-class Instance:
-    def __init__(self, root: Path, config: str, state_url: str) -> None:
-        root.mkdir(parents=True)
-        self.root, self.state_url = root, state_url
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        (root / "publisher.toml").write_text(config)
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        import requests
-        env = {**our_env(), "ZP_STATE_URL": self.state_url, "PUBLISHER_WEB_WORKERS": "2"}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        with (self.root / "serve.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                [PYTHON, "-m", "publisher", "serve", "--config", str(self.root / "publisher.toml"),
-                 "--listen", f"127.0.0.1:{self.port}"], cwd=self.root, env=env, stdout=log, stderr=log,
-                start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError((self.root / "serve.log").read_text()[-2000:])
-            try:
-                if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("instance did not start")
-
-    def pids(self) -> set[int]:
-        found = set()
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    if os.getpgid(int(entry.name)) == self.process.pid:
-                        found.add(int(entry.name))
-                except OSError:
-                    continue
-        return found
-
-    def kill9(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        while self.pids():
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+def our_instance(root: Path, config: str, state_url: str) -> ServeInstance:
+    """One ``serve`` of the commit being timed (harness's interpreter and environment)."""
+    return ServeInstance(root, config, state_url, python=PYTHON, env=our_env())
 
 
 @dataclass(frozen=True)
@@ -203,7 +152,7 @@ def wait(condition, timeout: float = 120.0, interval: float = 0.02):
     raise RuntimeError("timed out")
 
 
-def failover_round(instances: list[Instance], remote: Remote, proxy: CountingProxy, url: str, target: Target,
+def failover_round(instances: list[ServeInstance], remote: Remote, proxy: CountingProxy, url: str, target: Target,
                    number: int, repository: str | None = None) -> float:
     import requests
     queue = JobQueue(url)
@@ -264,7 +213,7 @@ def main() -> int:
     postgres = start_postgres(database_folder)
     named = _start_named(root / "named")
     proxy = CountingProxy((named.address, named.port), hold=0.5).start()
-    instances: list[Instance] = []
+    instances: list[ServeInstance] = []
     try:
         url = postgres.new_database("bench")
         remotes = [Remote(root / f"repo{n}", named.new_zone()) for n in range(args.repositories)]
@@ -274,7 +223,7 @@ def main() -> int:
         for remote in remotes:  # a first version each: the start-up polls publish it, none fails
             remote.commit("192.0.2.200")
         first = "repo-0" if args.repositories > 1 else None
-        instances = [Instance(root / f"instance{n}", text, url) for n in range(2)]
+        instances = [our_instance(root / f"instance{n}", text, url) for n in range(2)]
         for instance in instances:
             instance.start()
         wait(lambda: JobQueue(url).jobs(limit=1) and not JobQueue(url).active())  # the start-up polls done
@@ -291,7 +240,7 @@ def main() -> int:
         overlaps = len(proxy.overlaps())
         for instance in instances:
             instance.stop()
-        embedded = Instance(root / "sqlite", text.replace('url = "env:ZP_STATE_URL"', 'path = "state.db"'), "")
+        embedded = our_instance(root / "sqlite", text.replace('url = "env:ZP_STATE_URL"', 'path = "state.db"'), "")
         instances.append(embedded)
         embedded.start()
         sqlite = throughput([embedded.url], targets, args.seconds, args.clients)

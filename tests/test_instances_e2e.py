@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -32,7 +30,8 @@ from publisher.service.notify import Outbox
 from publisher.service.runs import RunStore
 from publisher.service.tokens import generate_token, hash_token
 from tests.dns_proxy import CountingProxy
-from tests.mailserver import MailServer, free_port
+from tests.mailserver import MailServer
+from tests.serve_instance import ServeInstance
 from tests.servers import _start_named
 from tests.test_fetch import Remote
 from tests.test_repositories import lua_zone, signed_push
@@ -40,7 +39,6 @@ from tests.test_service_e2e import wait_until
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 LEASE = 5  # seconds: the failover waits this long for the dead instance's lease
 HOLD = 0.4  # seconds each DNS UPDATE is held by the proxy: a run can be caught mid-apply
 REPOSITORIES = 10
@@ -94,63 +92,9 @@ to = ["{self.recipient}"]
         return {rdata.address for rrset in response.answer for rdata in rrset}
 
 
-class Instance:
-    """One ``serve`` (gunicorn + worker) with a folder of its own (git caches, logs), as on its own
-    machine; the state is the shared PostgreSQL database, its URL from the environment."""
-
-    def __init__(self, root: Path, config_text: str, state_url: str) -> None:
-        root.mkdir(parents=True)
-        self.root, self.state_url = root, state_url
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.config = root / "publisher.toml"
-        self.config.write_text(config_text)
-        self.log = root / "serve.log"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PUBLISHER_WEB_WORKERS": "2", "ZP_STATE_URL": self.state_url}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "publisher", "serve", "--config", str(self.config),
-                 "--listen", f"127.0.0.1:{self.port}"], cwd=self.root, env=env, stdout=log, stderr=log,
-                start_new_session=True)
-        wait_until(self._healthy, "the instance to answer /healthz")
-
-    def _healthy(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"serve exited:\n{self.log.read_text()[-3000:]}")
-        try:
-            return requests.get(self.url + "/healthz", timeout=5).status_code == 200
-        except (requests.ConnectionError, requests.Timeout):
-            return False
-
-    def pids(self) -> set[int]:
-        """Every live process of this instance (its process group)."""
-        found = set()
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    if os.getpgid(int(entry.name)) == self.process.pid:
-                        found.add(int(entry.name))
-                except OSError:
-                    continue
-        return found
-
-    def kill9(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        wait_until(lambda: not self.pids(), "every process of the instance to be gone", timeout=30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+class Instance(ServeInstance):
+    """One ``serve`` with a folder of its own (git caches, logs), as on its own machine; the state
+    is the shared PostgreSQL database, its URL from the environment."""
 
     def hook(self, tenant: Tenant, commit: str) -> requests.Response:
         body, headers = signed_push(tenant, commit)
