@@ -28,7 +28,7 @@ from harness import OUT, PYTHON, our_env, our_source, print_table, write_results
 sys.path.insert(0, str(our_source()))
 
 from publisher.config import load_config_text  # noqa: E402
-from publisher.service.jobs import DONE, JobQueue, source_key  # noqa: E402
+from publisher.service.jobs import DONE, JobQueue  # noqa: E402
 
 ZONE = 'a("www", "192.0.2.1")\n'
 
@@ -106,7 +106,7 @@ lease = {lease}
     config_path.write_text(text)
     config = load_config_text(text, base=root)
     queue = JobQueue(config.state.path)
-    job_id = queue.enqueue(source_key(config.source), sender="bench", delivery_id="1").job_id
+    job_id = queue.enqueue(config.key, sender="bench", delivery_id="1").job_id
     first, victim = _worker(config_path, root / "worker.log")
     second = None
     try:

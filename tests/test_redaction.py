@@ -7,7 +7,6 @@ import pytest
 
 from publisher.config import SourceConfig, load_config_text
 from publisher.redaction import redact
-from publisher.service.jobs import source_key
 from publisher.service.notify import compose_mail, run_summary, run_text
 from publisher.outcome import FAILED
 from publisher.service.runs import RunRecord
@@ -32,7 +31,7 @@ def test_redact_hides_the_credentials_of_every_url(text, expected):
 
 def test_the_queue_key_and_display_url_carry_no_credentials():
     source = SourceConfig(url=URL, branch="main")
-    assert source_key(source) == "https://[redacted]@git.example.org/example/dns.git#main"
+    assert source.key == "https://[redacted]@git.example.org/example/dns.git#main"
     assert source.display_url == "https://[redacted]@git.example.org/example/dns.git"
     assert "ghp_s3cr3t" not in repr(source)
 

@@ -292,7 +292,7 @@ def _namespace_init(unshare) -> int:
 def _hanging_first_run(tmp_path: Path):
     """A remote, a config file whose zone check hangs on the first attempt only, and a queued push:
     (config path, queue, job id, marker that appears when the first attempt hangs)."""
-    from publisher.service.jobs import JobQueue, source_key
+    from publisher.service.jobs import JobQueue
 
     remote = Remote(tmp_path / "git")
     remote.commit({"example.test.lua": ZONE}, "First version")
@@ -320,8 +320,8 @@ lease = 2
     config_path.write_text(config_text)
     config = load_config_text(config_text, base=tmp_path)
     queue = JobQueue(config.state.path)
-    job_id = queue.enqueue(source_key(config.source), sender="github", delivery_id="1").job_id
-    return config_path, queue, job_id, marker, remote, source_key(config.source)
+    job_id = queue.enqueue(config.key, sender="github", delivery_id="1").job_id
+    return config_path, queue, job_id, marker, remote, config.key
 
 
 def test_a_worker_stopped_with_sigterm_hands_its_job_back_at_once(tmp_path):

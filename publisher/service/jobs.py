@@ -110,12 +110,6 @@ def _repository_lock(repository: str) -> str:
     return f"jobs:{repository}"
 
 
-def source_key(source) -> str:
-    """The queue's name for a ``[source]``: its git URL without credentials (and branch), else its
-    directory.  It is stored with every job and run, and shown: never with a password in it."""
-    return source.key
-
-
 @dataclass(frozen=True)
 class Job:
     id: int
