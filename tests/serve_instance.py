@@ -26,7 +26,7 @@ class ServeInstance:
 
     def __init__(self, root: Path, config_text: str, state_url: str, *, python: str = sys.executable,
                  env: Mapping[str, str] | None = None) -> None:
-        root.mkdir(parents=True)
+        root.mkdir(parents=True, exist_ok=True)
         self.root, self.state_url, self.python = root, state_url, python
         self.base_env = dict(env) if env is not None else {**os.environ, "PYTHONPATH": str(ROOT)}
         self.port = free_port()

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import struct
 import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -15,12 +12,11 @@ import pytest
 import requests
 
 from publisher.service.tokens import generate_token, hash_token
-from tests.mailserver import free_port
+from tests.serve_instance import ServeInstance
 from tests.test_service_e2e import wait_until
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data" / "service"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -102,27 +98,10 @@ tokens = ["{hash_token(token)}"]
 to = ["ops@example.org"]
 outbox = "outbox"
 """)
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "publisher", "serve", "--config", str(config), "--listen",
-                                f"127.0.0.1:{port}"], cwd=tmp_path, env=env, stdout=log, stderr=log,
-                               start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy():
-        try:
-            return requests.get(url + "/healthz", timeout=5).status_code == 200
-        except (requests.ConnectionError, requests.Timeout):
-            assert process.poll() is None, (tmp_path / "serve.log").read_text()
-            return False
-
-    wait_until(healthy, "the service")
-    yield url, token, tmp_path
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=30)
-    log.close()
+    instance = ServeInstance(tmp_path, config.read_text(), "")
+    instance.start()
+    yield instance.url, token, tmp_path
+    instance.stop()
 
 
 def test_status_page_shows_runs_zone_states_and_a_runs_findings(service):
@@ -183,27 +162,10 @@ def repositories_service(tmp_path):
         queue.finish(job.id)
     runs.close()
     queue.close()
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "publisher", "serve", "--config", str(tmp_path / "publisher.toml"),
-                                "--listen", f"127.0.0.1:{port}"], cwd=tmp_path, env=env, stdout=log, stderr=log,
-                               start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy():
-        try:
-            return requests.get(url + "/healthz", timeout=5).status_code == 200
-        except (requests.ConnectionError, requests.Timeout):
-            assert process.poll() is None, (tmp_path / "serve.log").read_text()
-            return False
-
-    wait_until(healthy, "the service")
-    yield url, scenario, tmp_path
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=30)
-    log.close()
+    instance = ServeInstance(tmp_path, (tmp_path / "publisher.toml").read_text(), "")
+    instance.start()
+    yield instance.url, scenario, tmp_path
+    instance.stop()
 
 
 def test_the_operator_sees_the_list_of_repositories_and_each_ones_page(repositories_service):
