@@ -429,6 +429,12 @@ def load_config_text(text: str, *, base: Path, display: str = "<config>") -> Con
     return _Loader(base, display).load(data)
 
 
+def _table_list(value: Any) -> list[Any]:
+    """A TOML array of tables as a list (one ``[provider]`` table counts as one); anything else is
+    kept as one item, for ``providers()`` to report."""
+    return list(value) if isinstance(value, list) else [value]
+
+
 def _absolute(name: str) -> str:
     name = name.strip().lower()
     return name if name.endswith(".") else name + "."
@@ -550,17 +556,14 @@ class _Loader:
                                   if key not in ("defaults", "notify", "poll", "provider", "zone", "zones")}
         for key in ("defaults", "notify", "poll"):
             merged[key] = {**self.table(shared, key), **self.nested(where, table, key)}
-        provider_tables = shared.get("provider", [])
-        provider_tables = [provider_tables] if isinstance(provider_tables, dict) else list(provider_tables)
+        provider_tables = _table_list(shared.get("provider", []))
         if "providers" in table:
             allowed = self.strings(where, "providers", table["providers"])
             known = {p.get("name") for p in provider_tables if isinstance(p, dict)}
             for missing in sorted(set(allowed) - known):
                 raise self.error(where, f"providers: no shared [[provider]] named {missing!r}")
             provider_tables = [p for p in provider_tables if isinstance(p, dict) and p.get("name") in allowed]
-        own = table.get("provider", [])
-        merged["provider"] = provider_tables + ([own] if isinstance(own, dict) else list(own) if isinstance(own, list)
-                                                else [own])
+        merged["provider"] = provider_tables + _table_list(table.get("provider", []))
         merged["zone"] = list(shared.get("zone", [])) + list(self.nested_list(where, table, "zone"))
         merged["zones"] = {**self.table(shared, "zones"), **self.nested(where, table, "zones")}
         for key in REPOSITORY_ONLY:
