@@ -36,6 +36,20 @@ def zone_text(address: str) -> str:
     return f'a("www", "{address}")\n'
 
 
+# The instance-wide part most tests here share: one state database, one name server, one shared
+# zone-file provider "files".
+SHARED = """
+[state]
+path = "state.db"
+[defaults]
+nameservers = ["ns1.host.example."]
+[[provider]]
+name = "files"
+type = "zonefile"
+directory = "served"
+"""
+
+
 def instance(tmp_path: Path, repositories: dict[str, str] | None = None, shared: str = "") -> Config:
     """An instance of repositories (name -> extra keys of its table) sharing the provider ``files``;
     each has its source in repos/<name>, its own recipients, outbox, token and secret."""
@@ -314,16 +328,7 @@ def test_each_repository_has_its_own_deploy_branch_at_the_webhook(tmp_path):
 def config_file(tmp_path: Path) -> Path:
     instance(tmp_path)  # makes the source directories
     path = tmp_path / "publisher.toml"
-    text = """
-[state]
-path = "state.db"
-[defaults]
-nameservers = ["ns1.host.example."]
-[[provider]]
-name = "files"
-type = "zonefile"
-directory = "served"
-"""
+    text = SHARED
     for name in NAMES:
         text += f'[[repository]]\nname = "{name}"\n[repository.source]\npath = "repos/{name}"\n'
     path.write_text(text)
@@ -595,19 +600,11 @@ def test_a_repository_spinning_to_its_cpu_limit_holds_one_thread_of_the_pool(tmp
     spinning, quick = Remote(tmp_path / "spinning"), Remote(tmp_path / "quick")
     spinning.commit({f"spin{index}.example.lua": "while true do end\n" for index in range(4)}, "spin")
     config = load_config_text(f"""
-[state]
-path = "state.db"
-[jobs]
+{SHARED}[jobs]
 workers = 2
 [sandbox]
 cpu_seconds = 1
 wall_seconds = 5
-[defaults]
-nameservers = ["ns1.host.example."]
-[[provider]]
-name = "files"
-type = "zonefile"
-directory = "served"
 [[repository]]
 name = "spinning"
 [repository.source]
@@ -657,19 +654,11 @@ def test_sigterm_hands_every_running_job_of_the_pool_back(tmp_path):
         tables += f'[[repository]]\nname = "{name}"\n[repository.source]\nurl = "{remote.bare}"\n'
     config_path = tmp_path / "publisher.toml"
     config_path.write_text(f"""
-[state]
-path = "state.db"
-[jobs]
+{SHARED}[jobs]
 workers = 2
 [sandbox]
 cpu_seconds = 20
 wall_seconds = 30
-[defaults]
-nameservers = ["ns1.host.example."]
-[[provider]]
-name = "files"
-type = "zonefile"
-directory = "served"
 {tables}""")
     queue = JobQueue(tmp_path / "state.db")
     jobs = [queue.enqueue(name).job_id for name in NAMES]
@@ -717,16 +706,7 @@ api_url = "{forges[name].api_url}"
 token = "forge-token-of-{name}"
 repository = "acme/{name}"
 """
-    config = load_config_text(f"""
-[state]
-path = "state.db"
-[defaults]
-nameservers = ["ns1.host.example."]
-[[provider]]
-name = "files"
-type = "zonefile"
-directory = "served"
-{tables}""", base=tmp_path)
+    config = load_config_text(SHARED + tables, base=tmp_path)
     client = create_app(config, {"TESTING": True}).test_client()
     worker = Worker(config, notify_delays=(0.0, 0.0))
     try:
